@@ -1,0 +1,200 @@
+//! The provisioner's error type and its stable Lambda error names.
+//!
+//! The state machine's Retry and Catch match on [`ErrorKind::name`], so those names never change.
+//! Errors from AWS keep their code and message, and the SDK error stays as the source.
+
+use std::error::Error as StdError;
+use std::fmt::Debug;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::spec::SpecError;
+
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// The fixed set of error names a caller (the state machine) can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input: fix the spec or the request. Never retried.
+    Validation,
+    /// Throttling, a 5xx or a network failure: retry with backoff.
+    Retryable,
+    /// AWS refuses to delete something still in use (ENIs of endpoints or tasks): retry later.
+    DependencyViolation,
+    /// A wait ran out.
+    Timeout,
+    /// What exists cannot be reconciled with the spec without replacing it, or is ambiguous.
+    Conflict,
+    /// An upstream stage's output is missing: run that stage first.
+    MissingOutput,
+    /// Any other error AWS returned.
+    Aws,
+}
+
+impl ErrorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "ValidationError",
+            ErrorKind::Retryable => "Retryable",
+            ErrorKind::DependencyViolation => "DependencyViolation",
+            ErrorKind::Timeout => "Timeout",
+            ErrorKind::Conflict => "Conflict",
+            ErrorKind::MissingOutput => "MissingOutput",
+            ErrorKind::Aws => "AwsError",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+
+    #[error("{field}: {problem}")]
+    Request { field: String, problem: String },
+
+    #[error("{operation} for {resource} failed: {code}: {message}")]
+    Aws {
+        operation: &'static str,
+        resource: String,
+        code: String,
+        message: String,
+        kind: ErrorKind,
+        #[source]
+        source: BoxError,
+    },
+
+    #[error("{0}")]
+    Conflict(String),
+
+    #[error("missing {parameter}: run the {stage} stage for this environment first")]
+    MissingOutput { stage: String, parameter: String },
+
+    #[error("{0}")]
+    Timeout(String),
+}
+
+impl ProvisionError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProvisionError::Spec(_) | ProvisionError::Request { .. } => ErrorKind::Validation,
+            ProvisionError::Aws { kind, .. } => *kind,
+            ProvisionError::Conflict(_) => ErrorKind::Conflict,
+            ProvisionError::MissingOutput { .. } => ErrorKind::MissingOutput,
+            ProvisionError::Timeout(_) => ErrorKind::Timeout,
+        }
+    }
+
+    /// The AWS error code, when AWS answered with one.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            ProvisionError::Aws { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// True for AWS's "it is not there" answers, which teardown treats as done.
+    pub fn is_not_found(&self) -> bool {
+        self.aws_code().is_some_and(is_not_found_code)
+    }
+
+    pub fn request(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ProvisionError::Request {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// EC2 uses `InvalidVpcID.NotFound` and friends, SSM `ParameterNotFound`, ELB `LoadBalancerNotFound`.
+pub fn is_not_found_code(code: &str) -> bool {
+    code.ends_with("NotFound") || code == "Gateway.NotAttached"
+}
+
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "Unavailable",
+    "IncorrectState",
+];
+
+fn classify<E, R>(err: &SdkError<E, R>, code: &str) -> ErrorKind
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            return ErrorKind::Retryable
+        }
+        _ => {}
+    }
+    if code == "DependencyViolation" {
+        ErrorKind::DependencyViolation
+    } else if RETRYABLE_CODES.contains(&code) {
+        ErrorKind::Retryable
+    } else if code.starts_with("Invalid") && !is_not_found_code(code)
+        || code.ends_with("ValidationException")
+    {
+        ErrorKind::Validation
+    } else {
+        ErrorKind::Aws
+    }
+}
+
+/// Adds the operation and the resource to an SDK error, keeping AWS's code and message.
+pub trait AwsContext<T> {
+    fn context(
+        self,
+        operation: &'static str,
+        resource: impl Into<String>,
+    ) -> Result<T, ProvisionError>;
+}
+
+impl<T, E, R> AwsContext<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    fn context(
+        self,
+        operation: &'static str,
+        resource: impl Into<String>,
+    ) -> Result<T, ProvisionError> {
+        self.map_err(|err| {
+            let code = err.code().unwrap_or("Unknown").to_string();
+            let message = match err.message() {
+                Some(m) => m.to_string(),
+                None => aws_smithy_types::error::display::DisplayErrorContext(&err).to_string(),
+            };
+            ProvisionError::Aws {
+                operation,
+                resource: resource.into(),
+                kind: classify(&err, &code),
+                code,
+                message,
+                source: Box::new(err),
+            }
+        })
+    }
+}
+
+impl From<ProvisionError> for lambda_runtime::Diagnostic {
+    fn from(err: ProvisionError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: err.kind().name().to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Names and tags of everything the provisioner creates. Every resource carries the environment tag;
+//! the stage and role tags say which stage owns it and which part it plays, so a re-run finds it
+//! again instead of creating a second one.
+
+/// Tag on every resource: the environment it belongs to.
+pub const ENVIRONMENT_TAG: &str = "fargate-provisioner:environment";
+/// Tag naming the stage that created the resource.
+pub const STAGE_TAG: &str = "fargate-provisioner:stage";
+/// Tag naming the resource's part in the stage, e.g. `vpc`, `public-subnet-2`.
+pub const ROLE_TAG: &str = "fargate-provisioner:role";
+
+/// Longest environment name: `<name>-alb` and `<name>-tg` must fit AWS's 32-character limit.
+pub const MAX_ENVIRONMENT_NAME_LEN: usize = 28;
+
+/// Root of every SSM parameter the provisioner writes.
+pub const SSM_ROOT: &str = "/fargate-provisioner";
+
+/// Names derived from an environment name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    environment: String,
+}
+
+impl Names {
+    pub fn new(environment: impl Into<String>) -> Self {
+        Self {
+            environment: environment.into(),
+        }
+    }
+
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// The `Name` tag shown in the console, e.g. `demo-public-subnet-1`.
+    pub fn display_name(&self, role: &str) -> String {
+        format!("{}-{role}", self.environment)
+    }
+
+    pub fn load_balancer(&self) -> String {
+        format!("{}-alb", self.environment)
+    }
+
+    pub fn target_group(&self) -> String {
+        format!("{}-tg", self.environment)
+    }
+
+    /// `/fargate-provisioner/<environment>`
+    pub fn ssm_prefix(&self) -> String {
+        format!("{SSM_ROOT}/{}", self.environment)
+    }
+
+    /// `/fargate-provisioner/<environment>/spec`
+    pub fn spec_parameter(&self) -> String {
+        format!("{}/spec", self.ssm_prefix())
+    }
+
+    /// `/fargate-provisioner/<environment>/<stage>/`
+    pub fn stage_prefix(&self, stage: &str) -> String {
+        format!("{}/{stage}/", self.ssm_prefix())
+    }
+
+    /// The tags of a resource: environment, stage, role and `Name`.
+    pub fn tags(&self, stage: &str, role: &str) -> Vec<(String, String)> {
+        vec![
+            (ENVIRONMENT_TAG.to_string(), self.environment.clone()),
+            (STAGE_TAG.to_string(), stage.to_string()),
+            (ROLE_TAG.to_string(), role.to_string()),
+            ("Name".to_string(), self.display_name(role)),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_name_fits_load_balancer_limits() {
+        let names = Names::new("a".repeat(MAX_ENVIRONMENT_NAME_LEN));
+        assert_eq!(names.load_balancer().len(), 32);
+        assert!(names.target_group().len() <= 32);
+    }
+
+    #[test]
+    fn ssm_layout() {
+        let names = Names::new("demo");
+        assert_eq!(names.spec_parameter(), "/fargate-provisioner/demo/spec");
+        assert_eq!(
+            names.stage_prefix("network"),
+            "/fargate-provisioner/demo/network/"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Spec errors: every problem names the field (as a JSON path) and what is allowed.
+
+use std::fmt;
+
+/// One field that breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `network.publicSubnets[1].cidr`; `.` is the whole spec.
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+/// A spec that cannot be used; lists every field that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SpecError {
+    pub errors: Vec<FieldError>,
+}
+
+impl SpecError {
+    pub fn single(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            errors: vec![FieldError {
+                field: field.into(),
+                problem: problem.into(),
+            }],
+        }
+    }
+
+    /// The named fields, in order.
+    pub fn fields(&self) -> Vec<&str> {
+        self.errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = err.path().to_string();
+        let message = err.inner().to_string();
+        // serde names a missing or unknown field in the message; put it in the path too so the
+        // error always points at the field itself.
+        let named = backticked(&message);
+        let field = match named {
+            Some(name)
+                if message.starts_with("missing field") || message.starts_with("unknown field") =>
+            {
+                join_path(&path, name)
+            }
+            _ => path,
+        };
+        Self::single(field, message)
+    }
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+fn join_path(parent: &str, name: &str) -> String {
+    if parent == "." || parent.is_empty() {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid environment spec: ")?;
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                write!(f, "; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.problem)?;
+        }
+        Ok(())
+    }
+}

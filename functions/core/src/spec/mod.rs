@@ -1,0 +1,354 @@
+//! The environment spec: the one input every entry point takes (CloudFormation properties, console
+//! input, stored copy in SSM). Defaults reproduce the reference environment of DESIGN.md.
+//!
+//! Numbers and booleans also accept their string form, because CloudFormation passes every custom
+//! resource property as a string ("2", "true"). Unknown fields are rejected so a typo never goes
+//! unnoticed. Ranged numbers are read as `i64` and checked by [`validate`], which gives a message
+//! with the allowed range instead of a bare integer overflow.
+
+mod error;
+mod fargate;
+mod validate;
+
+pub use error::{FieldError, SpecError};
+pub use fargate::valid_fargate_memory;
+pub use validate::check_environment_name;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_with::{serde_as, DisplayFromStr, PickFirst};
+
+/// A whole environment: network, load balancer and service.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "fargate-provisioner environment spec")]
+pub struct EnvironmentSpec {
+    /// Environment name: letters, digits and hyphens, at most 28 characters (the ALB and target
+    /// group names derived from it must fit AWS's 32-character limit).
+    pub name: String,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub alb: AlbSpec,
+    pub service: ServiceSpec,
+}
+
+/// VPC and subnets. The reference layout: 10.0.0.0/16, public 10.0.0.0/24 (a) and 10.0.3.0/24 (c),
+/// private 10.0.1.0/24 (a).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// IPv4 CIDR of the VPC, prefix /16 to /28.
+    #[serde(default = "defaults::vpc_cidr")]
+    pub vpc_cidr: String,
+    /// Subnets for the load balancer, in at least two availability zones.
+    #[serde(default = "defaults::public_subnets")]
+    pub public_subnets: Vec<SubnetSpec>,
+    /// Subnets for the tasks; no route to the internet.
+    #[serde(default = "defaults::private_subnets")]
+    pub private_subnets: Vec<SubnetSpec>,
+}
+
+/// One subnet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubnetSpec {
+    /// IPv4 CIDR inside the VPC CIDR, prefix /16 to /28.
+    pub cidr: String,
+    /// Availability zone: a zone letter ("a") appended to the region, or a full name ("eu-west-1a").
+    pub availability_zone: String,
+}
+
+/// Internet-facing application load balancer and its `ip` target group.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlbSpec {
+    /// Port of the HTTP listener (redirects to HTTPS when a certificate is given).
+    #[serde(default = "defaults::listener_port")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub listener_port: i64,
+    /// ACM certificate ARN: adds an HTTPS listener on 443.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    #[serde(default)]
+    pub health_check: HealthCheckSpec,
+    /// Seconds a draining target keeps its connections (0-3600). 30 rather than AWS's 300 so
+    /// a rolling deploy takes about a minute.
+    #[serde(default = "defaults::deregistration_delay")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub deregistration_delay_seconds: i64,
+}
+
+/// Target group health check.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    /// HTTP path, starting with "/".
+    #[serde(default = "defaults::health_path")]
+    pub path: String,
+    /// Seconds between checks (5-300).
+    #[serde(default = "defaults::health_interval")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub interval_seconds: i64,
+    /// Seconds before a check counts as failed (2-120, less than the interval).
+    #[serde(default = "defaults::health_timeout")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub timeout_seconds: i64,
+    /// Consecutive successes before a target is healthy (2-10).
+    #[serde(default = "defaults::healthy_threshold")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub healthy_threshold: i64,
+    /// Consecutive failures before a target is unhealthy (2-10).
+    #[serde(default = "defaults::unhealthy_threshold")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub unhealthy_threshold: i64,
+}
+
+/// Launch type of the service's tasks; it decides which VPC endpoints the tasks need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LaunchType {
+    #[default]
+    Fargate,
+    Ec2,
+}
+
+/// The ECS service, its task definition and its single container.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Container image, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest". Tasks in
+    /// private subnets pull through the ECR endpoints, so the image should live in this region's ECR.
+    pub image: String,
+    /// Port the container listens on (1-65535); the only port mapped.
+    #[serde(default = "defaults::container_port")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub container_port: i64,
+    /// Task CPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384.
+    #[serde(default = "defaults::cpu")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub cpu: i64,
+    /// Task memory in MiB; must be a valid Fargate pair with `cpu`.
+    #[serde(default = "defaults::memory")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub memory: i64,
+    /// Number of tasks (0 or more).
+    #[serde(default = "defaults::desired_count")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub desired_count: i64,
+    /// Lower bound of running tasks during a deployment, percent of the desired count (0-100).
+    #[serde(default = "defaults::minimum_healthy_percent")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub minimum_healthy_percent: i64,
+    /// Upper bound of running tasks during a deployment, percent of the desired count (100 or more).
+    #[serde(default = "defaults::maximum_percent")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub maximum_percent: i64,
+    /// Seconds the service ignores failing load balancer health checks after a task starts (0-2147483647).
+    #[serde(default = "defaults::grace_period")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub health_check_grace_period_seconds: i64,
+    #[serde(default)]
+    pub launch_type: LaunchType,
+    /// Fargate platform version: "LATEST" or a version such as "1.4.0".
+    #[serde(default = "defaults::platform_version")]
+    pub platform_version: String,
+    /// Environment variables of the container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    /// Secrets injected as environment variables, from Secrets Manager or SSM Parameter Store ARNs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretSpec>,
+    /// Customer managed KMS key that encrypts the secrets (adds the `kms` endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
+    /// Turns on ECS Exec (adds the `ssmmessages` endpoint).
+    #[serde(default)]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub enable_execute_command: bool,
+    /// Task execution role; defaults to the role the SAM template provides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// Role the application code runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    /// Days the container logs are kept: one of CloudWatch Logs' retention values.
+    #[serde(default = "defaults::log_retention_days")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub log_retention_days: i64,
+}
+
+/// A secret exposed to the container as an environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretSpec {
+    /// Environment variable name.
+    pub name: String,
+    /// ARN of a Secrets Manager secret or an SSM parameter.
+    pub value_from: String,
+}
+
+/// Where a secret comes from, read off its ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    SecretsManager,
+    ParameterStore,
+}
+
+impl SecretSpec {
+    pub fn source(&self) -> Option<SecretSource> {
+        let service = self.value_from.split(':').nth(2)?;
+        match service {
+            "secretsmanager" => Some(SecretSource::SecretsManager),
+            "ssm" => Some(SecretSource::ParameterStore),
+            _ => None,
+        }
+    }
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        Self {
+            vpc_cidr: defaults::vpc_cidr(),
+            public_subnets: defaults::public_subnets(),
+            private_subnets: defaults::private_subnets(),
+        }
+    }
+}
+
+impl Default for AlbSpec {
+    fn default() -> Self {
+        Self {
+            listener_port: defaults::listener_port(),
+            certificate_arn: None,
+            health_check: HealthCheckSpec::default(),
+            deregistration_delay_seconds: defaults::deregistration_delay(),
+        }
+    }
+}
+
+impl Default for HealthCheckSpec {
+    fn default() -> Self {
+        Self {
+            path: defaults::health_path(),
+            interval_seconds: defaults::health_interval(),
+            timeout_seconds: defaults::health_timeout(),
+            healthy_threshold: defaults::healthy_threshold(),
+            unhealthy_threshold: defaults::unhealthy_threshold(),
+        }
+    }
+}
+
+impl EnvironmentSpec {
+    /// Parses and validates a spec given as JSON. `region` is the region the environment goes to;
+    /// availability zones are resolved and checked against it.
+    pub fn from_json(json: &serde_json::Value, region: &str) -> Result<Self, SpecError> {
+        let spec: Self = serde_path_to_error::deserialize(json).map_err(SpecError::from_serde)?;
+        spec.validate(region)?;
+        Ok(spec)
+    }
+
+    /// Like [`EnvironmentSpec::from_json`], from text.
+    pub fn from_json_str(text: &str, region: &str) -> Result<Self, SpecError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SpecError::single(".", format!("not valid JSON: {e}")))?;
+        Self::from_json(&value, region)
+    }
+
+    /// Checks every rule and reports all the fields that break one.
+    pub fn validate(&self, region: &str) -> Result<(), SpecError> {
+        validate::validate(self, region)
+    }
+
+    /// The JSON Schema of the spec, generated from these types.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(EnvironmentSpec))
+            .expect("a generated schema serializes")
+    }
+}
+
+impl SubnetSpec {
+    /// The full availability zone name in `region` ("a" becomes "us-east-1a").
+    pub fn zone_in(&self, region: &str) -> String {
+        if self.availability_zone.len() == 1 {
+            format!("{region}{}", self.availability_zone)
+        } else {
+            self.availability_zone.clone()
+        }
+    }
+}
+
+mod defaults {
+    use super::SubnetSpec;
+
+    fn subnet(cidr: &str, zone: &str) -> SubnetSpec {
+        SubnetSpec {
+            cidr: cidr.into(),
+            availability_zone: zone.into(),
+        }
+    }
+
+    pub fn vpc_cidr() -> String {
+        "10.0.0.0/16".into()
+    }
+    pub fn public_subnets() -> Vec<SubnetSpec> {
+        vec![subnet("10.0.0.0/24", "a"), subnet("10.0.3.0/24", "c")]
+    }
+    pub fn private_subnets() -> Vec<SubnetSpec> {
+        vec![subnet("10.0.1.0/24", "a")]
+    }
+    pub fn listener_port() -> i64 {
+        80
+    }
+    pub fn deregistration_delay() -> i64 {
+        30
+    }
+    pub fn health_path() -> String {
+        "/".into()
+    }
+    pub fn health_interval() -> i64 {
+        10
+    }
+    pub fn health_timeout() -> i64 {
+        5
+    }
+    pub fn healthy_threshold() -> i64 {
+        2
+    }
+    pub fn unhealthy_threshold() -> i64 {
+        3
+    }
+    pub fn container_port() -> i64 {
+        80
+    }
+    pub fn cpu() -> i64 {
+        256
+    }
+    pub fn memory() -> i64 {
+        512
+    }
+    pub fn desired_count() -> i64 {
+        2
+    }
+    pub fn minimum_healthy_percent() -> i64 {
+        50
+    }
+    pub fn maximum_percent() -> i64 {
+        200
+    }
+    pub fn grace_period() -> i64 {
+        30
+    }
+    pub fn platform_version() -> String {
+        "LATEST".into()
+    }
+    pub fn log_retention_days() -> i64 {
+        30
+    }
+}

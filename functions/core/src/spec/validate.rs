@@ -1,0 +1,388 @@
+//! The spec's rules. Each check adds a [`FieldError`] naming the field and what is allowed; all
+//! problems are reported together so a user fixes a spec in one round.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use ipnet::Ipv4Net;
+use oci_spec::distribution::Reference;
+
+use super::fargate::{valid_fargate_memory, FARGATE_CPU_VALUES};
+use super::{EnvironmentSpec, FieldError, LaunchType, SpecError, SubnetSpec};
+use crate::naming::MAX_ENVIRONMENT_NAME_LEN;
+
+/// CloudWatch Logs retention values (PutRetentionPolicy).
+const LOG_RETENTION_DAYS: [i64; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+#[derive(Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            problem: problem.into(),
+        });
+    }
+
+    fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
+        if !(min..=max).contains(&value) {
+            self.add(
+                field,
+                format!("{value} is out of range; allowed: {min} to {max}"),
+            );
+        }
+    }
+}
+
+pub(super) fn validate(spec: &EnvironmentSpec, region: &str) -> Result<(), SpecError> {
+    let mut p = Problems::default();
+    if let Err(problem) = check_environment_name(&spec.name) {
+        p.add("name", problem);
+    }
+    network(spec, region, &mut p);
+    alb(spec, &mut p);
+    service(spec, &mut p);
+    if p.0.is_empty() {
+        Ok(())
+    } else {
+        Err(SpecError { errors: p.0 })
+    }
+}
+
+/// The environment name rule, shared with the stage protocol (which takes only a name).
+pub fn check_environment_name(name: &str) -> Result<(), String> {
+    let allowed = format!(
+        "allowed: 1 to {MAX_ENVIRONMENT_NAME_LEN} letters, digits and hyphens, not starting or ending with a hyphen"
+    );
+    if name.is_empty() || name.len() > MAX_ENVIRONMENT_NAME_LEN {
+        return Err(format!(
+            "`{name}` is {} characters long (the load balancer and target group names derived from it must fit 32); {allowed}",
+            name.len()
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(format!("`{name}` contains `{bad}`; {allowed}"));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err(format!("`{name}` starts or ends with a hyphen; {allowed}"));
+    }
+    if name.to_ascii_lowercase().starts_with("internal-") {
+        return Err(format!(
+            "`{name}` starts with `internal-`, which AWS reserves for load balancers"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_cidr(p: &mut Problems, field: &str, text: &str) -> Option<Ipv4Net> {
+    let Ok(net) = Ipv4Net::from_str(text) else {
+        p.add(
+            field,
+            format!("`{text}` is not an IPv4 CIDR block; expected a form like 10.0.0.0/16"),
+        );
+        return None;
+    };
+    if net.trunc() != net {
+        p.add(
+            field,
+            format!("`{text}` has host bits set; did you mean {}?", net.trunc()),
+        );
+        return None;
+    }
+    if !(16..=28).contains(&net.prefix_len()) {
+        p.add(
+            field,
+            format!(
+                "`{text}` has prefix /{}; AWS allows /16 to /28",
+                net.prefix_len()
+            ),
+        );
+        return None;
+    }
+    Some(net)
+}
+
+fn network(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
+    let net = &spec.network;
+    let vpc = parse_cidr(p, "network.vpcCidr", &net.vpc_cidr);
+
+    if net.public_subnets.len() < 2 {
+        p.add("network.publicSubnets", format!(
+            "{} given; an application load balancer needs at least 2 subnets in different availability zones",
+            net.public_subnets.len()));
+    }
+    if net.private_subnets.is_empty() {
+        p.add(
+            "network.privateSubnets",
+            "none given; the tasks need at least 1 private subnet",
+        );
+    }
+
+    let all = net
+        .public_subnets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("network.publicSubnets[{i}]"), s))
+        .chain(
+            net.private_subnets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("network.privateSubnets[{i}]"), s)),
+        );
+    let mut placed: Vec<(String, Ipv4Net)> = Vec::new();
+    for (path, subnet) in all {
+        zone(p, &path, subnet, region);
+        let field = format!("{path}.cidr");
+        let Some(cidr) = parse_cidr(p, &field, &subnet.cidr) else {
+            continue;
+        };
+        if let Some(vpc) = vpc {
+            if !vpc.contains(&cidr) {
+                p.add(&field, format!("{cidr} is outside the VPC CIDR {vpc}; subnets must lie inside network.vpcCidr"));
+                continue;
+            }
+        }
+        if let Some((other, _)) = placed
+            .iter()
+            .find(|(_, o)| o.contains(&cidr.network()) || cidr.contains(&o.network()))
+        {
+            p.add(
+                &field,
+                format!("{cidr} overlaps {other}; subnets must not overlap"),
+            );
+            continue;
+        }
+        placed.push((field, cidr));
+    }
+
+    let zones: HashSet<String> = net
+        .public_subnets
+        .iter()
+        .map(|s| s.zone_in(region))
+        .collect();
+    if net.public_subnets.len() >= 2 && zones.len() < 2 {
+        p.add("network.publicSubnets", format!(
+            "all in {}; an application load balancer needs subnets in at least 2 different availability zones",
+            zones.into_iter().next().unwrap_or_default()));
+    }
+}
+
+fn zone(p: &mut Problems, path: &str, subnet: &SubnetSpec, region: &str) {
+    let az = &subnet.availability_zone;
+    let letter = az.strip_prefix(region).unwrap_or(az);
+    let is_letter = letter.len() == 1 && letter.chars().all(|c| c.is_ascii_lowercase());
+    if !is_letter {
+        p.add(format!("{path}.availabilityZone"), format!(
+            "`{az}` is not an availability zone of {region}; give a zone letter (\"a\") or a full name such as \"{region}a\""));
+    }
+}
+
+fn alb(spec: &EnvironmentSpec, p: &mut Problems) {
+    let alb = &spec.alb;
+    p.range("alb.listenerPort", alb.listener_port, 1, 65535);
+    if let Some(arn) = &alb.certificate_arn {
+        if !(arn.starts_with("arn:") && (arn.contains(":acm:") || arn.contains(":iam::"))) {
+            p.add("alb.certificateArn", format!("`{arn}` is not an ACM or IAM server certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)"));
+        }
+        if alb.listener_port == 443 {
+            p.add("alb.listenerPort", "443 is taken by the HTTPS listener when alb.certificateArn is set; use the HTTP port (80) that redirects to it");
+        }
+    }
+    let hc = &alb.health_check;
+    if !hc.path.starts_with('/') || hc.path.len() > 1024 {
+        p.add(
+            "alb.healthCheck.path",
+            format!(
+                "`{}` must start with / and be at most 1024 characters",
+                hc.path
+            ),
+        );
+    }
+    p.range(
+        "alb.healthCheck.intervalSeconds",
+        hc.interval_seconds,
+        5,
+        300,
+    );
+    p.range("alb.healthCheck.timeoutSeconds", hc.timeout_seconds, 2, 120);
+    if hc.timeout_seconds >= hc.interval_seconds {
+        p.add(
+            "alb.healthCheck.timeoutSeconds",
+            format!(
+                "{} must be less than alb.healthCheck.intervalSeconds ({})",
+                hc.timeout_seconds, hc.interval_seconds
+            ),
+        );
+    }
+    p.range(
+        "alb.healthCheck.healthyThreshold",
+        hc.healthy_threshold,
+        2,
+        10,
+    );
+    p.range(
+        "alb.healthCheck.unhealthyThreshold",
+        hc.unhealthy_threshold,
+        2,
+        10,
+    );
+    p.range(
+        "alb.deregistrationDelaySeconds",
+        alb.deregistration_delay_seconds,
+        0,
+        3600,
+    );
+}
+
+fn service(spec: &EnvironmentSpec, p: &mut Problems) {
+    let s = &spec.service;
+    if let Err(e) = Reference::from_str(&s.image) {
+        p.add("service.image", format!(
+            "`{}` is not an image reference ({e}); expected REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest",
+            s.image));
+    }
+    p.range("service.containerPort", s.container_port, 1, 65535);
+    match (s.launch_type, valid_fargate_memory(s.cpu)) {
+        (LaunchType::Fargate, None) => p.add(
+            "service.cpu",
+            format!(
+                "{} is not a Fargate CPU value; allowed: {FARGATE_CPU_VALUES:?}",
+                s.cpu
+            ),
+        ),
+        (LaunchType::Fargate, Some(memory)) if !memory.contains(&s.memory) => p.add(
+            "service.memory",
+            format!(
+                "{} MiB is not valid with cpu {} on Fargate; allowed: {memory:?}",
+                s.memory, s.cpu
+            ),
+        ),
+        (LaunchType::Ec2, _) => {
+            p.range("service.cpu", s.cpu, 128, 196_608);
+            p.range("service.memory", s.memory, 128, 1_048_576);
+        }
+        _ => {}
+    }
+    if s.desired_count < 0 {
+        p.add(
+            "service.desiredCount",
+            format!("{} is negative; allowed: 0 or more", s.desired_count),
+        );
+    }
+    p.range(
+        "service.minimumHealthyPercent",
+        s.minimum_healthy_percent,
+        0,
+        100,
+    );
+    if s.maximum_percent < 100 {
+        p.add("service.maximumPercent", format!("{} is below 100; allowed: 100 or more (200 lets a deploy start a full new set of tasks)", s.maximum_percent));
+    }
+    if s.minimum_healthy_percent > s.maximum_percent {
+        p.add(
+            "service.minimumHealthyPercent",
+            format!(
+                "{} is above service.maximumPercent ({})",
+                s.minimum_healthy_percent, s.maximum_percent
+            ),
+        );
+    }
+    p.range(
+        "service.healthCheckGracePeriodSeconds",
+        s.health_check_grace_period_seconds,
+        0,
+        i64::from(i32::MAX),
+    );
+    let version = &s.platform_version;
+    let numeric = version.split('.').count() == 3
+        && version
+            .split('.')
+            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    if version != "LATEST" && !numeric {
+        p.add(
+            "service.platformVersion",
+            format!(
+                "`{version}` is not a platform version; allowed: LATEST or a version such as 1.4.0"
+            ),
+        );
+    }
+
+    let mut names = HashSet::new();
+    for key in s.environment.keys() {
+        if !is_env_var_name(key) {
+            p.add(format!("service.environment.{key}"), "is not a variable name; allowed: letters, digits and underscores, not starting with a digit");
+        }
+        names.insert(key.as_str());
+    }
+    for (i, secret) in s.secrets.iter().enumerate() {
+        if !is_env_var_name(&secret.name) {
+            p.add(format!("service.secrets[{i}].name"), format!("`{}` is not a variable name; allowed: letters, digits and underscores, not starting with a digit", secret.name));
+        } else if !names.insert(secret.name.as_str()) {
+            p.add(
+                format!("service.secrets[{i}].name"),
+                format!(
+                    "`{}` is already set in service.environment or another secret",
+                    secret.name
+                ),
+            );
+        }
+        if secret.source().is_none() {
+            p.add(format!("service.secrets[{i}].valueFrom"), format!(
+                "`{}` is not a Secrets Manager secret ARN (arn:aws:secretsmanager:...) or an SSM parameter ARN (arn:aws:ssm:...)", secret.value_from));
+        }
+    }
+    arn(
+        p,
+        "service.kmsKeyArn",
+        s.kms_key_arn.as_deref(),
+        ":kms:",
+        "arn:aws:kms:REGION:ACCOUNT:key/ID",
+    );
+    arn(
+        p,
+        "service.executionRoleArn",
+        s.execution_role_arn.as_deref(),
+        ":iam::",
+        "arn:aws:iam::ACCOUNT:role/NAME",
+    );
+    arn(
+        p,
+        "service.taskRoleArn",
+        s.task_role_arn.as_deref(),
+        ":iam::",
+        "arn:aws:iam::ACCOUNT:role/NAME",
+    );
+    if !LOG_RETENTION_DAYS.contains(&s.log_retention_days) {
+        p.add(
+            "service.logRetentionDays",
+            format!(
+                "{} is not a CloudWatch Logs retention; allowed: {LOG_RETENTION_DAYS:?}",
+                s.log_retention_days
+            ),
+        );
+    }
+}
+
+fn arn(p: &mut Problems, field: &str, value: Option<&str>, service: &str, example: &str) {
+    if let Some(value) = value {
+        if !(value.starts_with("arn:") && value.contains(service)) {
+            p.add(
+                field,
+                format!("`{value}` is not an ARN of the expected kind; expected {example}"),
+            );
+        }
+    }
+}
+
+fn is_env_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,0 +1,321 @@
+//! The SSM Parameter Store layout every stage shares:
+//! `/fargate-provisioner/<environment>/spec` and `/fargate-provisioner/<environment>/<stage>/<output>`.
+//!
+//! Writes compare first, so a stage whose outputs did not change sends no `PutParameter`.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AwsContext, ProvisionError};
+use crate::naming::{Names, ENVIRONMENT_TAG, STAGE_TAG};
+use crate::spec::EnvironmentSpec;
+
+/// One output: a single value (String parameter) or a list (StringList parameter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OutputValue {
+    One(String),
+    List(Vec<String>),
+}
+
+impl OutputValue {
+    /// The value as SSM stores it; lists are comma-separated.
+    pub fn to_parameter_value(&self) -> String {
+        match self {
+            OutputValue::One(v) => v.clone(),
+            OutputValue::List(v) => v.join(","),
+        }
+    }
+
+    /// The values, one for a single output.
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            OutputValue::One(v) => vec![v.clone()],
+            OutputValue::List(v) => v.clone(),
+        }
+    }
+
+    fn parameter_type(&self) -> ParameterType {
+        match self {
+            OutputValue::One(_) => ParameterType::String,
+            OutputValue::List(_) => ParameterType::StringList,
+        }
+    }
+}
+
+impl From<String> for OutputValue {
+    fn from(v: String) -> Self {
+        OutputValue::One(v)
+    }
+}
+
+impl From<Vec<String>> for OutputValue {
+    fn from(v: Vec<String>) -> Self {
+        OutputValue::List(v)
+    }
+}
+
+/// A stage's outputs by name (`vpc-id`, `private-subnet-ids`, ...).
+pub type Outputs = BTreeMap<String, OutputValue>;
+
+/// Reads and writes an environment's spec and stage outputs.
+#[derive(Clone, Debug)]
+pub struct SsmStore {
+    ssm: aws_sdk_ssm::Client,
+}
+
+/// Standard parameters hold 4 KB; a larger spec goes to the Advanced tier.
+const STANDARD_TIER_LIMIT: usize = 4096;
+
+impl SsmStore {
+    pub fn new(ssm: aws_sdk_ssm::Client) -> Self {
+        Self { ssm }
+    }
+
+    /// Every parameter under `prefix`, by name.
+    async fn read_path(
+        &self,
+        prefix: &str,
+    ) -> Result<BTreeMap<String, (ParameterType, String)>, ProvisionError> {
+        let mut found = BTreeMap::new();
+        let mut pages = self
+            .ssm
+            .get_parameters_by_path()
+            .path(prefix.trim_end_matches('/'))
+            .recursive(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.context("GetParametersByPath", prefix)?;
+            for p in page.parameters() {
+                if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                    let kind = p.r#type().cloned().unwrap_or(ParameterType::String);
+                    found.insert(name.to_string(), (kind, value.to_string()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The outputs a stage has written.
+    pub async fn stage_outputs(
+        &self,
+        names: &Names,
+        stage: &str,
+    ) -> Result<Outputs, ProvisionError> {
+        let prefix = names.stage_prefix(stage);
+        let found = self.read_path(&prefix).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(name, (kind, value))| {
+                let key = name.strip_prefix(&prefix)?.to_string();
+                let value = match kind {
+                    ParameterType::StringList => {
+                        OutputValue::List(value.split(',').map(str::to_string).collect())
+                    }
+                    _ => OutputValue::One(value),
+                };
+                Some((key, value))
+            })
+            .collect())
+    }
+
+    /// One output of an upstream stage; an error that says which stage to run when it is missing.
+    pub async fn require_output(
+        &self,
+        names: &Names,
+        stage: &str,
+        key: &str,
+    ) -> Result<OutputValue, ProvisionError> {
+        self.stage_outputs(names, stage)
+            .await?
+            .remove(key)
+            .ok_or_else(|| ProvisionError::MissingOutput {
+                stage: stage.to_string(),
+                parameter: format!("{}{key}", names.stage_prefix(stage)),
+            })
+    }
+
+    /// Makes the stored outputs of `stage` equal `desired`: writes what changed, deletes what is
+    /// no longer an output. Returns the number of parameters written or deleted.
+    pub async fn write_stage_outputs(
+        &self,
+        names: &Names,
+        stage: &str,
+        desired: &Outputs,
+    ) -> Result<usize, ProvisionError> {
+        let current = self.stage_outputs(names, stage).await?;
+        let mut changes = 0;
+        for (key, value) in desired {
+            if current.get(key) == Some(value) {
+                continue;
+            }
+            let name = format!("{}{key}", names.stage_prefix(stage));
+            let exists = current.contains_key(key);
+            self.put(
+                names,
+                stage,
+                &name,
+                &value.to_parameter_value(),
+                value.parameter_type(),
+                exists,
+            )
+            .await?;
+            changes += 1;
+        }
+        let stale: Vec<String> = current
+            .keys()
+            .filter(|k| !desired.contains_key(*k))
+            .map(|k| format!("{}{k}", names.stage_prefix(stage)))
+            .collect();
+        changes += stale.len();
+        self.delete_names(stale).await?;
+        Ok(changes)
+    }
+
+    /// Deletes every output of `stage`; nothing there is fine.
+    pub async fn delete_stage_outputs(
+        &self,
+        names: &Names,
+        stage: &str,
+    ) -> Result<(), ProvisionError> {
+        let found = self.read_path(&names.stage_prefix(stage)).await?;
+        self.delete_names(found.into_keys().collect()).await
+    }
+
+    async fn put(
+        &self,
+        names: &Names,
+        stage: &str,
+        name: &str,
+        value: &str,
+        kind: ParameterType,
+        exists: bool,
+    ) -> Result<(), ProvisionError> {
+        let tier = if value.len() > STANDARD_TIER_LIMIT {
+            ParameterTier::Advanced
+        } else {
+            ParameterTier::Standard
+        };
+        let request = || {
+            self.ssm
+                .put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(kind.clone())
+                .tier(tier.clone())
+        };
+        // SSM refuses tags together with Overwrite: tag on create, overwrite without tags.
+        if !exists {
+            let created = request()
+                .tags(tag(ENVIRONMENT_TAG, names.environment()))
+                .tags(tag(STAGE_TAG, stage))
+                .send()
+                .await
+                .context("PutParameter", name);
+            match created {
+                // Written by a run that crashed before it could report: overwrite it below.
+                Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => {}
+                other => return other.map(|_| ()),
+            }
+        }
+        request()
+            .overwrite(true)
+            .send()
+            .await
+            .context("PutParameter", name)?;
+        Ok(())
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<String>, ProvisionError> {
+        match self
+            .ssm
+            .get_parameter()
+            .name(name)
+            .send()
+            .await
+            .context("GetParameter", name)
+        {
+            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_string)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_names(&self, names: Vec<String>) -> Result<(), ProvisionError> {
+        // DeleteParameters takes at most 10 names per call.
+        for chunk in names.chunks(10) {
+            self.ssm
+                .delete_parameters()
+                .set_names(Some(chunk.to_vec()))
+                .send()
+                .await
+                .context("DeleteParameters", chunk.join(", "))?;
+        }
+        Ok(())
+    }
+
+    /// Stores the validated spec (with defaults filled in) for the stages to read. Returns whether
+    /// it changed.
+    pub async fn put_spec(&self, spec: &EnvironmentSpec) -> Result<bool, ProvisionError> {
+        let names = Names::new(&spec.name);
+        let value = serde_json::to_string(spec).expect("a spec serializes");
+        let name = names.spec_parameter();
+        let current = self.get(&name).await?;
+        if current.as_deref() == Some(value.as_str()) {
+            return Ok(false);
+        }
+        self.put(
+            &names,
+            "spec",
+            &name,
+            &value,
+            ParameterType::String,
+            current.is_some(),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// The stored spec, validated again for `region`.
+    pub async fn spec(
+        &self,
+        names: &Names,
+        region: &str,
+    ) -> Result<EnvironmentSpec, ProvisionError> {
+        let name = names.spec_parameter();
+        let Some(text) = self.get(&name).await? else {
+            return Err(ProvisionError::MissingOutput {
+                stage: "spec".to_string(),
+                parameter: name,
+            });
+        };
+        Ok(EnvironmentSpec::from_json_str(&text, region)?)
+    }
+
+    /// Deletes the stored spec; nothing there is fine.
+    pub async fn delete_spec(&self, names: &Names) -> Result<(), ProvisionError> {
+        let name = names.spec_parameter();
+        match self
+            .ssm
+            .delete_parameter()
+            .name(&name)
+            .send()
+            .await
+            .context("DeleteParameter", &name)
+        {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("key and value are set")
+}

@@ -1,0 +1,72 @@
+//! The internet gateway of the public subnets.
+
+use aws_sdk_ec2::types::{InternetGateway, ResourceType};
+use provisioner_core::{AwsContext, Names, ProvisionError};
+
+use crate::ec2_tags::{owned_by_stage, role_of, tag_on_create};
+
+pub const ROLE: &str = "internet-gateway";
+
+/// Internet gateways this stage created for the environment, attached or not.
+pub async fn find(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+) -> Result<Vec<InternetGateway>, ProvisionError> {
+    let out = ec2
+        .describe_internet_gateways()
+        .set_filters(Some(owned_by_stage(names)))
+        .send()
+        .await
+        .context("DescribeInternetGateways", names.display_name(ROLE))?;
+    Ok(out
+        .internet_gateways()
+        .iter()
+        .filter(|g| role_of(g.tags()) == Some(ROLE))
+        .cloned()
+        .collect())
+}
+
+/// Finds or creates the gateway and attaches it to the VPC.
+pub async fn ensure(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: &str,
+) -> Result<String, ProvisionError> {
+    let found = find(ec2, names).await?;
+    // Prefer the one already attached to this VPC; a detached one left by a crash is adopted.
+    let existing = found
+        .iter()
+        .find(|g| g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)))
+        .or_else(|| found.iter().find(|g| g.attachments().is_empty()));
+    let (id, attached) = match existing {
+        Some(g) => (
+            g.internet_gateway_id().unwrap_or_default().to_string(),
+            g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)),
+        ),
+        None => {
+            let out = ec2
+                .create_internet_gateway()
+                .tag_specifications(tag_on_create(names, ResourceType::InternetGateway, ROLE))
+                .send()
+                .await
+                .context("CreateInternetGateway", names.display_name(ROLE))?;
+            let id = out
+                .internet_gateway()
+                .and_then(|g| g.internet_gateway_id())
+                .unwrap_or_default()
+                .to_string();
+            tracing::info!(internet_gateway = %id, "created internet gateway");
+            (id, false)
+        }
+    };
+    if !attached {
+        ec2.attach_internet_gateway()
+            .internet_gateway_id(&id)
+            .vpc_id(vpc_id)
+            .send()
+            .await
+            .context("AttachInternetGateway", format!("{id} to {vpc_id}"))?;
+        tracing::info!(internet_gateway = %id, vpc = %vpc_id, "attached internet gateway");
+    }
+    Ok(id)
+}

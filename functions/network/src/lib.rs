@@ -1,0 +1,187 @@
+//! The network stage: VPC (DNS support and hostnames on), public and private subnets, internet
+//! gateway, route tables and the three security groups. Outputs go to
+//! `/fargate-provisioner/<environment>/network/`.
+
+mod ec2_tags;
+mod gateway;
+mod routes;
+mod security_groups;
+mod subnets;
+mod teardown;
+mod vpc;
+
+use provisioner_core::{
+    Action, Names, Outputs, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
+};
+
+pub use security_groups::{ALB_ROLE, PRIVATELINK_ROLE, WEB_ROLE};
+
+/// The stage's name in SSM paths and tags.
+pub const STAGE: &str = "network";
+
+/// Output names under `/fargate-provisioner/<environment>/network/`.
+pub mod outputs {
+    pub const VPC_ID: &str = "vpc-id";
+    pub const VPC_CIDR: &str = "vpc-cidr";
+    pub const PUBLIC_SUBNET_IDS: &str = "public-subnet-ids";
+    pub const PRIVATE_SUBNET_IDS: &str = "private-subnet-ids";
+    pub const PUBLIC_ROUTE_TABLE_ID: &str = "public-route-table-id";
+    pub const PRIVATE_ROUTE_TABLE_IDS: &str = "private-route-table-ids";
+    pub const INTERNET_GATEWAY_ID: &str = "internet-gateway-id";
+    pub const ALB_SECURITY_GROUP_ID: &str = "alb-security-group-id";
+    pub const WEB_SECURITY_GROUP_ID: &str = "web-security-group-id";
+    pub const PRIVATELINK_SECURITY_GROUP_ID: &str = "privatelink-security-group-id";
+}
+
+pub struct NetworkStage {
+    ec2: aws_sdk_ec2::Client,
+    store: SsmStore,
+    region: String,
+}
+
+impl NetworkStage {
+    pub fn new(
+        ec2: aws_sdk_ec2::Client,
+        ssm: aws_sdk_ssm::Client,
+        region: impl Into<String>,
+    ) -> Self {
+        Self {
+            ec2,
+            store: SsmStore::new(ssm),
+            region: region.into(),
+        }
+    }
+}
+
+impl Stage for NetworkStage {
+    const NAME: &'static str = STAGE;
+
+    async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let spec = self.store.spec(&names, &self.region).await?;
+        let ec2 = &self.ec2;
+
+        let vpc_id = vpc::ensure(ec2, &names, &spec.network.vpc_cidr).await?;
+        let wanted_subnets = subnets::wanted(&spec.network, &self.region);
+        let (subnet_ids, gateway_id, group_ids) = tokio::try_join!(
+            subnets::ensure(ec2, &names, &vpc_id, &wanted_subnets),
+            gateway::ensure(ec2, &names, &vpc_id),
+            security_groups::ensure(ec2, &names, &vpc_id, &spec),
+        )?;
+        let ids_of = |kind: &str| -> Vec<String> {
+            wanted_subnets
+                .iter()
+                .filter(|w| w.role.starts_with(kind))
+                .map(|w| subnet_ids[&w.role].clone())
+                .collect()
+        };
+        let (public, private) = (ids_of("public-"), ids_of("private-"));
+        let tables = routes::ensure(
+            ec2,
+            &names,
+            &vpc_id,
+            &[
+                routes::WantedRouteTable {
+                    role: routes::PUBLIC_ROLE,
+                    subnet_ids: public.iter().map(String::as_str).collect(),
+                    internet_gateway: Some(&gateway_id),
+                },
+                routes::WantedRouteTable {
+                    role: routes::PRIVATE_ROLE,
+                    subnet_ids: private.iter().map(String::as_str).collect(),
+                    internet_gateway: None,
+                },
+            ],
+        )
+        .await?;
+
+        let mut out = Outputs::new();
+        out.insert(outputs::VPC_ID.into(), vpc_id.into());
+        out.insert(
+            outputs::VPC_CIDR.into(),
+            spec.network.vpc_cidr.clone().into(),
+        );
+        out.insert(outputs::PUBLIC_SUBNET_IDS.into(), public.into());
+        out.insert(outputs::PRIVATE_SUBNET_IDS.into(), private.into());
+        out.insert(
+            outputs::PUBLIC_ROUTE_TABLE_ID.into(),
+            tables[routes::PUBLIC_ROLE].clone().into(),
+        );
+        out.insert(
+            outputs::PRIVATE_ROUTE_TABLE_IDS.into(),
+            vec![tables[routes::PRIVATE_ROLE].clone()].into(),
+        );
+        out.insert(outputs::INTERNET_GATEWAY_ID.into(), gateway_id.into());
+        out.insert(
+            outputs::ALB_SECURITY_GROUP_ID.into(),
+            group_ids[ALB_ROLE].clone().into(),
+        );
+        out.insert(
+            outputs::WEB_SECURITY_GROUP_ID.into(),
+            group_ids[WEB_ROLE].clone().into(),
+        );
+        out.insert(
+            outputs::PRIVATELINK_SECURITY_GROUP_ID.into(),
+            group_ids[PRIVATELINK_ROLE].clone().into(),
+        );
+        let changed = self.store.write_stage_outputs(&names, STAGE, &out).await?;
+        let message = format!("network of {environment} is in place ({changed} outputs written)");
+        Ok(self.summary(Action::Apply, environment, Readiness::Ready, out, message))
+    }
+
+    /// Ready when the VPC and its subnets are `available`; reports the stored outputs.
+    async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let Some(found) = vpc::find(&self.ec2, &names).await? else {
+            let message = format!("environment {environment} has no network");
+            return Ok(self.summary(
+                Action::Status,
+                environment,
+                Readiness::Ready,
+                Outputs::new(),
+                message,
+            ));
+        };
+        let vpc_id = found.vpc_id().unwrap_or_default();
+        let subnets = subnets::find(&self.ec2, &names, vpc_id).await?;
+        let available =
+            |state: Option<&str>| state.is_some_and(|s| s.eq_ignore_ascii_case("available"));
+        let pending: Vec<&str> = std::iter::once((vpc_id, found.state().map(|s| s.as_str())))
+            .chain(subnets.values().map(|s| {
+                (
+                    s.subnet_id().unwrap_or_default(),
+                    s.state().map(|s| s.as_str()),
+                )
+            }))
+            .filter(|(_, state)| !available(*state))
+            .map(|(id, _)| id)
+            .collect();
+        let outputs = self.store.stage_outputs(&names, STAGE).await?;
+        let (state, message) = if pending.is_empty() {
+            (
+                Readiness::Ready,
+                format!("network of {environment} is available"),
+            )
+        } else {
+            (
+                Readiness::Pending,
+                format!("waiting for {} to become available", pending.join(", ")),
+            )
+        };
+        Ok(self.summary(Action::Status, environment, state, outputs, message))
+    }
+
+    async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let deleted = teardown::destroy(&self.ec2, &names).await?;
+        self.store.delete_stage_outputs(&names, STAGE).await?;
+        let message = format!("deleted {deleted} network resources of {environment}");
+        Ok(self.summary(
+            Action::Destroy,
+            environment,
+            Readiness::Ready,
+            Outputs::new(),
+            message,
+        ))
+    }
+}

@@ -1,0 +1,164 @@
+//! Route tables: the public one sends 0.0.0.0/0 to the internet gateway; the private one has only
+//! the VPC's local route (tasks reach AWS through the endpoints, never the internet).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{ResourceType, RouteTable};
+use provisioner_core::{AwsContext, Names, ProvisionError};
+
+use crate::ec2_tags::{filter, role_of, tag_on_create};
+
+pub const PUBLIC_ROLE: &str = "public-route-table";
+pub const PRIVATE_ROLE: &str = "private-route-table";
+pub const INTERNET: &str = "0.0.0.0/0";
+
+/// What one route table should look like.
+pub struct WantedRouteTable<'a> {
+    pub role: &'static str,
+    pub subnet_ids: Vec<&'a str>,
+    /// The internet gateway that 0.0.0.0/0 goes to, for the public table.
+    pub internet_gateway: Option<&'a str>,
+}
+
+/// Every route table of the VPC (ours, the main one, any other), so associations can be moved.
+pub async fn all_in_vpc(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_id: &str,
+) -> Result<Vec<RouteTable>, ProvisionError> {
+    let out = ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", vpc_id))
+        .send()
+        .await
+        .context("DescribeRouteTables", vpc_id)?;
+    Ok(out.route_tables().to_vec())
+}
+
+/// Makes each wanted table exist with its route and subnet associations. Returns ids by role.
+pub async fn ensure(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: &str,
+    wanted: &[WantedRouteTable<'_>],
+) -> Result<BTreeMap<&'static str, String>, ProvisionError> {
+    let tables = all_in_vpc(ec2, vpc_id).await?;
+    // The VPC is the environment's own, so a role tag inside it is enough to recognise ours.
+    let ours = |role: &str| tables.iter().find(|t| role_of(t.tags()) == Some(role));
+    let mut ids = BTreeMap::new();
+    for want in wanted {
+        let table = match ours(want.role) {
+            Some(t) => t.clone(),
+            None => create(ec2, names, vpc_id, want.role).await?,
+        };
+        let table_id = table.route_table_id().unwrap_or_default().to_string();
+        if let Some(gateway) = want.internet_gateway {
+            ensure_default_route(ec2, &table, gateway).await?;
+        }
+        for subnet_id in &want.subnet_ids {
+            ensure_association(ec2, &tables, &table_id, subnet_id).await?;
+        }
+        ids.insert(want.role, table_id);
+    }
+    Ok(ids)
+}
+
+async fn create(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: &str,
+    role: &str,
+) -> Result<RouteTable, ProvisionError> {
+    let out = ec2
+        .create_route_table()
+        .vpc_id(vpc_id)
+        .tag_specifications(tag_on_create(names, ResourceType::RouteTable, role))
+        .send()
+        .await
+        .context("CreateRouteTable", names.display_name(role))?;
+    let table = out
+        .route_table()
+        .cloned()
+        .unwrap_or_else(|| RouteTable::builder().build());
+    tracing::info!(route_table = table.route_table_id().unwrap_or_default(), %role, "created route table");
+    Ok(table)
+}
+
+async fn ensure_default_route(
+    ec2: &aws_sdk_ec2::Client,
+    table: &RouteTable,
+    gateway: &str,
+) -> Result<(), ProvisionError> {
+    let table_id = table.route_table_id().unwrap_or_default();
+    let current = table
+        .routes()
+        .iter()
+        .find(|r| r.destination_cidr_block() == Some(INTERNET));
+    match current {
+        Some(route) if route.gateway_id() == Some(gateway) => Ok(()),
+        Some(_) => {
+            ec2.replace_route()
+                .route_table_id(table_id)
+                .destination_cidr_block(INTERNET)
+                .gateway_id(gateway)
+                .send()
+                .await
+                .context("ReplaceRoute", format!("{table_id} {INTERNET}"))?;
+            tracing::info!(route_table = %table_id, %gateway, "pointed 0.0.0.0/0 back at the internet gateway");
+            Ok(())
+        }
+        None => {
+            ec2.create_route()
+                .route_table_id(table_id)
+                .destination_cidr_block(INTERNET)
+                .gateway_id(gateway)
+                .send()
+                .await
+                .context("CreateRoute", format!("{table_id} {INTERNET}"))?;
+            Ok(())
+        }
+    }
+}
+
+/// Associates `subnet_id` with `table_id`, moving it off another table if it is associated there.
+async fn ensure_association(
+    ec2: &aws_sdk_ec2::Client,
+    tables: &[RouteTable],
+    table_id: &str,
+    subnet_id: &str,
+) -> Result<(), ProvisionError> {
+    let current = tables.iter().find_map(|t| {
+        t.associations()
+            .iter()
+            .find(|a| a.subnet_id() == Some(subnet_id))
+            .map(|a| {
+                (
+                    t.route_table_id().unwrap_or_default(),
+                    a.route_table_association_id().unwrap_or_default(),
+                )
+            })
+    });
+    match current {
+        Some((table, _)) if table == table_id => Ok(()),
+        Some((other, association)) => {
+            ec2.replace_route_table_association()
+                .association_id(association)
+                .route_table_id(table_id)
+                .send()
+                .await
+                .context(
+                    "ReplaceRouteTableAssociation",
+                    format!("{subnet_id} from {other} to {table_id}"),
+                )?;
+            Ok(())
+        }
+        None => {
+            ec2.associate_route_table()
+                .route_table_id(table_id)
+                .subnet_id(subnet_id)
+                .send()
+                .await
+                .context("AssociateRouteTable", format!("{subnet_id} to {table_id}"))?;
+            Ok(())
+        }
+    }
+}

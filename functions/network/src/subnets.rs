@@ -1,0 +1,156 @@
+//! Public subnets (load balancer) and private subnets (tasks), matched to the spec by role tag.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{ResourceType, Subnet};
+use futures::future::try_join_all;
+use provisioner_core::spec::NetworkSpec;
+use provisioner_core::{AwsContext, Names, ProvisionError};
+
+use crate::ec2_tags::{filter, owned_by_stage, role_of, tag_on_create};
+
+/// A subnet the spec asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedSubnet {
+    /// `public-subnet-1`, `private-subnet-1`, ...
+    pub role: String,
+    pub cidr: String,
+    pub zone: String,
+    /// Where it comes from in the spec, for error messages.
+    pub field: String,
+}
+
+pub fn wanted(network: &NetworkSpec, region: &str) -> Vec<WantedSubnet> {
+    let kind = |kind: &'static str, list: &'static str| {
+        move |(i, s): (usize, &provisioner_core::spec::SubnetSpec)| WantedSubnet {
+            role: format!("{kind}-subnet-{}", i + 1),
+            cidr: s.cidr.clone(),
+            zone: s.zone_in(region),
+            field: format!("network.{list}[{i}]"),
+        }
+    };
+    network
+        .public_subnets
+        .iter()
+        .enumerate()
+        .map(kind("public", "publicSubnets"))
+        .chain(
+            network
+                .private_subnets
+                .iter()
+                .enumerate()
+                .map(kind("private", "privateSubnets")),
+        )
+        .collect()
+}
+
+/// Subnets this stage created in `vpc_id`, by role.
+pub async fn find(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: &str,
+) -> Result<BTreeMap<String, Subnet>, ProvisionError> {
+    let mut filters = owned_by_stage(names);
+    filters.push(filter("vpc-id", vpc_id));
+    let out = ec2
+        .describe_subnets()
+        .set_filters(Some(filters))
+        .send()
+        .await
+        .context("DescribeSubnets", vpc_id)?;
+    Ok(out
+        .subnets()
+        .iter()
+        .filter_map(|s| Some((role_of(s.tags())?.to_string(), s.clone())))
+        .collect())
+}
+
+/// Creates the missing subnets and deletes the ones the spec no longer has. Returns subnet ids by role.
+pub async fn ensure(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: &str,
+    wanted: &[WantedSubnet],
+) -> Result<BTreeMap<String, String>, ProvisionError> {
+    let mut existing = find(ec2, names, vpc_id).await?;
+    let mut ids = BTreeMap::new();
+    let mut to_create = Vec::new();
+    for want in wanted {
+        match existing.remove(&want.role) {
+            Some(subnet) => {
+                let id = subnet.subnet_id().unwrap_or_default();
+                if subnet.cidr_block() != Some(want.cidr.as_str())
+                    || subnet.availability_zone() != Some(want.zone.as_str())
+                {
+                    return Err(ProvisionError::Conflict(format!(
+                        "{} ({id}) is {} in {}, the spec asks for {} in {} ({}); a subnet cannot change in place: put the old values back or destroy the environment first",
+                        want.role,
+                        subnet.cidr_block().unwrap_or("?"),
+                        subnet.availability_zone().unwrap_or("?"),
+                        want.cidr,
+                        want.zone,
+                        want.field
+                    )));
+                }
+                ids.insert(want.role.clone(), id.to_string());
+            }
+            None => to_create.push(want),
+        }
+    }
+    let created = try_join_all(
+        to_create
+            .into_iter()
+            .map(|want| create(ec2, names, vpc_id, want)),
+    )
+    .await?;
+    ids.extend(created);
+    // What is left was dropped from the spec.
+    for (role, subnet) in existing {
+        let id = subnet.subnet_id().unwrap_or_default();
+        delete(ec2, id).await?;
+        tracing::info!(subnet = %id, %role, "deleted subnet the spec no longer has");
+    }
+    Ok(ids)
+}
+
+async fn create(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: &str,
+    want: &WantedSubnet,
+) -> Result<(String, String), ProvisionError> {
+    let out = ec2
+        .create_subnet()
+        .vpc_id(vpc_id)
+        .cidr_block(&want.cidr)
+        .availability_zone(&want.zone)
+        .tag_specifications(tag_on_create(names, ResourceType::Subnet, &want.role))
+        .send()
+        .await
+        .context(
+            "CreateSubnet",
+            format!("{} {} in {}", want.role, want.cidr, want.zone),
+        )?;
+    let id = out
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap_or_default()
+        .to_string();
+    tracing::info!(subnet = %id, role = %want.role, cidr = %want.cidr, zone = %want.zone, "created subnet");
+    Ok((want.role.clone(), id))
+}
+
+/// Deletes a subnet; already gone is fine. Network interfaces still in it (endpoints, tasks)
+/// surface as `DependencyViolation`, which the state machine retries.
+pub async fn delete(ec2: &aws_sdk_ec2::Client, subnet_id: &str) -> Result<(), ProvisionError> {
+    match ec2
+        .delete_subnet()
+        .subnet_id(subnet_id)
+        .send()
+        .await
+        .context("DeleteSubnet", subnet_id)
+    {
+        Err(e) if !e.is_not_found() => Err(e),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,131 @@
+//! The VPC and its two DNS attributes (private DNS of interface endpoints needs both).
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
+use provisioner_core::{AwsContext, Names, ProvisionError};
+
+use crate::ec2_tags::{owned_by_stage, role_of, tag_on_create};
+
+pub const ROLE: &str = "vpc";
+
+/// The environment's VPC, if there is one. More than one is a conflict a person must resolve.
+pub async fn find(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<Option<Vpc>, ProvisionError> {
+    let found = ec2
+        .describe_vpcs()
+        .set_filters(Some(owned_by_stage(names)))
+        .send()
+        .await
+        .context("DescribeVpcs", names.display_name(ROLE))?;
+    let mut vpcs: Vec<Vpc> = found
+        .vpcs()
+        .iter()
+        .filter(|v| role_of(v.tags()) == Some(ROLE))
+        .cloned()
+        .collect();
+    match vpcs.len() {
+        0 | 1 => Ok(vpcs.pop()),
+        n => Err(ProvisionError::Conflict(format!(
+            "{n} VPCs are tagged as the VPC of environment {} ({}); delete all but one",
+            names.environment(),
+            vpcs.iter()
+                .filter_map(|v| v.vpc_id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Finds or creates the VPC with `cidr`, then makes sure both DNS attributes are on.
+pub async fn ensure(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    cidr: &str,
+) -> Result<String, ProvisionError> {
+    let vpc_id = match find(ec2, names).await? {
+        Some(vpc) => {
+            let id = vpc.vpc_id().unwrap_or_default().to_string();
+            if vpc.cidr_block() != Some(cidr) {
+                return Err(ProvisionError::Conflict(format!(
+                    "VPC {id} of environment {} has CIDR {}, the spec asks for {cidr} (network.vpcCidr); a VPC's CIDR cannot change in place: put the old value back or destroy the environment first",
+                    names.environment(),
+                    vpc.cidr_block().unwrap_or("?")
+                )));
+            }
+            id
+        }
+        None => {
+            let created = ec2
+                .create_vpc()
+                .cidr_block(cidr)
+                .tag_specifications(tag_on_create(names, ResourceType::Vpc, ROLE))
+                .send()
+                .await
+                .context("CreateVpc", names.display_name(ROLE))?;
+            let id = created
+                .vpc()
+                .and_then(|v| v.vpc_id())
+                .unwrap_or_default()
+                .to_string();
+            tracing::info!(vpc = %id, %cidr, "created VPC");
+            id
+        }
+    };
+    // DNS hostnames can only be turned on once DNS support is on: keep this order.
+    for attribute in [
+        VpcAttributeName::EnableDnsSupport,
+        VpcAttributeName::EnableDnsHostnames,
+    ] {
+        ensure_attribute(ec2, &vpc_id, attribute).await?;
+    }
+    Ok(vpc_id)
+}
+
+pub async fn attribute_is_on(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_id: &str,
+    attribute: VpcAttributeName,
+) -> Result<bool, ProvisionError> {
+    let out = ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc_id)
+        .attribute(attribute.clone())
+        .send()
+        .await
+        .context(
+            "DescribeVpcAttribute",
+            format!("{vpc_id} {}", attribute.as_str()),
+        )?;
+    let value = match attribute {
+        VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
+        _ => out.enable_dns_hostnames(),
+    };
+    Ok(value.and_then(|v| v.value()).unwrap_or(false))
+}
+
+/// AWS takes one attribute per ModifyVpcAttribute call; the change is read back to be sure.
+async fn ensure_attribute(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_id: &str,
+    attribute: VpcAttributeName,
+) -> Result<(), ProvisionError> {
+    if attribute_is_on(ec2, vpc_id, attribute.clone()).await? {
+        return Ok(());
+    }
+    let on = AttributeBooleanValue::builder().value(true).build();
+    let request = ec2.modify_vpc_attribute().vpc_id(vpc_id);
+    let request = match attribute {
+        VpcAttributeName::EnableDnsSupport => request.enable_dns_support(on),
+        _ => request.enable_dns_hostnames(on),
+    };
+    request.send().await.context(
+        "ModifyVpcAttribute",
+        format!("{vpc_id} {}", attribute.as_str()),
+    )?;
+    if !attribute_is_on(ec2, vpc_id, attribute.clone()).await? {
+        return Err(ProvisionError::Conflict(format!(
+            "{} of VPC {vpc_id} is still off after ModifyVpcAttribute turned it on",
+            attribute.as_str()
+        )));
+    }
+    tracing::info!(vpc = %vpc_id, attribute = attribute.as_str(), "turned on VPC attribute");
+    Ok(())
+}

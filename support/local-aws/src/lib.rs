@@ -1,0 +1,174 @@
+//! The local AWS emulator: a moto server on a free loopback port, stopped (by PID) when dropped.
+//!
+//! moto comes from the project's virtualenv (`scripts/setup-python` creates it); `MOTO_SERVER`
+//! overrides the path. Used by the local run and by the tests.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+/// The region local runs use unless told otherwise.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// How long moto may take to answer after start (its first start imports a lot of Python).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("moto_server not found at {0}: run scripts/setup-python (or set MOTO_SERVER)")]
+    NotInstalled(PathBuf),
+    #[error("could not start {path}: {source}")]
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("moto did not answer on {endpoint} within {seconds} s (exit status: {status})")]
+    NotReady {
+        endpoint: String,
+        seconds: u64,
+        status: String,
+    },
+    #[error("moto API call {path} failed: {message}")]
+    Api { path: String, message: String },
+}
+
+/// Settings for one emulator process.
+#[derive(Debug, Default, Clone)]
+pub struct EmulatorOptions {
+    /// Extra environment for the moto process, e.g. `MOTO_ECS_SERVICE_RUNNING`.
+    pub env: Vec<(String, String)>,
+}
+
+/// A running moto server. Dropping it stops the process.
+#[derive(Debug)]
+pub struct Emulator {
+    child: Child,
+    port: u16,
+}
+
+/// The repository root, where `.venv/` lives.
+pub fn repository_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn moto_server_path() -> PathBuf {
+    std::env::var_os("MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repository_root().join(".venv/bin/moto_server"))
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+impl Emulator {
+    pub fn start() -> Result<Self, EmulatorError> {
+        Self::start_with(EmulatorOptions::default())
+    }
+
+    pub fn start_with(options: EmulatorOptions) -> Result<Self, EmulatorError> {
+        let path = moto_server_path();
+        if !path.exists() {
+            return Err(EmulatorError::NotInstalled(path));
+        }
+        let port = free_port().map_err(|source| EmulatorError::Spawn {
+            path: path.clone(),
+            source,
+        })?;
+        let child = Command::new(&path)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| EmulatorError::Spawn {
+                path: path.clone(),
+                source,
+            })?;
+        let mut emulator = Emulator { child, port };
+        emulator.wait_until_ready()?;
+        Ok(emulator)
+    }
+
+    fn wait_until_ready(&mut self) -> Result<(), EmulatorError> {
+        let started = Instant::now();
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        while started.elapsed() < START_TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(self.not_ready(status.to_string()));
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+                && ureq::get(format!("{}/moto-api/", self.endpoint()))
+                    .call()
+                    .is_ok()
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(self.not_ready("still running".into()))
+    }
+
+    fn not_ready(&self, status: String) -> EmulatorError {
+        EmulatorError::NotReady {
+            endpoint: self.endpoint(),
+            seconds: START_TIMEOUT.as_secs(),
+            status,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// AWS configuration pointing every client at the emulator, with dummy credentials and the
+    /// production retry policy.
+    pub async fn sdk_config(&self, region: &str) -> SdkConfig {
+        provisioner_core::aws::loader(Some(&self.endpoint()))
+            .region(Region::new(region.to_string()))
+            .credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "local-emulator",
+            ))
+            .load()
+            .await
+    }
+
+    /// Forgets every resource: a fresh account without restarting the process.
+    pub fn reset(&self) -> Result<(), EmulatorError> {
+        self.post("/moto-api/reset", "")
+    }
+
+    /// Calls moto's own API (e.g. `/moto-api/config`).
+    pub fn post(&self, path: &str, body: &str) -> Result<(), EmulatorError> {
+        ureq::post(format!("{}{path}", self.endpoint()))
+            .send(body)
+            .map(|_| ())
+            .map_err(|e| EmulatorError::Api {
+                path: path.to_string(),
+                message: e.to_string(),
+            })
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

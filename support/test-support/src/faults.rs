@@ -1,0 +1,213 @@
+//! Makes chosen AWS calls fail: a crash right after a request reached AWS (the change is made,
+//! the caller never hears back), a throttling answer, or a 500.
+
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextMut, BeforeDeserializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextMut,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::{Response, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::recorder::is_mutating;
+
+/// Which calls a fault hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The k-th mutating request (1-based), counted across all clients sharing the plan.
+    NthMutating(usize),
+    /// The first `times` attempts of an operation.
+    Operation { name: String, times: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The request is sent and answered, then the caller gets an error instead of the answer:
+    /// what a Lambda crash or timeout right after the call looks like.
+    CrashAfter,
+    /// A throttling error in the service's own wire format (retried by the SDK).
+    Throttle,
+    /// HTTP 500 (retried by the SDK).
+    ServerError,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rules: Vec<(Trigger, Fault)>,
+    mutating_seen: usize,
+    seen_by_operation: std::collections::HashMap<String, usize>,
+    fired: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    state: Arc<Mutex<State>>,
+}
+
+/// A path the emulator answers without touching any resource.
+const NO_OP_PATH: &str = "/moto-api/injected-fault";
+
+/// The message of an injected crash, so tests can tell it from a real failure.
+pub const INJECTED_CRASH: &str = "injected crash after the request reached AWS";
+
+impl FaultPlan {
+    pub fn add(&self, trigger: Trigger, fault: Fault) {
+        self.state.lock().unwrap().rules.push((trigger, fault));
+    }
+
+    pub fn clear(&self) {
+        *self.state.lock().unwrap() = State::default();
+    }
+
+    /// How many faults were injected.
+    pub fn fired(&self) -> usize {
+        self.state.lock().unwrap().fired
+    }
+
+    /// Decides, once per attempt, whether this attempt fails and how.
+    fn decide(&self, operation: &str) -> Option<Fault> {
+        let mut state = self.state.lock().unwrap();
+        if is_mutating(operation) {
+            state.mutating_seen += 1;
+        }
+        let seen_op = {
+            let n = state
+                .seen_by_operation
+                .entry(operation.to_string())
+                .or_default();
+            *n += 1;
+            *n
+        };
+        let mutating_seen = state.mutating_seen;
+        let fault = state
+            .rules
+            .iter()
+            .find_map(|(trigger, fault)| match trigger {
+                Trigger::NthMutating(k) if is_mutating(operation) && mutating_seen == *k => {
+                    Some(*fault)
+                }
+                Trigger::Operation { name, times } if name == operation && seen_op <= *times => {
+                    Some(*fault)
+                }
+                _ => None,
+            });
+        if fault.is_some() {
+            state.fired += 1;
+        }
+        fault
+    }
+}
+
+fn throttling_response(service: &str) -> Response {
+    let (status, body, content_type) = match service {
+        "EC2" => (
+            503,
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>injected</RequestID></Response>".to_string(),
+            "text/xml",
+        ),
+        s if s.contains("Load Balancing") => (
+            400,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>injected</RequestId></ErrorResponse>".to_string(),
+            "text/xml",
+        ),
+        _ => (
+            400,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string(),
+            "application/x-amz-json-1.1",
+        ),
+    };
+    let mut response = Response::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from(body),
+    );
+    response.headers_mut().insert("content-type", content_type);
+    response
+}
+
+/// Pending decision for the current attempt, kept in the config bag between the two hooks.
+#[derive(Debug, Clone)]
+struct Decision(Option<Fault>);
+
+impl aws_smithy_types::config_bag::Storable for Decision {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl Intercept for FaultPlan {
+    fn name(&self) -> &'static str {
+        "test-support::FaultPlan"
+    }
+
+    /// Decides per attempt. A throttled or failed request must have no effect, as with real AWS,
+    /// so it is sent to a path of the emulator that does nothing; its answer is replaced below.
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
+        let decision = self.decide(&operation);
+        if matches!(decision, Some(Fault::Throttle | Fault::ServerError)) {
+            let request = context.request_mut();
+            let uri = request.uri().to_string();
+            let origin_end = uri.find("://").map(|i| i + 3).unwrap_or(0);
+            let host_end = uri[origin_end..]
+                .find('/')
+                .map(|i| i + origin_end)
+                .unwrap_or(uri.len());
+            request.set_uri(format!("{}{NO_OP_PATH}", &uri[..host_end]))?;
+        }
+        cfg.interceptor_state().store_put(Decision(decision));
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        match cfg.load::<Decision>().and_then(|d| d.0) {
+            Some(Fault::CrashAfter) => {
+                let operation = cfg
+                    .load::<Metadata>()
+                    .map(|m| m.name().to_string())
+                    .unwrap_or_default();
+                Err(format!("{INJECTED_CRASH} ({operation})").into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let service = cfg
+            .load::<Metadata>()
+            .map(|m| m.service().to_string())
+            .unwrap_or_default();
+        match cfg.load::<Decision>().and_then(|d| d.0) {
+            Some(Fault::Throttle) => *context.response_mut() = throttling_response(&service),
+            Some(Fault::ServerError) => {
+                *context.response_mut() = Response::new(
+                    StatusCode::try_from(500).expect("valid status"),
+                    SdkBody::from("injected 500"),
+                )
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

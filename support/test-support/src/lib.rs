@@ -1,0 +1,151 @@
+//! Test-only helpers (a dev-dependency only): an emulator with clients that record every request
+//! they send and fail chosen calls on purpose.
+
+mod faults;
+mod recorder;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_config::SdkConfig;
+use local_aws::{Emulator, EmulatorOptions};
+
+pub use faults::{Fault, FaultPlan, Trigger};
+pub use recorder::{is_mutating, Recorder, Request};
+
+/// The region tests run in.
+pub const REGION: &str = "us-east-1";
+
+/// An emulator plus clients wired to a shared recorder and fault plan.
+pub struct Harness {
+    pub emulator: Emulator,
+    pub config: SdkConfig,
+    pub recorder: Recorder,
+    pub faults: FaultPlan,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with(EmulatorOptions::default()).await
+    }
+
+    pub async fn start_with(options: EmulatorOptions) -> Self {
+        let emulator = Emulator::start_with(options)
+            .expect("the local emulator starts (run scripts/setup-python first)");
+        let config = emulator.sdk_config(REGION).await;
+        Harness {
+            emulator,
+            config,
+            recorder: Recorder::default(),
+            faults: FaultPlan::default(),
+        }
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        let config = aws_sdk_ec2::config::Builder::from(&self.config)
+            .interceptor(self.recorder.clone())
+            .interceptor(self.faults.clone())
+            .build();
+        aws_sdk_ec2::Client::from_conf(config)
+    }
+
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        let config = aws_sdk_ssm::config::Builder::from(&self.config)
+            .interceptor(self.recorder.clone())
+            .interceptor(self.faults.clone())
+            .build();
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
+    /// Clients that neither record nor fail: for a test's own look at the account.
+    pub fn plain_ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+
+    pub fn plain_ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.config)
+    }
+
+    /// A fresh account: emulator state, recorded requests and faults all cleared.
+    pub fn reset(&self) {
+        self.emulator.reset().expect("moto resets");
+        self.recorder.clear();
+        self.faults.clear();
+    }
+}
+
+/// A name no other test in this process uses.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// EC2 resources still tagged for `environment` that still exist. The emulator keeps the tags of
+/// deleted resources, so each tagged id is looked up before it counts.
+pub async fn ec2_leftovers(ec2: &aws_sdk_ec2::Client, environment: &str) -> Vec<String> {
+    use aws_sdk_ec2::types::{Filter, ResourceType};
+    let tags = ec2
+        .describe_tags()
+        .filters(
+            Filter::builder()
+                .name("key")
+                .values(provisioner_core::naming::ENVIRONMENT_TAG)
+                .build(),
+        )
+        .filters(Filter::builder().name("value").values(environment).build())
+        .send()
+        .await
+        .expect("DescribeTags");
+    let mut left = Vec::new();
+    for tag in tags.tags() {
+        let id = tag.resource_id().unwrap_or_default().to_string();
+        let exists = match tag.resource_type() {
+            Some(ResourceType::Vpc) => ec2
+                .describe_vpcs()
+                .vpc_ids(&id)
+                .send()
+                .await
+                .is_ok_and(|o| !o.vpcs().is_empty()),
+            Some(ResourceType::Subnet) => ec2
+                .describe_subnets()
+                .subnet_ids(&id)
+                .send()
+                .await
+                .is_ok_and(|o| !o.subnets().is_empty()),
+            Some(ResourceType::InternetGateway) => ec2
+                .describe_internet_gateways()
+                .internet_gateway_ids(&id)
+                .send()
+                .await
+                .is_ok_and(|o| !o.internet_gateways().is_empty()),
+            Some(ResourceType::RouteTable) => ec2
+                .describe_route_tables()
+                .route_table_ids(&id)
+                .send()
+                .await
+                .is_ok_and(|o| !o.route_tables().is_empty()),
+            Some(ResourceType::SecurityGroup) => ec2
+                .describe_security_groups()
+                .group_ids(&id)
+                .send()
+                .await
+                .is_ok_and(|o| !o.security_groups().is_empty()),
+            Some(ResourceType::VpcEndpoint) => ec2
+                .describe_vpc_endpoints()
+                .vpc_endpoint_ids(&id)
+                .send()
+                .await
+                .is_ok_and(|o| {
+                    o.vpc_endpoints().iter().any(|e| {
+                        e.state()
+                            .is_none_or(|s| !s.as_str().eq_ignore_ascii_case("deleted"))
+                    })
+                }),
+            // A kind this helper does not know how to look up counts as left over.
+            _ => true,
+        };
+        if exists {
+            left.push(format!("{:?} {id}", tag.resource_type()));
+        }
+    }
+    left
+}
