@@ -257,6 +257,18 @@ impl SsmStore {
         Ok(())
     }
 
+    /// Validates a spec given as JSON and stores it: the entry every caller uses. A bad spec is
+    /// rejected before any AWS request.
+    pub async fn submit_spec(
+        &self,
+        json: &serde_json::Value,
+        region: &str,
+    ) -> Result<EnvironmentSpec, ProvisionError> {
+        let spec = EnvironmentSpec::from_json(json, region)?;
+        self.put_spec(&spec).await?;
+        Ok(spec)
+    }
+
     /// Stores the validated spec (with defaults filled in) for the stages to read. Returns whether
     /// it changed.
     pub async fn put_spec(&self, spec: &EnvironmentSpec) -> Result<bool, ProvisionError> {

@@ -35,15 +35,11 @@ impl SpecError {
     pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = err.path().to_string();
         let message = err.inner().to_string();
-        // serde names a missing or unknown field in the message; put it in the path too so the
-        // error always points at the field itself.
+        // The path of an unknown field already ends in its name; a missing field is named only in
+        // the message, so add it to point at the field itself.
         let named = backticked(&message);
         let field = match named {
-            Some(name)
-                if message.starts_with("missing field") || message.starts_with("unknown field") =>
-            {
-                join_path(&path, name)
-            }
+            Some(name) if message.starts_with("missing field") => join_path(&path, name),
             _ => path,
         };
         Self::single(field, message)

@@ -1,0 +1,240 @@
+//! Every validation rule, table-driven: each bad spec names the field and sends no AWS request.
+
+use provisioner_core::{ErrorKind, ProvisionError, SsmStore};
+use serde_json::{json, Value};
+use test_support::{Harness, REGION};
+
+const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest";
+
+/// The reference spec with `patch` merged in (objects merge, other values replace).
+fn spec_with(patch: Value) -> Value {
+    let mut base = json!({"name": "demo", "service": {"image": IMAGE}});
+    merge(&mut base, patch);
+    base
+}
+
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+fn subnet(cidr: &str, zone: &str) -> Value {
+    json!({"cidr": cidr, "availabilityZone": zone})
+}
+
+#[tokio::test]
+async fn every_bad_spec_names_its_field_and_sends_nothing() {
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "malformed VPC CIDR",
+            spec_with(json!({"network": {"vpcCidr": "10.0.0/16"}})),
+            "network.vpcCidr",
+        ),
+        (
+            "VPC CIDR with host bits",
+            spec_with(json!({"network": {"vpcCidr": "10.0.0.1/16"}})),
+            "network.vpcCidr",
+        ),
+        (
+            "VPC prefix too large",
+            spec_with(json!({"network": {"vpcCidr": "10.0.0.0/8"}})),
+            "network.vpcCidr",
+        ),
+        (
+            "malformed subnet CIDR",
+            spec_with(json!({"network": {"privateSubnets": [subnet("10.0.1.0/33", "a")]}})),
+            "network.privateSubnets[0].cidr",
+        ),
+        (
+            "subnet outside VPC",
+            spec_with(json!({"network": {"privateSubnets": [subnet("10.1.1.0/24", "a")]}})),
+            "network.privateSubnets[0].cidr",
+        ),
+        (
+            "overlapping subnets",
+            spec_with(json!({"network": {"privateSubnets": [subnet("10.0.0.0/25", "a")]}})),
+            "network.privateSubnets[0].cidr",
+        ),
+        (
+            "one public subnet",
+            spec_with(json!({"network": {"publicSubnets": [subnet("10.0.0.0/24", "a")]}})),
+            "network.publicSubnets",
+        ),
+        (
+            "public subnets in one AZ",
+            spec_with(
+                json!({"network": {"publicSubnets": [subnet("10.0.0.0/24", "a"), subnet("10.0.3.0/24", "a")]}}),
+            ),
+            "network.publicSubnets",
+        ),
+        (
+            "no private subnet",
+            spec_with(json!({"network": {"privateSubnets": []}})),
+            "network.privateSubnets",
+        ),
+        (
+            "AZ of another region",
+            spec_with(
+                json!({"network": {"privateSubnets": [subnet("10.0.1.0/24", "eu-west-1a")]}}),
+            ),
+            "network.privateSubnets[0].availabilityZone",
+        ),
+        (
+            "AZ not a zone",
+            spec_with(
+                json!({"network": {"publicSubnets": [subnet("10.0.0.0/24", "zone1"), subnet("10.0.3.0/24", "c")]}}),
+            ),
+            "network.publicSubnets[0].availabilityZone",
+        ),
+        (
+            "name too long",
+            spec_with(json!({"name": "a-very-long-environment-name-x"})),
+            "name",
+        ),
+        (
+            "name with underscore",
+            spec_with(json!({"name": "my_env"})),
+            "name",
+        ),
+        (
+            "name ending in hyphen",
+            spec_with(json!({"name": "demo-"})),
+            "name",
+        ),
+        (
+            "name reserved prefix",
+            spec_with(json!({"name": "internal-app"})),
+            "name",
+        ),
+        (
+            "invalid CPU",
+            spec_with(json!({"service": {"cpu": 300}})),
+            "service.cpu",
+        ),
+        (
+            "invalid CPU/memory pair",
+            spec_with(json!({"service": {"cpu": 256, "memory": 4096}})),
+            "service.memory",
+        ),
+        (
+            "container port 0",
+            spec_with(json!({"service": {"containerPort": 0}})),
+            "service.containerPort",
+        ),
+        (
+            "container port too high",
+            spec_with(json!({"service": {"containerPort": "70000"}})),
+            "service.containerPort",
+        ),
+        (
+            "listener port too high",
+            spec_with(json!({"alb": {"listenerPort": 65536}})),
+            "alb.listenerPort",
+        ),
+        (
+            "negative desired count",
+            spec_with(json!({"service": {"desiredCount": -1}})),
+            "service.desiredCount",
+        ),
+        (
+            "min above max percent",
+            spec_with(json!({"service": {"minimumHealthyPercent": 150, "maximumPercent": 120}})),
+            "service.minimumHealthyPercent",
+        ),
+        (
+            "max percent below 100",
+            spec_with(json!({"service": {"maximumPercent": 90}})),
+            "service.maximumPercent",
+        ),
+        (
+            "malformed image",
+            spec_with(json!({"service": {"image": "Not A Valid//Image::"}})),
+            "service.image",
+        ),
+        (
+            "missing image",
+            json!({"name": "demo", "service": {}}),
+            "service.image",
+        ),
+        (
+            "unknown top-level field",
+            spec_with(json!({"colour": "blue"})),
+            "colour",
+        ),
+        (
+            "unknown nested field",
+            spec_with(json!({"service": {"cpus": 256}})),
+            "service.cpus",
+        ),
+        (
+            "number that is not a number",
+            spec_with(json!({"service": {"desiredCount": "two"}})),
+            "service.desiredCount",
+        ),
+        (
+            "unknown launch type",
+            spec_with(json!({"service": {"launchType": "LAMBDA"}})),
+            "service.launchType",
+        ),
+        (
+            "bad platform version",
+            spec_with(json!({"service": {"platformVersion": "1.4"}})),
+            "service.platformVersion",
+        ),
+        (
+            "bad log retention",
+            spec_with(json!({"service": {"logRetentionDays": 2}})),
+            "service.logRetentionDays",
+        ),
+        (
+            "health check timeout not below interval",
+            spec_with(json!({"alb": {"healthCheck": {"intervalSeconds": 5, "timeoutSeconds": 5}}})),
+            "alb.healthCheck.timeoutSeconds",
+        ),
+    ];
+    assert!(cases.len() >= 25);
+    let h = Harness::start().await;
+    let store = SsmStore::new(h.ssm());
+    for (what, spec, field) in cases {
+        let err = store.submit_spec(&spec, REGION).await.expect_err(what);
+        assert_eq!(err.kind(), ErrorKind::Validation, "{what}: {err}");
+        let ProvisionError::Spec(spec_err) = &err else {
+            panic!("{what}: not a spec error: {err}")
+        };
+        assert!(
+            spec_err.fields().contains(&field),
+            "{what}: expected field {field}, got {:?} ({err})",
+            spec_err.fields()
+        );
+        assert_eq!(
+            h.recorder.requests(),
+            vec![],
+            "{what}: a bad spec must not reach AWS"
+        );
+    }
+}
+
+#[tokio::test]
+async fn strings_are_accepted_for_numbers_and_booleans_and_the_spec_is_stored() {
+    let h = Harness::start().await;
+    let store = SsmStore::new(h.ssm());
+    let spec = spec_with(
+        json!({"service": {"desiredCount": "3", "cpu": "512", "memory": "1024", "enableExecuteCommand": "true"}, "alb": {"listenerPort": "8080"}}),
+    );
+
+    let accepted = store.submit_spec(&spec, REGION).await.unwrap();
+
+    assert_eq!(accepted.service.desired_count, 3);
+    assert_eq!(accepted.alb.listener_port, 8080);
+    assert!(accepted.service.enable_execute_command);
+    assert_eq!(h.recorder.of("PutParameter").len(), 1);
+    // The same spec again is not written twice.
+    store.submit_spec(&spec, REGION).await.unwrap();
+    assert_eq!(h.recorder.of("PutParameter").len(), 1);
+}
