@@ -43,7 +43,7 @@ fn role(tags: &[aws_sdk_ec2::types::Tag]) -> String {
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
     vpcs: Vec<(String, bool, bool)>,
-    subnets: BTreeMap<String, (String, String, String)>,
+    subnets: BTreeMap<String, (String, String)>,
     gateways: Vec<usize>,
     route_tables: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
     security_groups: BTreeMap<String, BTreeSet<String>>,
@@ -105,11 +105,9 @@ async fn snapshot(h: &Harness, env: &str) -> Snapshot {
                 (
                     s.cidr_block().unwrap().to_string(),
                     s.availability_zone().unwrap().to_string(),
-                    s.vpc_id().unwrap().to_string(),
                 ),
             )
         })
-        .map(|(r, (c, z, _))| (r, (c, z, String::new())))
         .collect();
     let gateways = ec2
         .describe_internet_gateways()
@@ -227,7 +225,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 fn reference_snapshot() -> Snapshot {
-    let subnet = |cidr: &str, zone: &str| (cidr.to_string(), zone.to_string(), String::new());
+    let subnet = |cidr: &str, zone: &str| (cidr.to_string(), zone.to_string());
     Snapshot {
         vpcs: vec![("10.0.0.0/16".into(), true, true)],
         subnets: BTreeMap::from([
