@@ -140,6 +140,11 @@ where
         }
         _ => {}
     }
+    kind_of_code(code)
+}
+
+/// The kind of an error AWS reported with `code`.
+pub fn kind_of_code(code: &str) -> ErrorKind {
     if code == "DependencyViolation" {
         ErrorKind::DependencyViolation
     } else if RETRYABLE_CODES.contains(&code) {

@@ -1,1 +1,226 @@
+//! The endpoints stage: the PrivateLink interface endpoints and the S3 gateway endpoint that let
+//! tasks in private subnets (no internet route) pull images, ship logs and read secrets.
+//! Which endpoints, and why, comes from the table in [`plan`].
 
+pub mod plan;
+mod preflight;
+pub mod vpc_endpoints;
+
+use aws_sdk_ec2::types::VpcEndpoint;
+use network_stage::outputs as network;
+use provisioner_core::{
+    Action, Names, OutputValue, Outputs, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
+};
+
+use plan::{EndpointKind, PlannedEndpoint};
+use vpc_endpoints::{is_state, Placement};
+
+/// The stage's name in SSM paths and tags.
+pub const STAGE: &str = "endpoints";
+
+/// Output names under `/fargate-provisioner/<environment>/endpoints/`.
+pub mod outputs {
+    /// Every endpoint id, in plan order.
+    pub const ENDPOINT_IDS: &str = "endpoint-ids";
+    /// `<service>: <why>` of every endpoint, in plan order.
+    pub const PLAN: &str = "plan";
+
+    /// The id of one service's endpoint, e.g. `endpoint-ecr.dkr`.
+    pub fn endpoint_id(service: &str) -> String {
+        format!("endpoint-{service}")
+    }
+}
+
+pub struct EndpointsStage {
+    ec2: aws_sdk_ec2::Client,
+    store: SsmStore,
+    region: String,
+}
+
+impl EndpointsStage {
+    pub fn new(
+        ec2: aws_sdk_ec2::Client,
+        ssm: aws_sdk_ssm::Client,
+        region: impl Into<String>,
+    ) -> Self {
+        Self {
+            ec2,
+            store: SsmStore::new(ssm),
+            region: region.into(),
+        }
+    }
+
+    async fn placement(&self, names: &Names) -> Result<Placement, ProvisionError> {
+        let mut found = self
+            .store
+            .stage_outputs(names, network_stage::STAGE)
+            .await?;
+        let mut take = |key: &str| {
+            found
+                .remove(key)
+                .map(|v| v.values())
+                .ok_or_else(|| ProvisionError::MissingOutput {
+                    stage: network_stage::STAGE.to_string(),
+                    parameter: format!("{}{key}", names.stage_prefix(network_stage::STAGE)),
+                })
+        };
+        Ok(Placement {
+            vpc_id: take(network::VPC_ID)?.concat(),
+            private_subnet_ids: take(network::PRIVATE_SUBNET_IDS)?,
+            private_route_table_ids: take(network::PRIVATE_ROUTE_TABLE_IDS)?,
+            security_group_id: take(network::PRIVATELINK_SECURITY_GROUP_ID)?.concat(),
+        })
+    }
+
+    /// Ready when every endpoint is `available` and every recorded one exists; an endpoint that
+    /// `failed` or was `rejected` is an error naming it.
+    async fn readiness(
+        &self,
+        names: &Names,
+        outputs: &Outputs,
+    ) -> Result<(Readiness, String), ProvisionError> {
+        let found = vpc_endpoints::find(&self.ec2, names, None).await?;
+        let describe = |e: &VpcEndpoint| {
+            format!(
+                "{} ({})",
+                e.vpc_endpoint_id().unwrap_or_default(),
+                e.service_name().unwrap_or_default()
+            )
+        };
+        if let Some(bad) = found
+            .iter()
+            .find(|e| is_state(e, "failed") || is_state(e, "rejected"))
+        {
+            let reason = bad
+                .last_error()
+                .map(|e| {
+                    format!(
+                        ": {}: {}",
+                        e.code().unwrap_or_default(),
+                        e.message().unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            return Err(ProvisionError::Conflict(format!(
+                "VPC endpoint {} is {}{reason}; run destroy for the endpoints stage and apply again",
+                describe(bad),
+                bad.state().map(|s| s.as_str()).unwrap_or_default()
+            )));
+        }
+        let mut waiting: Vec<String> = found
+            .iter()
+            .filter(|e| !is_state(e, "available"))
+            .map(|e| {
+                format!(
+                    "{} is {}",
+                    describe(e),
+                    e.state().map(|s| s.as_str()).unwrap_or("unknown")
+                )
+            })
+            .collect();
+        let recorded = outputs
+            .get(outputs::ENDPOINT_IDS)
+            .map(OutputValue::values)
+            .unwrap_or_default();
+        waiting.extend(
+            recorded
+                .iter()
+                .filter(|id| {
+                    !found
+                        .iter()
+                        .any(|e| e.vpc_endpoint_id() == Some(id.as_str()))
+                })
+                .map(|id| format!("{id} does not exist (run apply)")),
+        );
+        Ok(if waiting.is_empty() {
+            (
+                Readiness::Ready,
+                format!(
+                    "{} VPC endpoints of {} are available",
+                    found.len(),
+                    names.environment()
+                ),
+            )
+        } else {
+            (
+                Readiness::Pending,
+                format!("waiting: {}", waiting.join("; ")),
+            )
+        })
+    }
+}
+
+fn describe_plan(planned: &[PlannedEndpoint]) -> Vec<String> {
+    planned
+        .iter()
+        .map(|p| format!("{} ({}): {}", p.service, p.kind.as_str(), p.why))
+        .collect()
+}
+
+impl Stage for EndpointsStage {
+    const NAME: &'static str = STAGE;
+
+    async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let spec = self.store.spec(&names, &self.region).await?;
+        let placement = self.placement(&names).await?;
+        let planned = plan::for_service(&spec.service, &self.region);
+        for p in &planned {
+            tracing::info!(service = %p.service_name, kind = p.kind.as_str(), why = p.why, "endpoint planned");
+        }
+        if planned.iter().any(|p| p.kind == EndpointKind::Interface) {
+            preflight::private_dns_possible(&self.ec2, &placement.vpc_id).await?;
+        }
+        let ids = vpc_endpoints::ensure(&self.ec2, &names, &placement, &planned).await?;
+
+        let mut out = Outputs::new();
+        let ordered: Vec<String> = planned.iter().map(|p| ids[p.service].clone()).collect();
+        out.insert(outputs::ENDPOINT_IDS.into(), ordered.into());
+        for p in &planned {
+            out.insert(
+                outputs::endpoint_id(p.service),
+                ids[p.service].clone().into(),
+            );
+        }
+        // One line per endpoint; SSM StringList items cannot hold commas.
+        let plan_lines: Vec<String> = describe_plan(&planned)
+            .into_iter()
+            .map(|l| l.replace(',', ";"))
+            .collect();
+        out.insert(outputs::PLAN.into(), plan_lines.into());
+        self.store.write_stage_outputs(&names, STAGE, &out).await?;
+        let (state, waiting) = self.readiness(&names, &out).await?;
+        let message = format!(
+            "endpoints of {environment}: {}. {waiting}",
+            describe_plan(&planned).join("; ")
+        );
+        Ok(self.summary(Action::Apply, environment, state, out, message))
+    }
+
+    async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let outputs = self.store.stage_outputs(&names, STAGE).await?;
+        let (state, message) = self.readiness(&names, &outputs).await?;
+        Ok(self.summary(Action::Status, environment, state, outputs, message))
+    }
+
+    /// Starts deleting every endpoint of the environment. Their network interfaces block deleting
+    /// the security groups and subnets, so the answer is `pending` until `status` sees them gone.
+    async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let found = vpc_endpoints::find(&self.ec2, &names, None).await?;
+        let ids: Vec<String> = found
+            .iter()
+            .filter(|e| !is_state(e, "deleting"))
+            .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
+            .collect();
+        vpc_endpoints::delete(&self.ec2, &ids).await?;
+        self.store.delete_stage_outputs(&names, STAGE).await?;
+        let (state, waiting) = self.readiness(&names, &Outputs::new()).await?;
+        let message = format!(
+            "deleting {} VPC endpoints of {environment}. {waiting}",
+            ids.len()
+        );
+        Ok(self.summary(Action::Destroy, environment, state, Outputs::new(), message))
+    }
+}

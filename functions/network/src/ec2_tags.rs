@@ -1,16 +1,19 @@
-//! Finding and labelling the stage's EC2 resources by tag.
+//! Finding and labelling a stage's EC2 resources by tag (shared with the endpoints stage).
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use provisioner_core::naming::{ENVIRONMENT_TAG, ROLE_TAG, STAGE_TAG};
 use provisioner_core::Names;
 
-use crate::STAGE;
-
 /// Tags applied in the create call itself, so a crash right after creation still leaves a
 /// resource the next run finds.
-pub fn tag_on_create(names: &Names, resource: ResourceType, role: &str) -> TagSpecification {
+pub fn tag_on_create(
+    names: &Names,
+    stage: &str,
+    resource: ResourceType,
+    role: &str,
+) -> TagSpecification {
     let tags = names
-        .tags(STAGE, role)
+        .tags(stage, role)
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
@@ -20,11 +23,11 @@ pub fn tag_on_create(names: &Names, resource: ResourceType, role: &str) -> TagSp
         .build()
 }
 
-/// Filters selecting everything this stage made for the environment.
-pub fn owned_by_stage(names: &Names) -> Vec<Filter> {
+/// Filters selecting everything `stage` made for the environment.
+pub fn owned_by_stage(names: &Names, stage: &str) -> Vec<Filter> {
     vec![
         filter(&format!("tag:{ENVIRONMENT_TAG}"), names.environment()),
-        filter(&format!("tag:{STAGE_TAG}"), STAGE),
+        filter(&format!("tag:{STAGE_TAG}"), stage),
     ]
 }
 

@@ -4,6 +4,7 @@ use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use provisioner_core::{AwsContext, Names, ProvisionError};
 
 use crate::ec2_tags::{owned_by_stage, role_of, tag_on_create};
+use crate::STAGE;
 
 pub const ROLE: &str = "internet-gateway";
 
@@ -14,7 +15,7 @@ pub async fn find(
 ) -> Result<Vec<InternetGateway>, ProvisionError> {
     let out = ec2
         .describe_internet_gateways()
-        .set_filters(Some(owned_by_stage(names)))
+        .set_filters(Some(owned_by_stage(names, STAGE)))
         .send()
         .await
         .context("DescribeInternetGateways", names.display_name(ROLE))?;
@@ -46,7 +47,12 @@ pub async fn ensure(
         None => {
             let out = ec2
                 .create_internet_gateway()
-                .tag_specifications(tag_on_create(names, ResourceType::InternetGateway, ROLE))
+                .tag_specifications(tag_on_create(
+                    names,
+                    STAGE,
+                    ResourceType::InternetGateway,
+                    ROLE,
+                ))
                 .send()
                 .await
                 .context("CreateInternetGateway", names.display_name(ROLE))?;

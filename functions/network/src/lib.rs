@@ -2,7 +2,7 @@
 //! gateway, route tables and the three security groups. Outputs go to
 //! `/fargate-provisioner/<environment>/network/`.
 
-mod ec2_tags;
+pub mod ec2_tags;
 mod gateway;
 mod routes;
 mod security_groups;
@@ -15,6 +15,7 @@ use provisioner_core::{
 };
 
 pub use security_groups::{ALB_ROLE, PRIVATELINK_ROLE, WEB_ROLE};
+pub use vpc::attribute_is_on;
 
 /// The stage's name in SSM paths and tags.
 pub const STAGE: &str = "network";

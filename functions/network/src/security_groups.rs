@@ -9,6 +9,7 @@ use futures::future::try_join_all;
 use provisioner_core::{AwsContext, EnvironmentSpec, Names, ProvisionError};
 
 use crate::ec2_tags::{filter, owned_by_stage, role_of, tag_on_create};
+use crate::STAGE;
 
 pub const ALB_ROLE: &str = "sec-alb";
 pub const WEB_ROLE: &str = "sec-web-via-alb";
@@ -158,7 +159,7 @@ pub async fn find(
     names: &Names,
     vpc_id: Option<&str>,
 ) -> Result<BTreeMap<String, SecurityGroup>, ProvisionError> {
-    let mut filters = owned_by_stage(names);
+    let mut filters = owned_by_stage(names, STAGE);
     if let Some(vpc_id) = vpc_id {
         filters.push(filter("vpc-id", vpc_id));
     }
@@ -224,7 +225,12 @@ async fn create(
         .group_name(&name)
         .description(description)
         .vpc_id(vpc_id)
-        .tag_specifications(tag_on_create(names, ResourceType::SecurityGroup, role))
+        .tag_specifications(tag_on_create(
+            names,
+            STAGE,
+            ResourceType::SecurityGroup,
+            role,
+        ))
         .send()
         .await
         .context("CreateSecurityGroup", &name)?;

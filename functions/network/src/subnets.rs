@@ -8,6 +8,7 @@ use provisioner_core::spec::NetworkSpec;
 use provisioner_core::{AwsContext, Names, ProvisionError};
 
 use crate::ec2_tags::{filter, owned_by_stage, role_of, tag_on_create};
+use crate::STAGE;
 
 /// A subnet the spec asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +51,7 @@ pub async fn find(
     names: &Names,
     vpc_id: &str,
 ) -> Result<BTreeMap<String, Subnet>, ProvisionError> {
-    let mut filters = owned_by_stage(names);
+    let mut filters = owned_by_stage(names, STAGE);
     filters.push(filter("vpc-id", vpc_id));
     let out = ec2
         .describe_subnets()
@@ -124,7 +125,12 @@ async fn create(
         .vpc_id(vpc_id)
         .cidr_block(&want.cidr)
         .availability_zone(&want.zone)
-        .tag_specifications(tag_on_create(names, ResourceType::Subnet, &want.role))
+        .tag_specifications(tag_on_create(
+            names,
+            STAGE,
+            ResourceType::Subnet,
+            &want.role,
+        ))
         .send()
         .await
         .context(

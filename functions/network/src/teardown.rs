@@ -4,6 +4,7 @@
 use provisioner_core::{AwsContext, Names, ProvisionError};
 
 use crate::ec2_tags::owned_by_stage;
+use crate::STAGE;
 use crate::{gateway, security_groups, subnets, vpc};
 
 /// Deletes the stage's resources; returns how many it deleted.
@@ -28,7 +29,7 @@ pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, 
 
     let found = ec2
         .describe_subnets()
-        .set_filters(Some(owned_by_stage(names)))
+        .set_filters(Some(owned_by_stage(names, STAGE)))
         .send()
         .await
         .context("DescribeSubnets", names.environment())?;
@@ -39,7 +40,7 @@ pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, 
 
     let found = ec2
         .describe_route_tables()
-        .set_filters(Some(owned_by_stage(names)))
+        .set_filters(Some(owned_by_stage(names, STAGE)))
         .send()
         .await
         .context("DescribeRouteTables", names.environment())?;

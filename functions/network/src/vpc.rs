@@ -4,6 +4,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeN
 use provisioner_core::{AwsContext, Names, ProvisionError};
 
 use crate::ec2_tags::{owned_by_stage, role_of, tag_on_create};
+use crate::STAGE;
 
 pub const ROLE: &str = "vpc";
 
@@ -11,7 +12,7 @@ pub const ROLE: &str = "vpc";
 pub async fn find(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<Option<Vpc>, ProvisionError> {
     let found = ec2
         .describe_vpcs()
-        .set_filters(Some(owned_by_stage(names)))
+        .set_filters(Some(owned_by_stage(names, STAGE)))
         .send()
         .await
         .context("DescribeVpcs", names.display_name(ROLE))?;
@@ -56,7 +57,7 @@ pub async fn ensure(
             let created = ec2
                 .create_vpc()
                 .cidr_block(cidr)
-                .tag_specifications(tag_on_create(names, ResourceType::Vpc, ROLE))
+                .tag_specifications(tag_on_create(names, STAGE, ResourceType::Vpc, ROLE))
                 .send()
                 .await
                 .context("CreateVpc", names.display_name(ROLE))?;

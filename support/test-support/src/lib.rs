@@ -149,3 +149,49 @@ pub async fn ec2_leftovers(ec2: &aws_sdk_ec2::Client, environment: &str) -> Vec<
     }
     left
 }
+
+/// The idempotency proof every stage owes: for each k, a run that crashes right after its k-th
+/// mutating call, followed by a clean run, ends in exactly what one clean run builds.
+///
+/// `setup` prepares a fresh account (with plain clients, so its calls are not counted), `run` is
+/// the stage action under test (with the harness's recording, faulty clients) and `snapshot`
+/// describes the result without ids. Returns the number of mutating calls of a clean run.
+pub async fn assert_converges_after_any_crash<T, E, S>(
+    h: &Harness,
+    mut setup: impl AsyncFnMut(),
+    mut run: impl AsyncFnMut() -> Result<T, E>,
+    mut snapshot: impl AsyncFnMut() -> S,
+) -> usize
+where
+    E: std::fmt::Display,
+    S: PartialEq + std::fmt::Debug,
+{
+    h.reset();
+    setup().await;
+    h.recorder.clear();
+    if let Err(e) = run().await {
+        panic!("a clean run fails: {e}");
+    }
+    let calls = h.recorder.mutating().len();
+    let expected = snapshot().await;
+    for k in 1..=calls {
+        h.reset();
+        setup().await;
+        h.faults.add(Trigger::NthMutating(k), Fault::CrashAfter);
+        assert!(
+            run().await.is_err(),
+            "a crash injected after mutating call {k} must surface"
+        );
+        assert_eq!(h.faults.fired(), 1, "the crash after call {k} fired");
+        h.faults.clear();
+        if let Err(e) = run().await {
+            panic!("the re-run after a crash at mutating call {k} fails: {e}");
+        }
+        assert_eq!(
+            snapshot().await,
+            expected,
+            "after a crash at mutating call {k}"
+        );
+    }
+    calls
+}

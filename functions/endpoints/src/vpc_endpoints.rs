@@ -1,0 +1,253 @@
+//! Finding, creating, correcting and deleting the environment's VPC endpoints. Endpoints are found
+//! by VPC + service name + tag before anything is created: the emulator ignores ClientToken, and
+//! the tag set in the create call is what lets a re-run after a crash find the endpoint again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{ResourceType, VpcEndpoint, VpcEndpointType};
+use network_stage::ec2_tags::{filter, owned_by_stage, tag_on_create};
+use provisioner_core::{AwsContext, Names, ProvisionError};
+
+use crate::plan::{EndpointKind, PlannedEndpoint};
+use crate::STAGE;
+
+/// Where the endpoints go, from the network stage's outputs.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub vpc_id: String,
+    pub private_subnet_ids: Vec<String>,
+    pub private_route_table_ids: Vec<String>,
+    pub security_group_id: String,
+}
+
+/// The role tag of an endpoint: `endpoint-<service>`.
+pub fn role(service: &str) -> String {
+    format!("endpoint-{service}")
+}
+
+fn state_of(endpoint: &VpcEndpoint) -> String {
+    endpoint
+        .state()
+        .map(|s| s.as_str().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// AWS reports states in any case (the emulator in lowercase): compare lowercased.
+pub fn is_state(endpoint: &VpcEndpoint, state: &str) -> bool {
+    state_of(endpoint) == state.to_ascii_lowercase()
+}
+
+/// Every endpoint of the environment that has not finished deleting, optionally in one VPC.
+pub async fn find(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: Option<&str>,
+) -> Result<Vec<VpcEndpoint>, ProvisionError> {
+    let mut filters = owned_by_stage(names, STAGE);
+    if let Some(vpc_id) = vpc_id {
+        filters.push(filter("vpc-id", vpc_id));
+    }
+    let mut found = Vec::new();
+    let mut pages = ec2
+        .describe_vpc_endpoints()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context("DescribeVpcEndpoints", names.environment())?;
+        found.extend(
+            page.vpc_endpoints()
+                .iter()
+                .filter(|e| !is_state(e, "deleted"))
+                .cloned(),
+        );
+    }
+    Ok(found)
+}
+
+/// Makes the endpoints of the VPC exactly `planned`: creates what is missing, corrects subnets,
+/// security groups and route tables, deletes duplicates and endpoints no longer planned.
+/// Returns the endpoint id of each planned service.
+pub async fn ensure(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    placement: &Placement,
+    planned: &[PlannedEndpoint],
+) -> Result<BTreeMap<&'static str, String>, ProvisionError> {
+    let mut by_service: BTreeMap<String, Vec<VpcEndpoint>> = BTreeMap::new();
+    for endpoint in find(ec2, names, Some(&placement.vpc_id)).await? {
+        let service = endpoint.service_name().unwrap_or_default().to_string();
+        by_service.entry(service).or_default().push(endpoint);
+    }
+    let mut ids = BTreeMap::new();
+    let mut unwanted = Vec::new();
+    for want in planned {
+        let mut existing = by_service.remove(&want.service_name).unwrap_or_default();
+        let id = if existing.is_empty() {
+            create(ec2, names, placement, want).await?
+        } else {
+            // Keep the oldest; anything else tagged for this service is a duplicate.
+            existing.sort_by_key(|e| e.creation_timestamp().map(|t| t.as_nanos()));
+            let keep = existing.remove(0);
+            unwanted.extend(existing);
+            correct(ec2, placement, want, &keep).await?;
+            keep.vpc_endpoint_id().unwrap_or_default().to_string()
+        };
+        ids.insert(want.service, id);
+    }
+    unwanted.extend(by_service.into_values().flatten());
+    let stale: Vec<String> = unwanted
+        .iter()
+        .filter(|e| !is_state(e, "deleting"))
+        .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
+        .collect();
+    delete(ec2, &stale).await?;
+    Ok(ids)
+}
+
+async fn create(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    placement: &Placement,
+    want: &PlannedEndpoint,
+) -> Result<String, ProvisionError> {
+    let request = ec2
+        .create_vpc_endpoint()
+        .vpc_id(&placement.vpc_id)
+        .service_name(&want.service_name)
+        .tag_specifications(tag_on_create(
+            names,
+            STAGE,
+            ResourceType::VpcEndpoint,
+            &role(want.service),
+        ));
+    let request = match want.kind {
+        EndpointKind::Interface => request
+            .vpc_endpoint_type(VpcEndpointType::Interface)
+            .set_subnet_ids(Some(placement.private_subnet_ids.clone()))
+            .security_group_ids(&placement.security_group_id)
+            .private_dns_enabled(true),
+        EndpointKind::Gateway => request
+            .vpc_endpoint_type(VpcEndpointType::Gateway)
+            .set_route_table_ids(Some(placement.private_route_table_ids.clone())),
+    };
+    let created = request
+        .send()
+        .await
+        .context("CreateVpcEndpoint", &want.service_name)?;
+    let id = created
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .unwrap_or_default()
+        .to_string();
+    tracing::info!(endpoint = %id, service = want.service, kind = want.kind.as_str(), why = want.why, "created VPC endpoint");
+    Ok(id)
+}
+
+/// Differences between two id sets: (to add, to remove).
+fn difference(wanted: &[String], current: &[&str]) -> (Vec<String>, Vec<String>) {
+    let wanted: BTreeSet<&str> = wanted.iter().map(String::as_str).collect();
+    let current: BTreeSet<&str> = current.iter().copied().collect();
+    (
+        wanted.difference(&current).map(|s| s.to_string()).collect(),
+        current.difference(&wanted).map(|s| s.to_string()).collect(),
+    )
+}
+
+/// One ModifyVpcEndpoint with every correction, or none when the endpoint is as planned.
+async fn correct(
+    ec2: &aws_sdk_ec2::Client,
+    placement: &Placement,
+    want: &PlannedEndpoint,
+    current: &VpcEndpoint,
+) -> Result<(), ProvisionError> {
+    let id = current.vpc_endpoint_id().unwrap_or_default();
+    let mut request = ec2.modify_vpc_endpoint().vpc_endpoint_id(id);
+    let mut changes = Vec::new();
+    match want.kind {
+        EndpointKind::Interface => {
+            let subnets: Vec<&str> = current.subnet_ids().iter().map(String::as_str).collect();
+            let (add, remove) = difference(&placement.private_subnet_ids, &subnets);
+            if !add.is_empty() || !remove.is_empty() {
+                changes.push(format!("subnets +{add:?} -{remove:?}"));
+                request = request
+                    .set_add_subnet_ids(Some(add).filter(|v| !v.is_empty()))
+                    .set_remove_subnet_ids(Some(remove).filter(|v| !v.is_empty()));
+            }
+            let groups: Vec<&str> = current
+                .groups()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .collect();
+            let (add, remove) =
+                difference(std::slice::from_ref(&placement.security_group_id), &groups);
+            if !add.is_empty() || !remove.is_empty() {
+                changes.push(format!("security groups +{add:?} -{remove:?}"));
+                request = request
+                    .set_add_security_group_ids(Some(add).filter(|v| !v.is_empty()))
+                    .set_remove_security_group_ids(Some(remove).filter(|v| !v.is_empty()));
+            }
+            if current.private_dns_enabled() == Some(false) {
+                changes.push("private DNS on".into());
+                request = request.private_dns_enabled(true);
+            }
+        }
+        EndpointKind::Gateway => {
+            let tables: Vec<&str> = current
+                .route_table_ids()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let (add, remove) = difference(&placement.private_route_table_ids, &tables);
+            if !add.is_empty() || !remove.is_empty() {
+                changes.push(format!("route tables +{add:?} -{remove:?}"));
+                request = request
+                    .set_add_route_table_ids(Some(add).filter(|v| !v.is_empty()))
+                    .set_remove_route_table_ids(Some(remove).filter(|v| !v.is_empty()));
+            }
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    request
+        .send()
+        .await
+        .context("ModifyVpcEndpoint", format!("{id} ({})", want.service))?;
+    tracing::info!(endpoint = %id, service = want.service, changes = %changes.join(", "), "corrected VPC endpoint");
+    Ok(())
+}
+
+/// Starts deleting `ids`; endpoints already gone count as deleted.
+pub async fn delete(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Result<(), ProvisionError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let out = ec2
+        .delete_vpc_endpoints()
+        .set_vpc_endpoint_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .context("DeleteVpcEndpoints", ids.join(", "))?;
+    // Per-endpoint failures come back in the answer, not as an error.
+    for item in out.unsuccessful() {
+        let error = item.error();
+        let code = error.and_then(|e| e.code()).unwrap_or("Unknown");
+        if provisioner_core::error::is_not_found_code(code) {
+            continue;
+        }
+        return Err(ProvisionError::Aws {
+            operation: "DeleteVpcEndpoints",
+            resource: item.resource_id().unwrap_or_default().to_string(),
+            code: code.to_string(),
+            message: error
+                .and_then(|e| e.message())
+                .unwrap_or_default()
+                .to_string(),
+            kind: provisioner_core::error::kind_of_code(code),
+            source: code.to_string().into(),
+        });
+    }
+    tracing::info!(endpoints = %ids.join(", "), "deleting VPC endpoints");
+    Ok(())
+}
