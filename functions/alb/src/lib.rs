@@ -1,1 +1,176 @@
+//! The ALB stage: an internet-facing application load balancer in the public subnets, an `ip`
+//! target group for the Fargate tasks and the listeners. Outputs go to
+//! `/fargate-provisioner/<environment>/alb/`.
 
+mod elb_tags;
+pub mod listeners;
+pub mod load_balancer;
+pub mod target_group;
+
+use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, LoadBalancerStateEnum};
+use network_stage::outputs as network;
+use provisioner_core::{
+    Action, Names, Outputs, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
+};
+
+/// The stage's name in SSM paths and tags.
+pub const STAGE: &str = "alb";
+
+/// Output names under `/fargate-provisioner/<environment>/alb/`.
+pub mod outputs {
+    pub const LOAD_BALANCER_ARN: &str = "load-balancer-arn";
+    pub const DNS_NAME: &str = "dns-name";
+    pub const HOSTED_ZONE_ID: &str = "hosted-zone-id";
+    pub const TARGET_GROUP_ARN: &str = "target-group-arn";
+    pub const LISTENER_ARNS: &str = "listener-arns";
+    /// Where the service answers: `http://<dns-name>` or `https://<dns-name>`.
+    pub const URL: &str = "url";
+}
+
+pub struct AlbStage {
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+    store: SsmStore,
+    region: String,
+}
+
+impl AlbStage {
+    pub fn new(
+        elb: aws_sdk_elasticloadbalancingv2::Client,
+        ssm: aws_sdk_ssm::Client,
+        region: impl Into<String>,
+    ) -> Self {
+        Self {
+            elb,
+            store: SsmStore::new(ssm),
+            region: region.into(),
+        }
+    }
+}
+
+/// Ready when active; `failed` is an error with AWS's reason.
+fn readiness(lb: &LoadBalancer) -> Result<(Readiness, String), ProvisionError> {
+    let name = lb.load_balancer_name().unwrap_or_default();
+    let state = lb.state();
+    let reason = state.and_then(|s| s.reason()).unwrap_or("no reason given");
+    match state.and_then(|s| s.code()) {
+        Some(LoadBalancerStateEnum::Active) => Ok((
+            Readiness::Ready,
+            format!(
+                "load balancer {name} is active at {}",
+                lb.dns_name().unwrap_or_default()
+            ),
+        )),
+        Some(LoadBalancerStateEnum::Failed) => Err(ProvisionError::Conflict(format!(
+            "load balancer {name} failed: {reason}; destroy the ALB stage and apply again"
+        ))),
+        other => Ok((
+            Readiness::Pending,
+            format!(
+                "waiting for load balancer {name} to become active (now {})",
+                other.map(|s| s.as_str()).unwrap_or("unknown")
+            ),
+        )),
+    }
+}
+
+impl Stage for AlbStage {
+    const NAME: &'static str = STAGE;
+
+    async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let spec = self.store.spec(&names, &self.region).await?;
+        let net = self.store.upstream(&names, network_stage::STAGE).await?;
+        let placement = load_balancer::Placement {
+            vpc_id: net.one(network::VPC_ID)?,
+            public_subnet_ids: net.list(network::PUBLIC_SUBNET_IDS)?,
+            security_group_id: net.one(network::ALB_SECURITY_GROUP_ID)?,
+        };
+        let container_port = i32::try_from(spec.service.container_port).unwrap_or(80);
+        let (lb, target_group_arn) = tokio::try_join!(
+            load_balancer::ensure(&self.elb, &names, &placement),
+            target_group::ensure(
+                &self.elb,
+                &names,
+                &placement.vpc_id,
+                container_port,
+                &spec.alb
+            ),
+        )?;
+        let lb_arn = lb.load_balancer_arn().unwrap_or_default();
+        let wanted = listeners::wanted(&spec.alb, &target_group_arn);
+        let listener_arns = listeners::ensure(&self.elb, &names, lb_arn, &wanted).await?;
+
+        let dns_name = lb.dns_name().unwrap_or_default().to_string();
+        let scheme = if spec.alb.certificate_arn.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut out = Outputs::new();
+        out.insert(outputs::LOAD_BALANCER_ARN.into(), lb_arn.to_string().into());
+        out.insert(outputs::DNS_NAME.into(), dns_name.clone().into());
+        out.insert(
+            outputs::HOSTED_ZONE_ID.into(),
+            lb.canonical_hosted_zone_id()
+                .unwrap_or_default()
+                .to_string()
+                .into(),
+        );
+        out.insert(outputs::TARGET_GROUP_ARN.into(), target_group_arn.into());
+        out.insert(outputs::LISTENER_ARNS.into(), listener_arns.into());
+        out.insert(outputs::URL.into(), format!("{scheme}://{dns_name}").into());
+        self.store.write_stage_outputs(&names, STAGE, &out).await?;
+        let (state, message) = readiness(&lb)?;
+        Ok(self.summary(Action::Apply, environment, state, out, message))
+    }
+
+    async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let outputs = self.store.stage_outputs(&names, STAGE).await?;
+        let found = load_balancer::find(&self.elb, &names).await?;
+        let (state, message) = match (found.first(), outputs.is_empty()) {
+            (Some(lb), _) => readiness(lb)?,
+            (None, true) => (
+                Readiness::Ready,
+                format!("environment {environment} has no load balancer"),
+            ),
+            (None, false) => (
+                Readiness::Pending,
+                format!(
+                    "load balancer {} does not exist; run apply for the ALB stage",
+                    names.load_balancer()
+                ),
+            ),
+        };
+        Ok(self.summary(Action::Status, environment, state, outputs, message))
+    }
+
+    /// Deletes listeners, then the load balancer, then the target group (which a listener would
+    /// keep in use). Each may already be gone.
+    async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
+        let names = Names::new(environment);
+        let mut deleted = 0;
+        for lb in load_balancer::find(&self.elb, &names).await? {
+            let arn = lb.load_balancer_arn().unwrap_or_default();
+            for listener in listeners::find(&self.elb, arn).await? {
+                listeners::delete(&self.elb, listener.listener_arn().unwrap_or_default()).await?;
+                deleted += 1;
+            }
+            load_balancer::delete(&self.elb, arn).await?;
+            deleted += 1;
+        }
+        for tg in target_group::find(&self.elb, &names).await? {
+            target_group::delete(&self.elb, tg.target_group_arn().unwrap_or_default()).await?;
+            deleted += 1;
+        }
+        self.store.delete_stage_outputs(&names, STAGE).await?;
+        let message = format!("deleted {deleted} load balancing resources of {environment}");
+        Ok(self.summary(
+            Action::Destroy,
+            environment,
+            Readiness::Ready,
+            Outputs::new(),
+            message,
+        ))
+    }
+}

@@ -107,6 +107,21 @@ impl ProvisionError {
     }
 }
 
+/// Reads AWS's "it is not there" answer as `None`: lookups by name and idempotent deletes.
+pub trait NotFoundAsNone<T> {
+    fn not_found_as_none(self) -> Result<Option<T>, ProvisionError>;
+}
+
+impl<T> NotFoundAsNone<T> for Result<T, ProvisionError> {
+    fn not_found_as_none(self) -> Result<Option<T>, ProvisionError> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// EC2 uses `InvalidVpcID.NotFound` and friends, SSM `ParameterNotFound`, ELB `LoadBalancerNotFound`.
 pub fn is_not_found_code(code: &str) -> bool {
     code.ends_with("NotFound") || code == "Gateway.NotAttached"
@@ -145,7 +160,8 @@ where
 
 /// The kind of an error AWS reported with `code`.
 pub fn kind_of_code(code: &str) -> ErrorKind {
-    if code == "DependencyViolation" {
+    // ELB says ResourceInUse where EC2 says DependencyViolation: both clear up with time.
+    if code == "DependencyViolation" || code == "ResourceInUse" {
         ErrorKind::DependencyViolation
     } else if RETRYABLE_CODES.contains(&code) {
         ErrorKind::Retryable

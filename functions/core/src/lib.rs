@@ -9,8 +9,8 @@ pub mod stage;
 pub mod store;
 pub mod telemetry;
 
-pub use error::{AwsContext, ErrorKind, ProvisionError};
+pub use error::{AwsContext, ErrorKind, NotFoundAsNone, ProvisionError};
 pub use naming::Names;
 pub use spec::EnvironmentSpec;
 pub use stage::{Action, Readiness, Stage, StageRequest, StageSummary};
-pub use store::{OutputValue, Outputs, SsmStore};
+pub use store::{OutputValue, Outputs, SsmStore, UpstreamOutputs};

@@ -60,6 +60,35 @@ impl From<Vec<String>> for OutputValue {
 /// A stage's outputs by name (`vpc-id`, `private-subnet-ids`, ...).
 pub type Outputs = BTreeMap<String, OutputValue>;
 
+/// An upstream stage's outputs; a missing one is an error that says which stage to run first.
+#[derive(Debug, Clone)]
+pub struct UpstreamOutputs {
+    prefix: String,
+    stage: String,
+    outputs: Outputs,
+}
+
+impl UpstreamOutputs {
+    fn get(&self, key: &str) -> Result<&OutputValue, ProvisionError> {
+        self.outputs
+            .get(key)
+            .ok_or_else(|| ProvisionError::MissingOutput {
+                stage: self.stage.clone(),
+                parameter: format!("{}{key}", self.prefix),
+            })
+    }
+
+    /// A single-valued output.
+    pub fn one(&self, key: &str) -> Result<String, ProvisionError> {
+        Ok(self.get(key)?.to_parameter_value())
+    }
+
+    /// A list output.
+    pub fn list(&self, key: &str) -> Result<Vec<String>, ProvisionError> {
+        Ok(self.get(key)?.values())
+    }
+}
+
 /// Reads and writes an environment's spec and stage outputs.
 #[derive(Clone, Debug)]
 pub struct SsmStore {
@@ -122,20 +151,17 @@ impl SsmStore {
             .collect())
     }
 
-    /// One output of an upstream stage; an error that says which stage to run when it is missing.
-    pub async fn require_output(
+    /// The outputs of an upstream stage, read once.
+    pub async fn upstream(
         &self,
         names: &Names,
         stage: &str,
-        key: &str,
-    ) -> Result<OutputValue, ProvisionError> {
-        self.stage_outputs(names, stage)
-            .await?
-            .remove(key)
-            .ok_or_else(|| ProvisionError::MissingOutput {
-                stage: stage.to_string(),
-                parameter: format!("{}{key}", names.stage_prefix(stage)),
-            })
+    ) -> Result<UpstreamOutputs, ProvisionError> {
+        Ok(UpstreamOutputs {
+            prefix: names.stage_prefix(stage),
+            stage: stage.to_string(),
+            outputs: self.stage_outputs(names, stage).await?,
+        })
     }
 
     /// Makes the stored outputs of `stage` equal `desired`: writes what changed, deletes what is

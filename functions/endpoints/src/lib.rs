@@ -51,24 +51,12 @@ impl EndpointsStage {
     }
 
     async fn placement(&self, names: &Names) -> Result<Placement, ProvisionError> {
-        let mut found = self
-            .store
-            .stage_outputs(names, network_stage::STAGE)
-            .await?;
-        let mut take = |key: &str| {
-            found
-                .remove(key)
-                .map(|v| v.values())
-                .ok_or_else(|| ProvisionError::MissingOutput {
-                    stage: network_stage::STAGE.to_string(),
-                    parameter: format!("{}{key}", names.stage_prefix(network_stage::STAGE)),
-                })
-        };
+        let network = self.store.upstream(names, network_stage::STAGE).await?;
         Ok(Placement {
-            vpc_id: take(network::VPC_ID)?.concat(),
-            private_subnet_ids: take(network::PRIVATE_SUBNET_IDS)?,
-            private_route_table_ids: take(network::PRIVATE_ROUTE_TABLE_IDS)?,
-            security_group_id: take(network::PRIVATELINK_SECURITY_GROUP_ID)?.concat(),
+            vpc_id: network.one(network::VPC_ID)?,
+            private_subnet_ids: network.list(network::PRIVATE_SUBNET_IDS)?,
+            private_route_table_ids: network.list(network::PRIVATE_ROUTE_TABLE_IDS)?,
+            security_group_id: network.one(network::PRIVATELINK_SECURITY_GROUP_ID)?,
         })
     }
 

@@ -155,6 +155,35 @@ impl Emulator {
     }
 
     /// Calls moto's own API (e.g. `/moto-api/config`).
+    /// Calls an operation of a JSON-protocol AWS API (ACM, say) directly, for test fixtures the
+    /// workspace has no SDK client for. `service` is the signing name (`acm`), which the emulator
+    /// routes on; `target` is the `X-Amz-Target` header.
+    pub fn call_json(
+        &self,
+        service: &str,
+        target: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, EmulatorError> {
+        let error = |message: String| EmulatorError::Api {
+            path: target.to_string(),
+            message,
+        };
+        let mut response = ureq::post(self.endpoint())
+            .header("X-Amz-Target", target)
+            .header(
+                "Authorization",
+                format!("AWS4-HMAC-SHA256 Credential=test/20260101/{DEFAULT_REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .send(body.to_string())
+            .map_err(|e| error(e.to_string()))?;
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| error(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| error(format!("{e}: {text}")))
+    }
+
     pub fn post(&self, path: &str, body: &str) -> Result<(), EmulatorError> {
         ureq::post(format!("{}{path}", self.endpoint()))
             .send(body)

@@ -15,6 +15,31 @@ pub use recorder::{is_mutating, Recorder, Request};
 /// The region tests run in.
 pub const REGION: &str = "us-east-1";
 
+/// Clients of one AWS service that record their requests and take the harness's faults.
+macro_rules! recording_clients {
+    ($($method:ident => $sdk:ident),* $(,)?) => {
+        impl Harness {
+            $(
+                pub fn $method(&self) -> $sdk::Client {
+                    let config = $sdk::config::Builder::from(&self.config)
+                        .interceptor(self.recorder.clone())
+                        .interceptor(self.faults.clone())
+                        .build();
+                    $sdk::Client::from_conf(config)
+                }
+            )*
+        }
+    };
+}
+
+recording_clients!(
+    ec2 => aws_sdk_ec2,
+    ssm => aws_sdk_ssm,
+    elbv2 => aws_sdk_elasticloadbalancingv2,
+    ecs => aws_sdk_ecs,
+    logs => aws_sdk_cloudwatchlogs,
+);
+
 /// An emulator plus clients wired to a shared recorder and fault plan.
 pub struct Harness {
     pub emulator: Emulator,
@@ -40,22 +65,6 @@ impl Harness {
         }
     }
 
-    pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        let config = aws_sdk_ec2::config::Builder::from(&self.config)
-            .interceptor(self.recorder.clone())
-            .interceptor(self.faults.clone())
-            .build();
-        aws_sdk_ec2::Client::from_conf(config)
-    }
-
-    pub fn ssm(&self) -> aws_sdk_ssm::Client {
-        let config = aws_sdk_ssm::config::Builder::from(&self.config)
-            .interceptor(self.recorder.clone())
-            .interceptor(self.faults.clone())
-            .build();
-        aws_sdk_ssm::Client::from_conf(config)
-    }
-
     /// Clients that neither record nor fail: for a test's own look at the account.
     pub fn plain_ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(&self.config)
@@ -63,6 +72,18 @@ impl Harness {
 
     pub fn plain_ssm(&self) -> aws_sdk_ssm::Client {
         aws_sdk_ssm::Client::new(&self.config)
+    }
+
+    pub fn plain_elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        aws_sdk_elasticloadbalancingv2::Client::new(&self.config)
+    }
+
+    pub fn plain_ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.config)
+    }
+
+    pub fn plain_logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
 
     /// A fresh account: emulator state, recorded requests and faults all cleared.
@@ -194,4 +215,23 @@ where
         );
     }
     calls
+}
+
+/// Runs `run` (a re-run of something already done) and asserts it sent no mutating request.
+pub async fn assert_changes_nothing<T, E: std::fmt::Display>(
+    h: &Harness,
+    run: impl AsyncFnOnce() -> Result<T, E>,
+) -> T {
+    h.recorder.clear();
+    let result = run()
+        .await
+        .unwrap_or_else(|e| panic!("the re-run fails: {e}"));
+    let mutating: Vec<String> = h
+        .recorder
+        .mutating()
+        .iter()
+        .map(|r| r.operation.clone())
+        .collect();
+    assert_eq!(mutating, Vec::<String>::new(), "a re-run changes nothing");
+    result
 }

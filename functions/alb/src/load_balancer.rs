@@ -1,0 +1,136 @@
+//! The internet-facing application load balancer in the public subnets.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    IpAddressType, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+};
+use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+
+use crate::elb_tags;
+
+pub const ROLE: &str = "load-balancer";
+
+/// Where the load balancer goes, from the network stage's outputs.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub vpc_id: String,
+    pub public_subnet_ids: Vec<String>,
+    pub security_group_id: String,
+}
+
+/// The environment's load balancers (normally one), oldest first.
+pub async fn find(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    names: &Names,
+) -> Result<Vec<LoadBalancer>, ProvisionError> {
+    let name = names.load_balancer();
+    let found = elb
+        .describe_load_balancers()
+        .names(&name)
+        .send()
+        .await
+        .context("DescribeLoadBalancers", &name)
+        .not_found_as_none()?
+        .map(|out| out.load_balancers().to_vec())
+        .unwrap_or_default();
+    let mut ours = elb_tags::only_ours(elb, names, "load balancer", &name, found, |lb| {
+        lb.load_balancer_arn()
+    })
+    .await?;
+    ours.sort_by_key(|lb| lb.created_time().map(|t| t.as_nanos()));
+    Ok(ours)
+}
+
+fn subnets_of(lb: &LoadBalancer) -> BTreeSet<&str> {
+    lb.availability_zones()
+        .iter()
+        .filter_map(|z| z.subnet_id())
+        .collect()
+}
+
+/// Creates the load balancer or adopts the existing one, correcting its subnets and security
+/// groups. A duplicate of the same name (possible on the emulator) is deleted.
+pub async fn ensure(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    names: &Names,
+    placement: &Placement,
+) -> Result<LoadBalancer, ProvisionError> {
+    let name = names.load_balancer();
+    let mut found = find(elb, names).await?;
+    if found.is_empty() {
+        let created = elb
+            .create_load_balancer()
+            .name(&name)
+            .r#type(LoadBalancerTypeEnum::Application)
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .ip_address_type(IpAddressType::Ipv4)
+            .set_subnets(Some(placement.public_subnet_ids.clone()))
+            .security_groups(&placement.security_group_id)
+            .set_tags(Some(elb_tags::tags(names, ROLE)))
+            .send()
+            .await
+            .context("CreateLoadBalancer", &name)?;
+        let lb = created.load_balancers().first().cloned().ok_or_else(|| {
+            ProvisionError::Conflict(format!(
+                "CreateLoadBalancer for {name} returned no load balancer"
+            ))
+        })?;
+        tracing::info!(
+            load_balancer = lb.load_balancer_arn().unwrap_or_default(),
+            "created load balancer"
+        );
+        return Ok(lb);
+    }
+    let lb = found.remove(0);
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    for duplicate in found {
+        delete(elb, duplicate.load_balancer_arn().unwrap_or_default()).await?;
+    }
+    if lb.scheme() != Some(&LoadBalancerSchemeEnum::InternetFacing) {
+        return Err(ProvisionError::Conflict(format!(
+            "load balancer {name} is {:?}, not internet-facing; the scheme cannot change in place: \
+             destroy the ALB stage and apply again",
+            lb.scheme()
+        )));
+    }
+    let wanted: BTreeSet<&str> = placement
+        .public_subnet_ids
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if subnets_of(&lb) != wanted {
+        elb.set_subnets()
+            .load_balancer_arn(arn)
+            .set_subnets(Some(placement.public_subnet_ids.clone()))
+            .send()
+            .await
+            .context("SetSubnets", arn)?;
+        tracing::info!(load_balancer = arn, "corrected subnets");
+    }
+    if lb.security_groups() != [placement.security_group_id.clone()] {
+        elb.set_security_groups()
+            .load_balancer_arn(arn)
+            .security_groups(&placement.security_group_id)
+            .send()
+            .await
+            .context("SetSecurityGroups", arn)?;
+        tracing::info!(load_balancer = arn, "corrected security groups");
+    }
+    Ok(lb)
+}
+
+/// Deletes a load balancer; already gone is fine.
+pub async fn delete(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: &str,
+) -> Result<(), ProvisionError> {
+    elb.delete_load_balancer()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .context("DeleteLoadBalancer", arn)
+        .not_found_as_none()?;
+    tracing::info!(load_balancer = arn, "deleted load balancer");
+    Ok(())
+}
