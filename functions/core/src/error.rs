@@ -28,6 +28,8 @@ pub enum ErrorKind {
     Conflict,
     /// An upstream stage's output is missing: run that stage first.
     MissingOutput,
+    /// The ECS deployment failed (circuit breaker): the message carries the tasks' reasons.
+    DeploymentFailed,
     /// Any other error AWS returned.
     Aws,
 }
@@ -41,6 +43,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "Timeout",
             ErrorKind::Conflict => "Conflict",
             ErrorKind::MissingOutput => "MissingOutput",
+            ErrorKind::DeploymentFailed => "DeploymentFailed",
             ErrorKind::Aws => "AwsError",
         }
     }
@@ -73,6 +76,13 @@ pub enum ProvisionError {
 
     #[error("{0}")]
     Timeout(String),
+
+    /// Something is still finishing (a service draining): the same call succeeds later.
+    #[error("{0}")]
+    Busy(String),
+
+    #[error("{0}")]
+    DeploymentFailed(String),
 }
 
 impl ProvisionError {
@@ -83,6 +93,8 @@ impl ProvisionError {
             ProvisionError::Conflict(_) => ErrorKind::Conflict,
             ProvisionError::MissingOutput { .. } => ErrorKind::MissingOutput,
             ProvisionError::Timeout(_) => ErrorKind::Timeout,
+            ProvisionError::Busy(_) => ErrorKind::Retryable,
+            ProvisionError::DeploymentFailed(_) => ErrorKind::DeploymentFailed,
         }
     }
 
@@ -122,9 +134,12 @@ impl<T> NotFoundAsNone<T> for Result<T, ProvisionError> {
     }
 }
 
-/// EC2 uses `InvalidVpcID.NotFound` and friends, SSM `ParameterNotFound`, ELB `LoadBalancerNotFound`.
+/// EC2 uses `InvalidVpcID.NotFound` and friends, SSM `ParameterNotFound`, ELB `LoadBalancerNotFound`,
+/// ECS `ServiceNotFoundException`, CloudWatch Logs `ResourceNotFoundException`.
 pub fn is_not_found_code(code: &str) -> bool {
-    code.ends_with("NotFound") || code == "Gateway.NotAttached"
+    code.ends_with("NotFound")
+        || code.ends_with("NotFoundException")
+        || code == "Gateway.NotAttached"
 }
 
 const RETRYABLE_CODES: &[&str] = &[

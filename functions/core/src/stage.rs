@@ -37,13 +37,16 @@ impl Action {
 pub struct StageRequest {
     pub action: Action,
     pub environment: String,
+    /// For `redeploy`: the image to roll onto, pinned by digest (`<repository>@sha256:...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl StageRequest {
     /// Reads a request, naming the field that is wrong.
     pub fn from_json(value: serde_json::Value) -> Result<Self, ProvisionError> {
         let request: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            ProvisionError::request(e.path().to_string(), format!("{}; expected {{\"action\": \"apply\" | \"status\" | \"destroy\" | \"redeploy\", \"environment\": NAME}}", e.inner()))
+            ProvisionError::request(e.path().to_string(), format!("{}; expected {{\"action\": \"apply\" | \"status\" | \"destroy\" | \"redeploy\", \"environment\": NAME, \"image\": IMAGE (redeploy only)}}", e.inner()))
         })?;
         check_environment_name(&request.environment)
             .map_err(|p| ProvisionError::request("environment", p))?;
@@ -80,7 +83,11 @@ pub trait Stage {
     async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError>;
     async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError>;
     async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError>;
-    async fn redeploy(&self, _environment: &str) -> Result<StageSummary, ProvisionError> {
+    async fn redeploy(
+        &self,
+        _environment: &str,
+        _image: &str,
+    ) -> Result<StageSummary, ProvisionError> {
         Err(ProvisionError::request(
             "action",
             format!(
@@ -122,7 +129,13 @@ pub async fn handle<S: Stage>(
         Action::Apply => stage.apply(env).await,
         Action::Status => stage.status(env).await,
         Action::Destroy => stage.destroy(env).await,
-        Action::Redeploy => stage.redeploy(env).await,
+        Action::Redeploy => match request.image.as_deref() {
+            Some(image) => stage.redeploy(env, image).await,
+            None => Err(ProvisionError::request(
+                "image",
+                "required for redeploy: the image pinned by digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:...",
+            )),
+        },
     };
     match &result {
         Ok(summary) => {

@@ -9,7 +9,7 @@ use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AwsContext, ProvisionError};
-use crate::naming::{Names, ENVIRONMENT_TAG, STAGE_TAG};
+use crate::naming::{Names, ENVIRONMENT_TAG, SSM_ROOT, STAGE_TAG};
 use crate::spec::EnvironmentSpec;
 
 /// One output: a single value (String parameter) or a list (StringList parameter).
@@ -331,6 +331,30 @@ impl SsmStore {
             });
         };
         Ok(EnvironmentSpec::from_json_str(&text, region)?)
+    }
+
+    /// Every stored environment with its spec. A spec that no longer parses is skipped with a
+    /// warning, so one broken environment does not stop redeploys of the others.
+    pub async fn all_specs(&self, region: &str) -> Result<Vec<EnvironmentSpec>, ProvisionError> {
+        let found = self.read_path(SSM_ROOT).await?;
+        let mut specs = Vec::new();
+        for (name, (_, text)) in found {
+            let Some(environment) = name
+                .strip_prefix(SSM_ROOT)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .and_then(|rest| rest.strip_suffix("/spec"))
+                .filter(|env| !env.contains('/'))
+            else {
+                continue;
+            };
+            match EnvironmentSpec::from_json_str(&text, region) {
+                Ok(spec) => specs.push(spec),
+                Err(e) => {
+                    tracing::warn!(environment, error = %e, "stored spec does not parse; skipped")
+                }
+            }
+        }
+        Ok(specs)
     }
 
     /// Deletes the stored spec; nothing there is fine.

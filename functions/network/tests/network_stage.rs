@@ -575,15 +575,10 @@ async fn destroy_leaves_nothing_and_a_second_destroy_succeeds() {
         test_support::ec2_leftovers(&h.plain_ec2(), "gone").await,
         Vec::<String>::new()
     );
-    let params = h
-        .plain_ssm()
-        .get_parameters_by_path()
-        .path("/fargate-provisioner")
-        .recursive(true)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(params.parameters().len(), 0);
+    assert_eq!(
+        test_support::stored_parameters(&h.plain_ssm()).await,
+        Vec::<String>::new()
+    );
 
     let again = stage(&h).destroy("gone").await.unwrap();
     assert_eq!(again.state, Readiness::Ready);

@@ -1,5 +1,5 @@
 //! Makes chosen AWS calls fail: a crash right after a request reached AWS (the change is made,
-//! the caller never hears back), a throttling answer, or a 500.
+//! the caller never hears back), a throttling answer, a 500, or a made-up answer.
 
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +35,9 @@ pub enum Fault {
     Throttle,
     /// HTTP 500 (retried by the SDK).
     ServerError,
+    /// A made-up 200 answer (JSON protocols), for states the emulator cannot reach, such as a
+    /// failed ECS deployment. The request has no effect.
+    Respond(&'static str),
 }
 
 #[derive(Debug, Default)]
@@ -156,7 +159,10 @@ impl Intercept for FaultPlan {
             .map(|m| m.name().to_string())
             .unwrap_or_default();
         let decision = self.decide(&operation);
-        if matches!(decision, Some(Fault::Throttle | Fault::ServerError)) {
+        if matches!(
+            decision,
+            Some(Fault::Throttle | Fault::ServerError | Fault::Respond(_))
+        ) {
             let request = context.request_mut();
             let uri = request.uri().to_string();
             let origin_end = uri.find("://").map(|i| i + 3).unwrap_or(0);
@@ -200,6 +206,16 @@ impl Intercept for FaultPlan {
             .unwrap_or_default();
         match cfg.load::<Decision>().and_then(|d| d.0) {
             Some(Fault::Throttle) => *context.response_mut() = throttling_response(&service),
+            Some(Fault::Respond(body)) => {
+                let mut response = Response::new(
+                    StatusCode::try_from(200).expect("valid status"),
+                    SdkBody::from(body),
+                );
+                response
+                    .headers_mut()
+                    .insert("content-type", "application/x-amz-json-1.1");
+                *context.response_mut() = response;
+            }
             Some(Fault::ServerError) => {
                 *context.response_mut() = Response::new(
                     StatusCode::try_from(500).expect("valid status"),

@@ -235,3 +235,20 @@ pub async fn assert_changes_nothing<T, E: std::fmt::Display>(
     assert_eq!(mutating, Vec::<String>::new(), "a re-run changes nothing");
     result
 }
+
+/// Names of every SSM parameter the provisioner has stored, in any environment.
+pub async fn stored_parameters(ssm: &aws_sdk_ssm::Client) -> Vec<String> {
+    let pages: Vec<_> = ssm
+        .get_parameters_by_path()
+        .path(provisioner_core::naming::SSM_ROOT)
+        .recursive(true)
+        .into_paginator()
+        .send()
+        .collect()
+        .await;
+    pages
+        .into_iter()
+        .flat_map(|page| page.expect("GetParametersByPath").parameters().to_vec())
+        .filter_map(|p| p.name().map(str::to_string))
+        .collect()
+}

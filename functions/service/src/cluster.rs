@@ -1,0 +1,99 @@
+//! The environment's ECS cluster, with the FARGATE and FARGATE_SPOT capacity providers.
+
+use aws_sdk_ecs::types::{CapacityProviderStrategyItem, Cluster, ClusterField};
+use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+
+use crate::ecs_tags;
+
+pub const ROLE: &str = "cluster";
+const CAPACITY_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
+
+fn default_strategy() -> Result<CapacityProviderStrategyItem, ProvisionError> {
+    CapacityProviderStrategyItem::builder()
+        .capacity_provider("FARGATE")
+        .weight(1)
+        .build()
+        .map_err(|e| ProvisionError::Conflict(e.to_string()))
+}
+
+/// The cluster of that name when it is ACTIVE.
+pub async fn find(
+    ecs: &aws_sdk_ecs::Client,
+    names: &Names,
+) -> Result<Option<Cluster>, ProvisionError> {
+    let name = crate::cluster_name(names);
+    let out = ecs
+        .describe_clusters()
+        .clusters(&name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .context("DescribeClusters", &name)?;
+    Ok(out
+        .clusters()
+        .iter()
+        .find(|c| c.status() == Some("ACTIVE"))
+        .cloned())
+}
+
+/// Creates the cluster or adopts it, adding the Fargate capacity providers when missing.
+pub async fn ensure(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<String, ProvisionError> {
+    let name = crate::cluster_name(names);
+    let Some(cluster) = find(ecs, names).await? else {
+        let created = ecs
+            .create_cluster()
+            .cluster_name(&name)
+            .set_capacity_providers(Some(CAPACITY_PROVIDERS.map(String::from).to_vec()))
+            .default_capacity_provider_strategy(default_strategy()?)
+            .set_tags(Some(ecs_tags::ecs(names, ROLE)))
+            .send()
+            .await
+            .context("CreateCluster", &name)?;
+        let arn = created
+            .cluster()
+            .and_then(|c| c.cluster_arn())
+            .unwrap_or_default()
+            .to_string();
+        tracing::info!(cluster = %arn, "created cluster");
+        return Ok(arn);
+    };
+    let arn = cluster.cluster_arn().unwrap_or_default().to_string();
+    let has_all = CAPACITY_PROVIDERS
+        .iter()
+        .all(|p| cluster.capacity_providers().iter().any(|c| c == p));
+    if !has_all {
+        ecs.put_cluster_capacity_providers()
+            .cluster(&name)
+            .set_capacity_providers(Some(CAPACITY_PROVIDERS.map(String::from).to_vec()))
+            .default_capacity_provider_strategy(default_strategy()?)
+            .send()
+            .await
+            .context("PutClusterCapacityProviders", &name)?;
+        tracing::info!(cluster = %arn, "added the Fargate capacity providers");
+    }
+    Ok(arn)
+}
+
+/// Deletes the cluster when the stage created it; already gone is fine.
+pub async fn delete(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<bool, ProvisionError> {
+    let Some(cluster) = find(ecs, names).await? else {
+        return Ok(false);
+    };
+    let tags = cluster
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)));
+    if !ecs_tags::is_ours(names, tags) {
+        tracing::info!(cluster = ?cluster.cluster_arn(), "cluster was not created by this stage; left in place");
+        return Ok(false);
+    }
+    let name = crate::cluster_name(names);
+    ecs.delete_cluster()
+        .cluster(&name)
+        .send()
+        .await
+        .context("DeleteCluster", &name)
+        .not_found_as_none()?;
+    tracing::info!(cluster = %name, "deleted cluster");
+    Ok(true)
+}

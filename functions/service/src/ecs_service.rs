@@ -1,0 +1,319 @@
+//! The ECS service: Fargate tasks in the private subnets behind the target group, rolling
+//! deployments bounded by the spec's percentages, and the circuit breaker with rollback.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
+    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service,
+};
+use provisioner_core::{AwsContext, Names, ProvisionError};
+
+use crate::{ecs_tags, CONTAINER_NAME};
+
+pub const ROLE: &str = "service";
+
+/// Deployment settings AWS reports in DescribeServices but the emulator drops. When the service
+/// does not report them, `apply` compares with what it recorded in SSM the last time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub minimum_healthy_percent: i32,
+    pub maximum_percent: i32,
+    pub grace_period_seconds: i32,
+    pub execute_command: bool,
+}
+
+impl Settings {
+    /// `minimumHealthyPercent=50 maximumPercent=200 ...`, as kept in SSM.
+    pub fn record(&self) -> String {
+        format!(
+            "minimumHealthyPercent={} maximumPercent={} circuitBreaker=rollback healthCheckGracePeriodSeconds={} enableExecuteCommand={}",
+            self.minimum_healthy_percent, self.maximum_percent, self.grace_period_seconds, self.execute_command
+        )
+    }
+
+    pub fn parse(record: &str) -> Option<Self> {
+        let field = |name: &str| {
+            record
+                .split_whitespace()
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+        };
+        Some(Self {
+            minimum_healthy_percent: field("minimumHealthyPercent")?.parse().ok()?,
+            maximum_percent: field("maximumPercent")?.parse().ok()?,
+            grace_period_seconds: field("healthCheckGracePeriodSeconds")?.parse().ok()?,
+            execute_command: field("enableExecuteCommand")?.parse().ok()?,
+        })
+    }
+
+    /// What the service reports, when it reports its deployment configuration at all.
+    fn reported(service: &Service) -> Option<Self> {
+        let config = service.deployment_configuration()?;
+        let breaker = config.deployment_circuit_breaker()?;
+        if !(breaker.enable() && breaker.rollback()) {
+            // Off or without rollback: differs from anything `apply` sets.
+            return Some(Self {
+                minimum_healthy_percent: -1,
+                maximum_percent: -1,
+                grace_period_seconds: -1,
+                execute_command: false,
+            });
+        }
+        Some(Self {
+            minimum_healthy_percent: config.minimum_healthy_percent()?,
+            maximum_percent: config.maximum_percent()?,
+            grace_period_seconds: service.health_check_grace_period_seconds().unwrap_or(0),
+            execute_command: service.enable_execute_command(),
+        })
+    }
+
+    fn deployment_configuration(&self) -> DeploymentConfiguration {
+        DeploymentConfiguration::builder()
+            .minimum_healthy_percent(self.minimum_healthy_percent)
+            .maximum_percent(self.maximum_percent)
+            .deployment_circuit_breaker(
+                DeploymentCircuitBreaker::builder()
+                    .enable(true)
+                    .rollback(true)
+                    .build(),
+            )
+            .build()
+    }
+}
+
+/// The service as the spec and the upstream stages say it should be.
+#[derive(Debug, Clone)]
+pub struct WantedService {
+    pub cluster: String,
+    pub name: String,
+    pub task_definition_arn: String,
+    pub desired_count: i32,
+    pub launch_type: LaunchType,
+    pub platform_version: Option<String>,
+    pub settings: Settings,
+    pub subnet_ids: Vec<String>,
+    pub security_group_id: String,
+    pub target_group_arn: String,
+    pub container_port: i32,
+}
+
+impl WantedService {
+    fn network(&self) -> Result<NetworkConfiguration, ProvisionError> {
+        let vpc = AwsVpcConfiguration::builder()
+            .set_subnets(Some(self.subnet_ids.clone()))
+            .security_groups(&self.security_group_id)
+            .assign_public_ip(AssignPublicIp::Disabled)
+            .build()
+            .map_err(|e| ProvisionError::Conflict(e.to_string()))?;
+        Ok(NetworkConfiguration::builder()
+            .awsvpc_configuration(vpc)
+            .build())
+    }
+
+    fn load_balancer(&self) -> LoadBalancer {
+        LoadBalancer::builder()
+            .target_group_arn(&self.target_group_arn)
+            .container_name(CONTAINER_NAME)
+            .container_port(self.container_port)
+            .build()
+    }
+}
+
+/// The service of that name, in any state ECS still reports.
+pub async fn find(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<Service>, ProvisionError> {
+    let result = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(name)
+        .send()
+        .await
+        .context("DescribeServices", name);
+    match result {
+        Ok(out) => Ok(out.services().first().cloned()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn network_matches(service: &Service, wanted: &WantedService) -> bool {
+    let Some(vpc) = service
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+    else {
+        return false;
+    };
+    let set = |v: &[String]| v.iter().cloned().collect::<BTreeSet<_>>();
+    set(vpc.subnets()) == set(&wanted.subnet_ids)
+        && vpc.security_groups() == [wanted.security_group_id.clone()]
+        && vpc.assign_public_ip() == Some(&AssignPublicIp::Disabled)
+}
+
+fn load_balancer_matches(service: &Service, wanted: &WantedService) -> bool {
+    match service.load_balancers() {
+        [lb] => {
+            lb.target_group_arn() == Some(wanted.target_group_arn.as_str())
+                && lb.container_name() == Some(CONTAINER_NAME)
+                && lb.container_port() == Some(wanted.container_port)
+        }
+        _ => false,
+    }
+}
+
+/// Creates the service, or updates only what differs. Returns the service ARN and the names of
+/// the settings changed (empty when nothing was sent).
+pub async fn ensure(
+    ecs: &aws_sdk_ecs::Client,
+    names: &Names,
+    wanted: &WantedService,
+    recorded: Option<Settings>,
+) -> Result<(String, Vec<&'static str>), ProvisionError> {
+    let current = find(ecs, &wanted.cluster, &wanted.name).await?;
+    match current.as_ref().and_then(|s| s.status()) {
+        Some("ACTIVE") => update(ecs, wanted, current.as_ref().unwrap(), recorded).await,
+        Some("DRAINING") => Err(ProvisionError::Busy(format!(
+            "service {} is still DRAINING after a deletion; apply again once it is INACTIVE",
+            wanted.name
+        ))),
+        _ => create(ecs, names, wanted).await,
+    }
+}
+
+async fn create(
+    ecs: &aws_sdk_ecs::Client,
+    names: &Names,
+    wanted: &WantedService,
+) -> Result<(String, Vec<&'static str>), ProvisionError> {
+    let created = ecs
+        .create_service()
+        .cluster(&wanted.cluster)
+        .service_name(&wanted.name)
+        .task_definition(&wanted.task_definition_arn)
+        .desired_count(wanted.desired_count)
+        .launch_type(wanted.launch_type.clone())
+        .set_platform_version(wanted.platform_version.clone())
+        .deployment_configuration(wanted.settings.deployment_configuration())
+        .health_check_grace_period_seconds(wanted.settings.grace_period_seconds)
+        .enable_execute_command(wanted.settings.execute_command)
+        .network_configuration(wanted.network()?)
+        .load_balancers(wanted.load_balancer())
+        .propagate_tags(PropagateTags::Service)
+        .enable_ecs_managed_tags(true)
+        .set_tags(Some(ecs_tags::ecs(names, ROLE)))
+        .send()
+        .await
+        .context("CreateService", &wanted.name)?;
+    let arn = created
+        .service()
+        .and_then(|s| s.service_arn())
+        .unwrap_or_default()
+        .to_string();
+    tracing::info!(service = %arn, "created service");
+    Ok((arn, vec!["created"]))
+}
+
+async fn update(
+    ecs: &aws_sdk_ecs::Client,
+    wanted: &WantedService,
+    current: &Service,
+    recorded: Option<Settings>,
+) -> Result<(String, Vec<&'static str>), ProvisionError> {
+    let arn = current.service_arn().unwrap_or_default().to_string();
+    let launch_type = current.launch_type();
+    if launch_type.is_some() && launch_type != Some(&wanted.launch_type) {
+        return Err(ProvisionError::Conflict(format!(
+            "service {} runs with launch type {:?}, the spec says {:?}; the launch type cannot \
+             change in place: destroy the service stage and apply again",
+            wanted.name, launch_type, wanted.launch_type
+        )));
+    }
+    let mut request = ecs
+        .update_service()
+        .cluster(&wanted.cluster)
+        .service(&wanted.name);
+    let mut changes = Vec::new();
+    if current.task_definition() != Some(wanted.task_definition_arn.as_str()) {
+        changes.push("taskDefinition");
+        request = request.task_definition(&wanted.task_definition_arn);
+    }
+    if current.desired_count() != wanted.desired_count {
+        changes.push("desiredCount");
+        request = request.desired_count(wanted.desired_count);
+    }
+    if Settings::reported(current).or(recorded) != Some(wanted.settings) {
+        changes.push("deploymentConfiguration");
+        request = request
+            .deployment_configuration(wanted.settings.deployment_configuration())
+            .health_check_grace_period_seconds(wanted.settings.grace_period_seconds)
+            .enable_execute_command(wanted.settings.execute_command);
+    }
+    if !network_matches(current, wanted) {
+        changes.push("networkConfiguration");
+        request = request.network_configuration(wanted.network()?);
+    }
+    if !load_balancer_matches(current, wanted) {
+        changes.push("loadBalancers");
+        request = request.load_balancers(wanted.load_balancer());
+    }
+    if changes.is_empty() {
+        return Ok((arn, changes));
+    }
+    request
+        .send()
+        .await
+        .context("UpdateService", &wanted.name)?;
+    tracing::info!(service = %arn, changes = %changes.join(", "), "updated service");
+    Ok((arn, changes))
+}
+
+/// Scales the service to 0 and deletes it. Returns whether there was one to delete.
+pub async fn delete(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    name: &str,
+) -> Result<bool, ProvisionError> {
+    let Some(service) = find(ecs, cluster, name).await? else {
+        return Ok(false);
+    };
+    if service.status() != Some("ACTIVE") {
+        return Ok(false);
+    }
+    if service.desired_count() > 0 {
+        ecs.update_service()
+            .cluster(cluster)
+            .service(name)
+            .desired_count(0)
+            .send()
+            .await
+            .context("UpdateService", name)?;
+    }
+    ecs.delete_service()
+        .cluster(cluster)
+        .service(name)
+        .force(true)
+        .send()
+        .await
+        .context("DeleteService", name)?;
+    tracing::info!(service = name, "deleting service");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    #[test]
+    fn settings_survive_their_record() {
+        let s = Settings {
+            minimum_healthy_percent: 50,
+            maximum_percent: 200,
+            grace_period_seconds: 30,
+            execute_command: true,
+        };
+        assert_eq!(Settings::parse(&s.record()), Some(s));
+        assert_eq!(Settings::parse("minimumHealthyPercent=50"), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! The container's CloudWatch Logs group, created by the stage (not left to the task) with the
+//! spec's retention. The awslogs driver in a private subnet reaches it through the `logs` endpoint.
+
+use aws_sdk_cloudwatchlogs::types::LogGroup;
+use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+
+use crate::ecs_tags;
+
+pub const ROLE: &str = "log-group";
+
+async fn find(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    name: &str,
+) -> Result<Option<LogGroup>, ProvisionError> {
+    let out = logs
+        .describe_log_groups()
+        .log_group_name_prefix(name)
+        .send()
+        .await
+        .context("DescribeLogGroups", name)?;
+    Ok(out
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name))
+        .cloned())
+}
+
+/// Creates the log group or adopts it; keeps its retention as the spec says.
+pub async fn ensure(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    names: &Names,
+    retention_days: i32,
+) -> Result<String, ProvisionError> {
+    let name = crate::log_group_name(names);
+    let current = match find(logs, &name).await? {
+        Some(group) => group.retention_in_days(),
+        None => {
+            logs.create_log_group()
+                .log_group_name(&name)
+                .set_tags(Some(ecs_tags::map(names, ROLE)))
+                .send()
+                .await
+                .context("CreateLogGroup", &name)?;
+            tracing::info!(log_group = %name, "created log group");
+            None
+        }
+    };
+    if current != Some(retention_days) {
+        logs.put_retention_policy()
+            .log_group_name(&name)
+            .retention_in_days(retention_days)
+            .send()
+            .await
+            .context("PutRetentionPolicy", &name)?;
+        tracing::info!(log_group = %name, retention_days, "set log retention");
+    }
+    Ok(name)
+}
+
+/// Deletes the log group if this stage created it (a group someone else made stays).
+pub async fn delete(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    names: &Names,
+) -> Result<bool, ProvisionError> {
+    let name = crate::log_group_name(names);
+    let Some(group) = find(logs, &name).await? else {
+        return Ok(false);
+    };
+    let arn = group.arn().unwrap_or_default().trim_end_matches(":*");
+    let tags = logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .context("ListTagsForResource", arn)?;
+    let tags = tags
+        .tags()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    if !ecs_tags::is_ours(names, tags) {
+        tracing::info!(log_group = %name, "log group was not created by this stage; left in place");
+        return Ok(false);
+    }
+    logs.delete_log_group()
+        .log_group_name(&name)
+        .send()
+        .await
+        .context("DeleteLogGroup", &name)
+        .not_found_as_none()?;
+    tracing::info!(log_group = %name, "deleted log group");
+    Ok(true)
+}

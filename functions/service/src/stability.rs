@@ -1,0 +1,236 @@
+//! Whether the service has settled: the right number of tasks running, one PRIMARY deployment
+//! whose rollout COMPLETED, and every registered target healthy. A FAILED rollout (the circuit
+//! breaker fired) is turned into an error that says why the tasks stopped, and what to do.
+
+use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
+use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
+use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError, Readiness};
+
+/// How many service events and stopped-task reasons an error carries.
+const EVIDENCE: usize = 5;
+
+/// Readiness of an ACTIVE service.
+pub async fn of_active_service(
+    ecs: &aws_sdk_ecs::Client,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    service: &Service,
+    target_group_arn: Option<&str>,
+) -> Result<(Readiness, String), ProvisionError> {
+    let name = service.service_name().unwrap_or_default();
+    let deployments = service.deployments();
+    let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
+    let rollout = primary.and_then(|d| d.rollout_state()).map(|s| s.as_str());
+    if rollout == Some("FAILED") {
+        let cluster = service.cluster_arn().unwrap_or_default();
+        let reason = primary
+            .and_then(|d| d.rollout_state_reason())
+            .unwrap_or("the deployment failed");
+        let stopped = stopped_reasons(ecs, cluster, name).await?;
+        return Err(ProvisionError::DeploymentFailed(explain(
+            name, reason, service, &stopped,
+        )));
+    }
+    let (running, desired) = (service.running_count(), service.desired_count());
+    if running != desired || deployments.len() != 1 || rollout.is_some_and(|r| r != "COMPLETED") {
+        return Ok((
+            Readiness::Pending,
+            format!(
+                "service {name}: {running} of {desired} tasks running, {} deployment(s), rollout {}",
+                deployments.len(),
+                rollout.unwrap_or("unknown")
+            ),
+        ));
+    }
+    if let Some(tg) = target_group_arn {
+        let waiting = unhealthy_targets(elb, tg).await?;
+        if !waiting.is_empty() {
+            return Ok((
+                Readiness::Pending,
+                format!(
+                    "service {name}: waiting for targets to pass health checks: {}",
+                    waiting.join("; ")
+                ),
+            ));
+        }
+    }
+    Ok((
+        Readiness::Ready,
+        format!("service {name} is stable: {running} of {desired} tasks running"),
+    ))
+}
+
+/// Registered targets not (yet) healthy; draining ones belong to old tasks and do not count.
+async fn unhealthy_targets(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    target_group_arn: &str,
+) -> Result<Vec<String>, ProvisionError> {
+    let out = elb
+        .describe_target_health()
+        .target_group_arn(target_group_arn)
+        .send()
+        .await
+        .context("DescribeTargetHealth", target_group_arn)?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| {
+            let health = d.target_health()?;
+            let state = health.state()?;
+            if matches!(
+                state,
+                TargetHealthStateEnum::Healthy | TargetHealthStateEnum::Draining
+            ) {
+                return None;
+            }
+            let target = d.target().and_then(|t| t.id()).unwrap_or_default();
+            let why = health.description().unwrap_or_default();
+            Some(
+                format!("{target} {} {why}", state.as_str())
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .collect())
+}
+
+/// Tasks of the family that have not reached STOPPED: their network interfaces are still held.
+pub async fn tasks_not_stopped(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    names: &Names,
+) -> Result<Vec<String>, ProvisionError> {
+    let family = crate::family(names);
+    let mut arns = Vec::new();
+    for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        let listed = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .family(&family)
+            .desired_status(desired)
+            .send()
+            .await
+            .context("ListTasks", cluster)
+            .not_found_as_none()?;
+        arns.extend(listed.map(|l| l.task_arns().to_vec()).unwrap_or_default());
+    }
+    let tasks = describe_tasks(ecs, cluster, arns).await?;
+    Ok(tasks
+        .iter()
+        .filter(|t| t.last_status() != Some("STOPPED"))
+        .map(|t| {
+            format!(
+                "{} is {}",
+                t.task_arn().unwrap_or_default(),
+                t.last_status().unwrap_or("unknown")
+            )
+        })
+        .collect())
+}
+
+async fn describe_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    arns: Vec<String>,
+) -> Result<Vec<Task>, ProvisionError> {
+    let mut tasks = Vec::new();
+    // DescribeTasks takes at most 100 tasks.
+    for chunk in arns.chunks(100) {
+        let out = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context("DescribeTasks", cluster)?;
+        tasks.extend(out.tasks().iter().cloned());
+    }
+    Ok(tasks)
+}
+
+/// Why the service's recent tasks stopped, newest first, without repeats.
+async fn stopped_reasons(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<String>, ProvisionError> {
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await
+        .context("ListTasks", service)?;
+    let mut tasks = describe_tasks(ecs, cluster, listed.task_arns().to_vec()).await?;
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|s| s.as_nanos())));
+    let mut reasons: Vec<String> = Vec::new();
+    for task in &tasks {
+        let containers = task
+            .containers()
+            .iter()
+            .filter_map(|c| c.reason())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = match (task.stopped_reason(), containers.is_empty()) {
+            (Some(r), true) => r.to_string(),
+            (Some(r), false) => format!("{r} ({containers})"),
+            (None, false) => containers,
+            (None, true) => continue,
+        };
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+    reasons.truncate(EVIDENCE);
+    Ok(reasons)
+}
+
+/// The private-subnet failures and what fixes them.
+const HINTS: &[(&[&str], &str)] = &[
+    (
+        &["CannotPullContainerError", "pull image", "registry auth", "ecr"],
+        "tasks in private subnets reach ECR only through the VPC endpoints: check that the \
+         endpoints stage applied ecr.api, ecr.dkr and the s3 gateway (on the private route tables), \
+         that sec-privatelink allows 443 from the tasks' security group, that the VPC has DNS \
+         support and DNS hostnames on, and that the image exists in this region",
+    ),
+    (
+        &["secret", "ssm", "kms"],
+        "secrets are read when the task starts: check the secretsmanager / ssm (and kms) endpoints \
+         and that the execution role may read the secret",
+    ),
+    (
+        &["logs", "log group", "awslogs"],
+        "the awslogs driver needs the logs endpoint and the log group; check the endpoints stage",
+    ),
+    (
+        &["health checks", "ELB", "unhealthy"],
+        "the load balancer found the tasks unhealthy: check alb.healthCheck.path and that the \
+         container listens on service.containerPort",
+    ),
+];
+
+pub fn explain(service: &str, reason: &str, described: &Service, stopped: &[String]) -> String {
+    let events: Vec<&str> = described
+        .events()
+        .iter()
+        .filter_map(|e| e.message())
+        .take(EVIDENCE)
+        .collect();
+    let mut message =
+        format!("deployment of service {service} failed and was rolled back: {reason}");
+    if !stopped.is_empty() {
+        message.push_str(&format!(". Stopped tasks: {}", stopped.join(" | ")));
+    }
+    if !events.is_empty() {
+        message.push_str(&format!(". Recent service events: {}", events.join(" | ")));
+    }
+    let evidence = format!("{} {}", stopped.join(" "), events.join(" ")).to_lowercase();
+    for (needles, hint) in HINTS {
+        if needles.iter().any(|n| evidence.contains(&n.to_lowercase())) {
+            message.push_str(&format!(". Fix: {hint}"));
+            break;
+        }
+    }
+    message
+}

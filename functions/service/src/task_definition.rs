@@ -1,0 +1,221 @@
+//! The task definition: awsvpc, the container port only, task CPU and memory, execution role,
+//! environment, secrets and the awslogs driver. A revision is registered only when something in
+//! it differs from the active one, so a no-op `apply` registers nothing.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
+    PortMapping, Secret, TaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
+    TransportProtocol,
+};
+use provisioner_core::{AwsContext, Names, ProvisionError};
+
+use crate::{ecs_tags, CONTAINER_NAME};
+
+pub const ROLE: &str = "task-definition";
+const STREAM_PREFIX: &str = "ecs";
+
+/// Everything in a revision that `apply` controls, in a form two revisions can be compared in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskShape {
+    pub compatibility: Compatibility,
+    pub cpu: String,
+    pub memory: String,
+    pub execution_role_arn: String,
+    pub task_role_arn: Option<String>,
+    pub image: String,
+    pub container_port: i32,
+    pub environment: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+    pub log_group: String,
+    pub log_region: String,
+}
+
+impl TaskShape {
+    /// The shape of a registered revision; `None` when it is not one this stage could have made.
+    fn of(td: &TaskDefinition) -> Option<Self> {
+        let [container] = td.container_definitions() else {
+            return None;
+        };
+        let log = container.log_configuration()?;
+        let option = |key: &str| log.options().and_then(|o| o.get(key)).cloned();
+        Some(Self {
+            compatibility: td.requires_compatibilities().first()?.clone(),
+            cpu: td.cpu()?.to_string(),
+            memory: td.memory()?.to_string(),
+            execution_role_arn: td.execution_role_arn()?.to_string(),
+            task_role_arn: td.task_role_arn().map(str::to_string),
+            image: container.image()?.to_string(),
+            container_port: container.port_mappings().first()?.container_port()?,
+            environment: container
+                .environment()
+                .iter()
+                .filter_map(|kv| Some((kv.name()?.to_string(), kv.value()?.to_string())))
+                .collect(),
+            secrets: container
+                .secrets()
+                .iter()
+                .map(|s| (s.name().to_string(), s.value_from().to_string()))
+                .collect(),
+            log_group: option("awslogs-group")?,
+            log_region: option("awslogs-region")?,
+        })
+    }
+
+    fn container(&self) -> Result<ContainerDefinition, ProvisionError> {
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|(name, from)| Secret::builder().name(name).value_from(from).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ProvisionError::request("service.secrets", e.to_string()))?;
+        let log = LogConfiguration::builder()
+            .log_driver(LogDriver::Awslogs)
+            .options("awslogs-group", &self.log_group)
+            .options("awslogs-region", &self.log_region)
+            .options("awslogs-stream-prefix", STREAM_PREFIX)
+            .build()
+            .map_err(|e| ProvisionError::Conflict(e.to_string()))?;
+        Ok(ContainerDefinition::builder()
+            .name(CONTAINER_NAME)
+            .image(&self.image)
+            .essential(true)
+            .port_mappings(
+                PortMapping::builder()
+                    .container_port(self.container_port)
+                    .protocol(TransportProtocol::Tcp)
+                    .build(),
+            )
+            .set_environment(Some(
+                self.environment
+                    .iter()
+                    .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                    .collect(),
+            ))
+            .set_secrets(Some(secrets))
+            .log_configuration(log)
+            .build())
+    }
+}
+
+/// The latest ACTIVE revision of the family, if any.
+pub async fn active(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+) -> Result<Option<TaskDefinition>, ProvisionError> {
+    let result = ecs
+        .describe_task_definition()
+        .task_definition(family)
+        .send()
+        .await
+        .context("DescribeTaskDefinition", family);
+    match result {
+        Ok(out) => Ok(out
+            .task_definition()
+            .filter(|td| td.status() == Some(&TaskDefinitionStatus::Active))
+            .cloned()),
+        // ECS answers a family without ACTIVE revisions with a plain ClientException.
+        Err(ProvisionError::Aws { code, message, .. })
+            if code == "ClientException"
+                && message.contains("Unable to describe task definition") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The ARN of a revision with exactly `shape`: the active one, or a newly registered one.
+/// Returns whether a revision was registered.
+pub async fn ensure(
+    ecs: &aws_sdk_ecs::Client,
+    names: &Names,
+    shape: &TaskShape,
+) -> Result<(String, bool), ProvisionError> {
+    let family = crate::family(names);
+    if let Some(current) = active(ecs, &family).await? {
+        if TaskShape::of(&current).as_ref() == Some(shape) {
+            let arn = current
+                .task_definition_arn()
+                .unwrap_or_default()
+                .to_string();
+            return Ok((arn, false));
+        }
+    }
+    let registered = ecs
+        .register_task_definition()
+        .family(&family)
+        .requires_compatibilities(shape.compatibility.clone())
+        .network_mode(NetworkMode::Awsvpc)
+        .cpu(&shape.cpu)
+        .memory(&shape.memory)
+        .execution_role_arn(&shape.execution_role_arn)
+        .set_task_role_arn(shape.task_role_arn.clone())
+        .container_definitions(shape.container()?)
+        .set_tags(Some(ecs_tags::ecs(names, ROLE)))
+        .send()
+        .await
+        .context("RegisterTaskDefinition", &family)?;
+    let arn = registered
+        .task_definition()
+        .and_then(|td| td.task_definition_arn())
+        .unwrap_or_default()
+        .to_string();
+    tracing::info!(task_definition = %arn, image = %shape.image, "registered task definition revision");
+    Ok((arn, true))
+}
+
+/// Deregisters every ACTIVE revision of the family that this stage registered.
+pub async fn deregister_all(
+    ecs: &aws_sdk_ecs::Client,
+    names: &Names,
+) -> Result<usize, ProvisionError> {
+    let family = crate::family(names);
+    let mut arns = Vec::new();
+    let mut pages = ecs
+        .list_task_definitions()
+        .family_prefix(&family)
+        .status(TaskDefinitionStatus::Active)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context("ListTaskDefinitions", &family)?;
+        // The prefix also matches longer family names: keep this family's revisions only.
+        arns.extend(
+            page.task_definition_arns()
+                .iter()
+                .filter(|arn| {
+                    arn.rsplit_once(":task-definition/")
+                        .and_then(|(_, rest)| rest.rsplit_once(':'))
+                        .is_some_and(|(f, _)| f == family)
+                })
+                .cloned(),
+        );
+    }
+    let mut count = 0;
+    for arn in arns {
+        let described = ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .context("DescribeTaskDefinition", &arn)?;
+        let tags = described
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?)));
+        if !ecs_tags::is_ours(names, tags) {
+            continue;
+        }
+        ecs.deregister_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .context("DeregisterTaskDefinition", &arn)?;
+        tracing::info!(task_definition = %arn, "deregistered task definition revision");
+        count += 1;
+    }
+    Ok(count)
+}

@@ -1,0 +1,114 @@
+//! All four stages against one emulator, in the order the state machine runs them: network, then
+//! endpoints and ALB side by side, then the service; then a teardown in reverse order that leaves
+//! the account empty.
+
+use alb_stage::AlbStage;
+use endpoints_stage::EndpointsStage;
+use local_aws::EmulatorOptions;
+use network_stage::NetworkStage;
+use provisioner_core::{Names, Readiness, SsmStore, Stage, StageSummary};
+use service_stage::{Clients, ServiceStage};
+use test_support::{ec2_leftovers, Harness, REGION};
+
+const SPEC: &str = r#"{"name": "together",
+  "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest",
+              "executionRoleArn": "arn:aws:iam::123456789012:role/execution"}}"#;
+
+fn ready(summary: StageSummary) {
+    assert_eq!(
+        summary.state,
+        Readiness::Ready,
+        "{}: {}",
+        summary.stage,
+        summary.message
+    );
+}
+
+#[tokio::test]
+async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
+    let h = Harness::start_with(EmulatorOptions {
+        env: vec![("MOTO_ECS_SERVICE_RUNNING".into(), "2".into())],
+    })
+    .await;
+    let store = SsmStore::new(h.ssm());
+    store
+        .submit_spec(&serde_json::from_str(SPEC).unwrap(), REGION)
+        .await
+        .unwrap();
+    let network = NetworkStage::new(h.ec2(), h.ssm(), REGION);
+    let endpoints = EndpointsStage::new(h.ec2(), h.ssm(), REGION);
+    let alb = AlbStage::new(h.elbv2(), h.ssm(), REGION);
+    let clients = Clients {
+        ecs: h.ecs(),
+        logs: h.logs(),
+        elb: h.elbv2(),
+        ssm: h.ssm(),
+    };
+    let service = ServiceStage::new(clients, REGION, None);
+    let env = "together";
+
+    // An apply may answer `pending` (a new load balancer is provisioning); `status` follows up.
+    network.apply(env).await.unwrap();
+    let (e, a) = tokio::join!(endpoints.apply(env), alb.apply(env));
+    e.unwrap();
+    a.unwrap();
+    ready(alb.status(env).await.unwrap());
+    service.apply(env).await.unwrap();
+    for status in [
+        network.status(env).await,
+        endpoints.status(env).await,
+        alb.status(env).await,
+        service.status(env).await,
+    ] {
+        ready(status.unwrap());
+    }
+
+    // Teardown: the service in two passes, then the ALB and the endpoints, then the network.
+    assert_eq!(
+        service.destroy(env).await.unwrap().state,
+        Readiness::Pending
+    );
+    ready(service.status(env).await.unwrap());
+    ready(service.destroy(env).await.unwrap());
+    let (a, e) = tokio::join!(alb.destroy(env), endpoints.destroy(env));
+    a.unwrap();
+    e.unwrap();
+    ready(endpoints.status(env).await.unwrap());
+    ready(network.destroy(env).await.unwrap());
+    store.delete_spec(&Names::new(env)).await.unwrap();
+
+    assert_eq!(
+        ec2_leftovers(&h.plain_ec2(), env).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        test_support::stored_parameters(&h.plain_ssm()).await,
+        Vec::<String>::new()
+    );
+    let lbs = h
+        .plain_elbv2()
+        .describe_load_balancers()
+        .send()
+        .await
+        .unwrap();
+    assert!(lbs.load_balancers().is_empty());
+    let tgs = h
+        .plain_elbv2()
+        .describe_target_groups()
+        .send()
+        .await
+        .unwrap();
+    assert!(tgs.target_groups().is_empty());
+    let clusters = h.plain_ecs().list_clusters().send().await.unwrap();
+    let active = h
+        .plain_ecs()
+        .describe_clusters()
+        .set_clusters(Some(clusters.cluster_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert!(active
+        .clusters()
+        .iter()
+        .all(|c| c.status() != Some("ACTIVE")));
+}
