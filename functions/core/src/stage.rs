@@ -1,7 +1,10 @@
 //! The protocol every stage function answers: an action and an environment name in, a small
 //! summary out (ready or pending, and the stage's outputs) that the state machine's Choice states read.
 
+use std::future::Future;
+
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use crate::error::ProvisionError;
 use crate::spec::check_environment_name;
@@ -74,27 +77,38 @@ pub struct StageSummary {
     pub message: String,
 }
 
-/// A stage of the provisioner. Each action must be idempotent.
-#[allow(async_fn_in_trait)]
-pub trait Stage {
+/// A stage of the provisioner. Each action must be idempotent. The futures are `Send`, so a
+/// stage can be served from any runtime thread.
+pub trait Stage: Sync {
     /// The stage's name, used in SSM paths and tags.
     const NAME: &'static str;
 
-    async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError>;
-    async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError>;
-    async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError>;
-    async fn redeploy(
+    fn apply(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send;
+    fn status(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send;
+    fn destroy(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send;
+    fn redeploy(
         &self,
         _environment: &str,
         _image: &str,
-    ) -> Result<StageSummary, ProvisionError> {
-        Err(ProvisionError::request(
-            "action",
-            format!(
-                "`redeploy` is not an action of the {} stage; allowed: apply, status, destroy",
-                Self::NAME
-            ),
-        ))
+    ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send {
+        async {
+            Err(ProvisionError::request(
+                "action",
+                format!(
+                    "`redeploy` is not an action of the {} stage; allowed: apply, status, destroy",
+                    Self::NAME
+                ),
+            ))
+        }
     }
 
     fn summary(
@@ -123,27 +137,39 @@ pub async fn handle<S: Stage>(
 ) -> Result<StageSummary, lambda_runtime::Diagnostic> {
     let request = StageRequest::from_json(event)?;
     let span = tracing::info_span!("stage", stage = S::NAME, action = request.action.as_str(), environment = %request.environment);
-    let _enter = span.enter();
     let env = request.environment.as_str();
-    let result = match request.action {
-        Action::Apply => stage.apply(env).await,
-        Action::Status => stage.status(env).await,
-        Action::Destroy => stage.destroy(env).await,
-        Action::Redeploy => match request.image.as_deref() {
-            Some(image) => stage.redeploy(env, image).await,
-            None => Err(ProvisionError::request(
-                "image",
-                "required for redeploy: the image pinned by digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:...",
-            )),
-        },
-    };
+    // Boxed: the stages' futures are deep enough to overflow the compiler's layout limit.
+    let result = Box::pin(
+        async {
+        match request.action {
+            Action::Apply => stage.apply(env).await,
+            Action::Status => stage.status(env).await,
+            Action::Destroy => stage.destroy(env).await,
+            Action::Redeploy => match request.image.as_deref() {
+                Some(image) => stage.redeploy(env, image).await,
+                None => Err(ProvisionError::request(
+                    "image",
+                    "required for redeploy: the image pinned by digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:...",
+                )),
+            },
+        }
+    }
+    .instrument(span.clone()),
+    )
+    .await;
+    let _enter = span.enter();
     match &result {
         Ok(summary) => {
             tracing::info!(state = ?summary.state, message = %summary.message, "stage finished")
         }
         Err(e) => tracing::error!(error_type = e.kind().name(), error = %e, "stage failed"),
     }
-    Ok(result?)
+    // The stage's name leads the message, so a failure reported to CloudFormation says where.
+    result.map_err(|e| {
+        let mut diagnostic = lambda_runtime::Diagnostic::from(e);
+        diagnostic.error_message = format!("{} stage: {}", S::NAME, diagnostic.error_message);
+        diagnostic
+    })
 }
 
 /// The whole `main` of a stage's Lambda: loads the AWS configuration and builds the stage once,

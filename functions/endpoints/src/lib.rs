@@ -120,7 +120,12 @@ impl EndpointsStage {
                 })
                 .map(|id| format!("{id} does not exist (run apply)")),
         );
-        Ok(if waiting.is_empty() {
+        Ok(if waiting.is_empty() && found.is_empty() {
+            (
+                Readiness::Ready,
+                format!("no VPC endpoints of {} remain", names.environment()),
+            )
+        } else if waiting.is_empty() {
             (
                 Readiness::Ready,
                 format!(

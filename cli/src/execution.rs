@@ -1,0 +1,202 @@
+//! Starting an execution of the state machine and following it state by state, as its history
+//! grows: the same on AWS and on the local emulator.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
+use provisioner_core::{AwsContext, ProvisionError};
+use serde_json::Value;
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    pub execution_arn: String,
+    pub status: ExecutionStatus,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub elapsed: Duration,
+}
+
+impl Finished {
+    pub fn succeeded(&self) -> bool {
+        self.status == ExecutionStatus::Succeeded
+    }
+}
+
+/// One line of progress: a state finished (or failed), with the stage's message when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub state: String,
+    pub ok: bool,
+    pub detail: String,
+    pub at: Duration,
+}
+
+/// A readable execution name that does not repeat: `<what>-<unix millis>`.
+pub fn execution_name(what: &str) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let what: String = what
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(60)
+        .collect();
+    format!("{what}-{millis}")
+}
+
+pub async fn start(
+    sfn: &aws_sdk_sfn::Client,
+    state_machine_arn: &str,
+    name: &str,
+    input: &Value,
+) -> Result<String, ProvisionError> {
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(state_machine_arn)
+        .name(name)
+        .input(input.to_string())
+        .send()
+        .await
+        .context("StartExecution", state_machine_arn)?;
+    Ok(started.execution_arn().to_string())
+}
+
+/// What a history event says about progress, if anything worth a line.
+fn progress_of(event: &HistoryEvent, started: Instant) -> Option<Progress> {
+    let at = started.elapsed();
+    match event.r#type() {
+        HistoryEventType::TaskStateExited
+        | HistoryEventType::PassStateExited
+        | HistoryEventType::ParallelStateExited
+        | HistoryEventType::MapStateExited => {
+            let details = event.state_exited_event_details()?;
+            let name = details.name().to_string();
+            // Only tasks carry news; the loop bookkeeping is noise.
+            if event.r#type() != &HistoryEventType::TaskStateExited {
+                return None;
+            }
+            let output: Value = details
+                .output()
+                .and_then(|o| serde_json::from_str(o).ok())
+                .unwrap_or(Value::Null);
+            // Each kind of state puts its news in its own ResultPath.
+            let pointer = match name.as_str() {
+                "Prepare" => "/request/action",
+                "Forget" => "/request/environment",
+                n if n.starts_with("Report") => "/result/status",
+                "FindRedeployTargets" => "/targets/environments",
+                _ => "/stage/message",
+            };
+            let detail = match output.pointer(pointer) {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            Some(Progress {
+                state: name,
+                ok: true,
+                detail,
+                at,
+            })
+        }
+        HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed => {
+            let (error, cause) = match event.task_failed_event_details() {
+                Some(d) => (d.error().unwrap_or_default(), d.cause().unwrap_or_default()),
+                None => {
+                    let d = event.lambda_function_failed_event_details()?;
+                    (d.error().unwrap_or_default(), d.cause().unwrap_or_default())
+                }
+            };
+            Some(Progress {
+                state: "task failed".into(),
+                ok: false,
+                detail: format!(
+                    "{error}: {}",
+                    custom_resource::control::failure_reason(Some(
+                        &serde_json::json!({"Error": error, "Cause": cause})
+                    ))
+                ),
+                at,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Follows the execution until it ends (or `limit` passes), calling `on_progress` for each
+/// finished state. Polls the history every `every`.
+pub async fn follow(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    every: Duration,
+    limit: Duration,
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<Finished, ProvisionError> {
+    let started = Instant::now();
+    let mut seen = 0usize;
+    loop {
+        // Status first, history second: a finished execution's last events are then all read.
+        let described = sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .context("DescribeExecution", execution_arn)?;
+        let mut events = Vec::new();
+        let mut pages = sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.context("GetExecutionHistory", execution_arn)?;
+            events.extend(page.events().iter().cloned());
+        }
+        for event in events.iter().skip(seen) {
+            if let Some(progress) = progress_of(event, started) {
+                on_progress(&progress);
+            }
+        }
+        seen = seen.max(events.len());
+        let status = described.status().clone();
+        if status != ExecutionStatus::Running {
+            return Ok(Finished {
+                execution_arn: execution_arn.to_string(),
+                status,
+                output: described
+                    .output()
+                    .and_then(|o| serde_json::from_str(o).ok()),
+                error: described.error().map(str::to_string),
+                cause: described.cause().map(str::to_string),
+                elapsed: started.elapsed(),
+            });
+        }
+        if started.elapsed() > limit {
+            return Err(ProvisionError::Timeout(format!(
+                "execution {execution_arn} still running after {} s",
+                limit.as_secs()
+            )));
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Prints a progress line.
+pub fn print_progress(p: &Progress) {
+    let mark = if p.ok { "ok " } else { "ERR" };
+    println!(
+        "  [{:>6.1}s] {mark} {:<28} {}",
+        p.at.as_secs_f64(),
+        p.state,
+        p.detail
+    );
+}

@@ -1,0 +1,8 @@
+//! The whole system on this machine, with no AWS account: the emulator runs the state machine
+//! from template.yaml, and its Lambda tasks are answered by the functions' own handlers.
+
+pub mod router;
+pub mod system;
+pub mod template;
+
+pub use system::{LocalError, LocalOptions, LocalSystem};

@@ -1,0 +1,233 @@
+//! The whole system on this machine: the emulator (Step Functions interpreter on), the router
+//! serving our functions, and the state machine created from template.yaml.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use alb_stage::AlbStage;
+use aws_config::SdkConfig;
+use custom_resource::{Control, CustomResource, ResponseUrlPolicy};
+use endpoints_stage::EndpointsStage;
+use local_aws::{repository_root, Emulator, EmulatorOptions};
+use network_stage::NetworkStage;
+use provisioner_core::{AwsContext, ProvisionError, SsmStore, Stage};
+use serde_json::Value;
+use service_stage::{Clients, ServiceStage};
+
+use crate::router::{self, Functions, Handler};
+use crate::template;
+
+/// The account id the emulator uses.
+pub const ACCOUNT: &str = "123456789012";
+/// The task execution role the template provides, as the local run names it.
+pub const EXECUTION_ROLE_ARN: &str =
+    "arn:aws:iam::123456789012:role/fargate-provisioner-task-execution";
+
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub region: String,
+    /// Tasks the emulator reports running per service (it never starts any).
+    pub running_tasks: u32,
+    /// Seconds between status polls in the state machine's wait loops.
+    pub poll_seconds: u32,
+    /// Where CloudFormation answers may go besides S3 (a local stand-in server).
+    pub response_url_prefix: Option<String>,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            region: local_aws::DEFAULT_REGION.into(),
+            running_tasks: 2,
+            poll_seconds: 1,
+            response_url_prefix: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Emulator(#[from] local_aws::EmulatorError),
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error("router: {0}")]
+    Router(#[from] std::io::Error),
+}
+
+pub struct LocalSystem {
+    pub emulator: Emulator,
+    pub config: SdkConfig,
+    pub region: String,
+    pub state_machine_arn: String,
+    /// The custom resource function, for callers standing in for CloudFormation.
+    pub custom_resource: Arc<CustomResource>,
+    router: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LocalSystem {
+    fn drop(&mut self) {
+        self.router.abort();
+    }
+}
+
+fn handler<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Value, lambda_runtime::Diagnostic>> + Send + 'static,
+{
+    Arc::new(move |event| Box::pin(f(event)))
+}
+
+fn stage_handler<S: Stage + Send + Sync + 'static>(stage: S) -> Handler {
+    let stage = Arc::new(stage);
+    handler(move |event| {
+        let stage = stage.clone();
+        async move {
+            let summary = provisioner_core::stage::handle(stage.as_ref(), event).await?;
+            Ok(serde_json::to_value(summary).unwrap_or(Value::Null))
+        }
+    })
+}
+
+/// Every function of the template, by binary name, wired to the emulator.
+fn functions(
+    config: &SdkConfig,
+    options: &LocalOptions,
+    state_machine_arn: &str,
+) -> (HashMap<String, Handler>, Arc<CustomResource>) {
+    let region = options.region.clone();
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let ssm = aws_sdk_ssm::Client::new(config);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
+    let policy = match &options.response_url_prefix {
+        Some(prefix) => ResponseUrlPolicy::also_allowing(prefix.clone()),
+        None => ResponseUrlPolicy::s3_only(),
+    };
+    let service = Arc::new(ServiceStage::new(
+        Clients::new(config),
+        region.clone(),
+        Some(EXECUTION_ROLE_ARN.to_string()),
+    ));
+    let control = Arc::new(Control {
+        store: SsmStore::new(ssm.clone()),
+        region: region.clone(),
+        policy: policy.clone(),
+        poll_seconds: options.poll_seconds,
+    });
+    let custom_resource = Arc::new(CustomResource {
+        sfn: aws_sdk_sfn::Client::new(config),
+        state_machine_arn: state_machine_arn.to_string(),
+        region: region.clone(),
+        policy,
+    });
+    let mut handlers: HashMap<String, Handler> = HashMap::new();
+    handlers.insert(
+        "network-stage".into(),
+        stage_handler(NetworkStage::new(ec2.clone(), ssm.clone(), region.clone())),
+    );
+    handlers.insert(
+        "endpoints-stage".into(),
+        stage_handler(EndpointsStage::new(ec2, ssm.clone(), region.clone())),
+    );
+    handlers.insert(
+        "alb-stage".into(),
+        stage_handler(AlbStage::new(elb, ssm, region)),
+    );
+    handlers.insert(
+        "service-stage".into(),
+        handler(move |event| {
+            let service = service.clone();
+            async move { service_stage::handle_event(&service, event).await }
+        }),
+    );
+    handlers.insert(
+        "control-function".into(),
+        handler(move |event| {
+            let control = control.clone();
+            async move { custom_resource::to_lambda(control.handle(event).await) }
+        }),
+    );
+    let cr = custom_resource.clone();
+    handlers.insert(
+        "custom-resource".into(),
+        handler(move |event| {
+            let cr = cr.clone();
+            async move { custom_resource::to_lambda(cr.handle(event).await) }
+        }),
+    );
+    (handlers, custom_resource)
+}
+
+/// The local ARN of a function: its binary name is the function name.
+pub fn function_arn(region: &str, binary: &str) -> String {
+    format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{binary}")
+}
+
+impl LocalSystem {
+    pub async fn start(options: LocalOptions) -> Result<Self, LocalError> {
+        // The router's port must be known before moto starts: moto sends Lambda tasks there.
+        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+        listener.set_nonblocking(true)?;
+        let router_port = listener.local_addr()?.port();
+        let emulator = Emulator::start_with(EmulatorOptions {
+            env: vec![
+                ("MOTO_PORT".into(), router_port.to_string()),
+                (
+                    "MOTO_ECS_SERVICE_RUNNING".into(),
+                    options.running_tasks.to_string(),
+                ),
+            ],
+        })?;
+        emulator.post(
+            "/moto-api/config",
+            r#"{"stepfunctions": {"execute_state_machine": true}}"#,
+        )?;
+        let config = emulator.sdk_config(&options.region).await;
+
+        let root = repository_root();
+        let template = template::read(&root.join("template.yaml"))?;
+        let definition_path = root.join(&template.definition_uri);
+        let definition = std::fs::read_to_string(&definition_path).map_err(|source| {
+            template::TemplateError::Read {
+                path: definition_path.display().to_string(),
+                source,
+            }
+        })?;
+        let definition = template::fill_definition(&definition, &template, |f| {
+            function_arn(&options.region, &f.binary)
+        });
+        let sfn = aws_sdk_sfn::Client::new(&config);
+        let created = sfn
+            .create_state_machine()
+            .name("fargate-provisioner")
+            .definition(definition)
+            .role_arn(format!(
+                "arn:aws:iam::{ACCOUNT}:role/fargate-provisioner-state-machine"
+            ))
+            .send()
+            .await
+            .context("CreateStateMachine", "fargate-provisioner")?;
+        let state_machine_arn = created.state_machine_arn().to_string();
+
+        let (handlers, custom_resource) = functions(&config, &options, &state_machine_arn);
+        let app = router::app(Functions::new(handlers, emulator.endpoint()));
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let router = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "router stopped");
+            }
+        });
+        Ok(Self {
+            emulator,
+            config,
+            region: options.region,
+            state_machine_arn,
+            custom_resource,
+            router,
+        })
+    }
+}
