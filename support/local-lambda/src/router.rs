@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -26,6 +26,7 @@ pub struct Functions {
     handlers: Arc<HashMap<String, Handler>>,
     upstream: String,
     next_request: Arc<AtomicU64>,
+    calls: Arc<Mutex<Vec<String>>>,
 }
 
 impl Functions {
@@ -35,6 +36,19 @@ impl Functions {
             handlers: Arc::new(handlers),
             upstream: upstream.into(),
             next_request: Arc::new(AtomicU64::new(1)),
+            calls: Arc::default(),
+        }
+    }
+
+    /// The AWS operations passed through to the emulator so far (the functions' clients talk to
+    /// the emulator through this router), e.g. `CreateVpc`, `PutParameter`.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn clear_calls(&self) {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.clear();
         }
     }
 
@@ -139,6 +153,11 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
+    if let Some(operation) = operation_of(&parts.headers, &body) {
+        if let Ok(mut calls) = functions.calls.lock() {
+            calls.push(operation);
+        }
+    }
     let mut forward = axum::http::Request::builder()
         .method(parts.method.clone())
         .uri(format!("{}{path}", functions.upstream));
@@ -175,6 +194,18 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
         Ok(Err(e)) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
+}
+
+/// The AWS operation of a request: `X-Amz-Target: Service.Operation` (JSON protocols) or the
+/// `Action=` form field (EC2, ELB).
+fn operation_of(headers: &axum::http::HeaderMap, body: &[u8]) -> Option<String> {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().map(str::to_string);
+    }
+    let body = std::str::from_utf8(body).ok()?;
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ pub struct LocalSystem {
     pub state_machine_arn: String,
     /// The custom resource function, for callers standing in for CloudFormation.
     pub custom_resource: Arc<CustomResource>,
+    functions: Functions,
     router: tokio::task::JoinHandle<()>,
 }
 
@@ -213,8 +214,14 @@ impl LocalSystem {
             .context("CreateStateMachine", "fargate-provisioner")?;
         let state_machine_arn = created.state_machine_arn().to_string();
 
-        let (handlers, custom_resource) = functions(&config, &options, &state_machine_arn);
-        let app = router::app(Functions::new(handlers, emulator.endpoint()));
+        // The functions reach the emulator through the router, which notes each AWS operation.
+        let through_router = config
+            .to_builder()
+            .endpoint_url(format!("http://127.0.0.1:{router_port}"))
+            .build();
+        let (handlers, custom_resource) = functions(&through_router, &options, &state_machine_arn);
+        let functions = Functions::new(handlers, emulator.endpoint());
+        let app = router::app(functions.clone());
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let router = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -227,7 +234,25 @@ impl LocalSystem {
             region: options.region,
             state_machine_arn,
             custom_resource,
+            functions,
             router,
         })
+    }
+
+    /// AWS operations the functions have sent since the last [`Self::clear_calls`].
+    pub fn aws_calls(&self) -> Vec<String> {
+        self.functions.calls()
+    }
+
+    /// The calls that change something (everything but Describe*, Get*, List*).
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.aws_calls()
+            .into_iter()
+            .filter(|op| !["Describe", "Get", "List"].iter().any(|p| op.starts_with(p)))
+            .collect()
+    }
+
+    pub fn clear_calls(&self) {
+        self.functions.clear_calls();
     }
 }

@@ -1,0 +1,163 @@
+//! The SAM template and the state machine checked offline with the tools AWS users trust:
+//! cfn-lint, `sam validate --lint`, statelint for the definition, event-ruler for the ECR rule;
+//! and every function the state machine names exists in the template and in the workspace.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use local_lambda::template;
+use serde_json::{json, Value};
+use serde_yaml_ng::Value as Yaml;
+
+fn root() -> PathBuf {
+    local_aws::repository_root()
+}
+
+fn tool(name: &str) -> Command {
+    let mut command = Command::new(root().join(".venv/bin").join(name));
+    command
+        .current_dir(root())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SAM_CLI_TELEMETRY", "0");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?} does not run (scripts/setup-python installs it): {e}"))
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn cfn_lint_is_clean_on_the_template_and_the_example() {
+    for file in ["template.yaml", "examples/custom-resource.yaml"] {
+        let out = run(tool("cfn-lint").arg(file));
+        assert!(out.status.success(), "cfn-lint {file}:\n{}", text(&out));
+    }
+}
+
+#[test]
+fn sam_validate_lint_is_clean() {
+    let out = run(tool("sam").args(["validate", "--lint", "--template", "template.yaml"]));
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn filled_definition() -> String {
+    let template = template::read(&root().join("template.yaml")).unwrap();
+    let definition = std::fs::read_to_string(root().join(&template.definition_uri)).unwrap();
+    template::fill_definition(&definition, &template, |f| {
+        format!("arn:aws:lambda:us-east-1:123456789012:function:{}", f.binary)
+    })
+}
+
+fn statelint(definition: &str) -> Output {
+    let path = std::env::temp_dir().join(format!("asl-{}-{}.json", std::process::id(), definition.len()));
+    std::fs::write(&path, definition).unwrap();
+    let out = run(tool("statelint").arg(&path));
+    let _ = std::fs::remove_file(&path);
+    out
+}
+
+#[test]
+fn the_state_machine_passes_statelint_and_a_broken_one_does_not() {
+    let definition = filled_definition();
+    assert!(!definition.contains("${"), "every substitution is filled");
+    let out = statelint(&definition);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The check can fail: an undefined Next is caught.
+    let broken = definition.replacen("\"Next\": \"Route\"", "\"Next\": \"Nowhere\"", 1);
+    assert_ne!(broken, definition);
+    let out = statelint(&broken);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("Nowhere"), "{}", text(&out));
+}
+
+#[test]
+fn every_function_of_the_state_machine_is_in_the_template_and_the_workspace() {
+    let template = template::read(&root().join("template.yaml")).unwrap();
+    let definition = std::fs::read_to_string(root().join(&template.definition_uri)).unwrap();
+    let used: BTreeSet<String> = definition
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+        .collect();
+    let substituted: BTreeSet<String> = template.function_substitutions.keys().cloned().collect();
+    assert_eq!(used, substituted, "substitutions used in the definition vs given in the template");
+
+    let metadata = run(Command::new(env!("CARGO")).current_dir(root()).args(["metadata", "--no-deps", "--format-version", "1"]));
+    let metadata: Value = serde_json::from_slice(&metadata.stdout).unwrap();
+    let binaries: BTreeSet<String> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().clone())
+        .filter(|t| t["kind"].as_array().unwrap().contains(&json!("bin")))
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    for function in template.functions.values() {
+        assert!(binaries.contains(&function.binary), "{} builds {}, which is no binary of the workspace", function.logical_id, function.binary);
+    }
+    assert_eq!(template.functions.len(), 6);
+}
+
+/// The ECR rule's pattern, with the repository narrowing resolved one way or the other.
+fn ecr_pattern(repositories: Option<&[&str]>) -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let template: Yaml = serde_yaml_ng::from_str(&text).unwrap();
+    let pattern = &template["Resources"]["ProvisionerStateMachine"]["Properties"]["Events"]["EcrPush"]["Properties"]["Pattern"];
+    let mut pattern: Value = serde_json::to_value(strip_tags(pattern, repositories)).unwrap();
+    if repositories.is_none() {
+        pattern["detail"].as_object_mut().unwrap().remove("repository-name");
+    }
+    pattern
+}
+
+/// `!If [NarrowToRepositories, !Ref RedeployRepositories, !Ref AWS::NoValue]` resolved.
+fn strip_tags(value: &Yaml, repositories: Option<&[&str]>) -> Yaml {
+    match value {
+        Yaml::Tagged(tagged) if tagged.tag == "If" => match repositories {
+            Some(list) => Yaml::Sequence(list.iter().map(|r| Yaml::String(r.to_string())).collect()),
+            None => Yaml::Null,
+        },
+        Yaml::Mapping(map) => Yaml::Mapping(map.iter().map(|(k, v)| (k.clone(), strip_tags(v, repositories))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn matches(pattern: &Value, event_file: &str) -> bool {
+    let event = std::fs::read_to_string(root().join("events").join(event_file)).unwrap();
+    let out = run(tool("python").args([
+        "-c",
+        "import sys, event_ruler; print(event_ruler.test_event_pattern(sys.argv[1], sys.argv[2]))",
+        &event,
+        &pattern.to_string(),
+    ]));
+    assert!(out.status.success(), "event-ruler rejects the pattern {pattern}: {}", text(&out));
+    let answer = String::from_utf8_lossy(&out.stdout);
+    answer.trim_start().starts_with("True") || answer.contains("(True")
+}
+
+#[test]
+fn the_ecr_rule_matches_pushes_and_nothing_else() {
+    let everything = ecr_pattern(None);
+    assert!(matches(&everything, "ecr-push.json"), "{everything}");
+    assert!(!matches(&everything, "ecr-delete.json"));
+    assert!(!matches(&everything, "ecr-push-failed.json"));
+    assert!(!matches(&everything, "console-create.json"));
+
+    assert!(matches(&ecr_pattern(Some(&["web", "api"])), "ecr-push.json"));
+    assert!(!matches(&ecr_pattern(Some(&["api"])), "ecr-push.json"));
+}
