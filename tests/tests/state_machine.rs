@@ -23,9 +23,15 @@ async fn execute(system: &LocalSystem, input: Value) -> Finished {
     let arn = execution::start(&sfn, &system.state_machine_arn, &name, &input)
         .await
         .unwrap();
-    execution::follow(&sfn, &arn, Duration::from_millis(200), Duration::from_secs(300), |_| {})
-        .await
-        .unwrap()
+    execution::follow(
+        &sfn,
+        &arn,
+        Duration::from_millis(200),
+        Duration::from_secs(300),
+        |_| {},
+    )
+    .await
+    .unwrap()
 }
 
 fn create(name: &str, image: &str) -> Value {
@@ -34,9 +40,20 @@ fn create(name: &str, image: &str) -> Value {
 
 async fn service_image(system: &LocalSystem, env: &str) -> String {
     let ecs = aws_sdk_ecs::Client::new(&system.config);
-    let service = ecs.describe_services().cluster(env).services(env).send().await.unwrap();
+    let service = ecs
+        .describe_services()
+        .cluster(env)
+        .services(env)
+        .send()
+        .await
+        .unwrap();
     let td = service.services()[0].task_definition().unwrap().to_string();
-    let described = ecs.describe_task_definition().task_definition(td).send().await.unwrap();
+    let described = ecs
+        .describe_task_definition()
+        .task_definition(td)
+        .send()
+        .await
+        .unwrap();
     described.task_definition().unwrap().container_definitions()[0]
         .image()
         .unwrap()
@@ -50,8 +67,17 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
     let created = execute(&system, create("web", &format!("{REGISTRY}/web:latest"))).await;
     assert!(created.succeeded(), "{created:?}");
     let attributes = &created.output.as_ref().unwrap()["result"]["attributes"];
-    assert!(attributes["AlbDnsName"].as_str().unwrap().contains("web-alb"), "{attributes}");
-    assert!(attributes["ServiceArn"].as_str().unwrap().ends_with("service/web/web"));
+    assert!(
+        attributes["AlbDnsName"]
+            .as_str()
+            .unwrap()
+            .contains("web-alb"),
+        "{attributes}"
+    );
+    assert!(attributes["ServiceArn"]
+        .as_str()
+        .unwrap()
+        .ends_with("service/web/web"));
     let other = execute(&system, create("api", &format!("{REGISTRY}/api:latest"))).await;
     assert!(other.succeeded(), "{other:?}");
 
@@ -60,15 +86,24 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
     let again = execute(&system, create("web", &format!("{REGISTRY}/web:latest"))).await;
     assert!(again.succeeded(), "{again:?}");
     assert_eq!(system.mutating_calls(), Vec::<String>::new());
-    assert!(!system.aws_calls().is_empty(), "the re-run looked at the environment");
+    assert!(
+        !system.aws_calls().is_empty(),
+        "the re-run looked at the environment"
+    );
 
     // An ECR push of web:latest redeploys web (pinned to the digest), not api.
     let push = event("ecr-push.json");
     let digest = push["detail"]["image-digest"].as_str().unwrap().to_string();
     let redeployed = execute(&system, push).await;
     assert!(redeployed.succeeded(), "{redeployed:?}");
-    assert_eq!(service_image(&system, "web").await, format!("{REGISTRY}/web@{digest}"));
-    assert_eq!(service_image(&system, "api").await, format!("{REGISTRY}/api:latest"));
+    assert_eq!(
+        service_image(&system, "web").await,
+        format!("{REGISTRY}/web@{digest}")
+    );
+    assert_eq!(
+        service_image(&system, "api").await,
+        format!("{REGISTRY}/api:latest")
+    );
     // A delete event does not match the rule's pattern, and the state machine refuses it too.
     let refused = execute(&system, event("ecr-delete.json")).await;
     assert!(!refused.succeeded());
@@ -101,14 +136,27 @@ async fn bad_console_input_fails_naming_the_field_before_any_change() {
     let failure = history
         .events()
         .iter()
-        .find_map(|e| e.lambda_function_failed_event_details().or(None).map(|d| d.cause().unwrap_or_default().to_string())
-            .or_else(|| e.task_failed_event_details().map(|d| d.cause().unwrap_or_default().to_string())))
+        .find_map(|e| {
+            e.lambda_function_failed_event_details()
+                .or(None)
+                .map(|d| d.cause().unwrap_or_default().to_string())
+                .or_else(|| {
+                    e.task_failed_event_details()
+                        .map(|d| d.cause().unwrap_or_default().to_string())
+                })
+        })
         .unwrap_or_default();
     assert!(failure.contains("service.cpu"), "{failure}");
     assert_eq!(system.mutating_calls(), Vec::<String>::new());
 }
 
-fn cloudformation(request_type: &str, request_id: &str, url: &str, properties: Value, physical: Option<&str>) -> Value {
+fn cloudformation(
+    request_type: &str,
+    request_id: &str,
+    url: &str,
+    properties: Value,
+    physical: Option<&str>,
+) -> Value {
     let mut request = json!({
         "RequestType": request_type,
         "RequestId": request_id,
@@ -140,22 +188,51 @@ async fn a_custom_resource_with_bad_properties_answers_failed_at_once_and_create
     let (system, catcher) = system_with_catcher().await;
     let properties = json!({"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:custom-resource",
         "name": "bad", "service": {"image": "web:1", "desiredCount": "-1"}});
-    let request = cloudformation("Create", "req-bad", &catcher.url("req-bad"), properties, None);
+    let request = cloudformation(
+        "Create",
+        "req-bad",
+        &catcher.url("req-bad"),
+        properties,
+        None,
+    );
     let answered = system.custom_resource.handle(request).await.unwrap();
     assert_eq!(answered["answered"], true);
-    let answer = catcher.answer("req-bad", Duration::from_secs(5)).await.unwrap();
+    let answer = catcher
+        .answer("req-bad", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(answer["Status"], "FAILED");
-    assert!(answer["Reason"].as_str().unwrap().contains("service.desiredCount"), "{answer}");
+    assert!(
+        answer["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("service.desiredCount"),
+        "{answer}"
+    );
     let sfn = aws_sdk_sfn::Client::new(&system.config);
-    let executions = sfn.list_executions().state_machine_arn(&system.state_machine_arn).send().await.unwrap();
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&system.state_machine_arn)
+        .send()
+        .await
+        .unwrap();
     assert!(executions.executions().is_empty(), "no execution started");
     assert_eq!(system.aws_calls(), Vec::<String>::new());
 
     // CloudFormation then deletes the refused resource: answered SUCCESS at once.
     let physical = answer["PhysicalResourceId"].as_str().unwrap().to_string();
-    let delete = cloudformation("Delete", "req-bad-delete", &catcher.url("req-bad-delete"), json!({}), Some(&physical));
+    let delete = cloudformation(
+        "Delete",
+        "req-bad-delete",
+        &catcher.url("req-bad-delete"),
+        json!({}),
+        Some(&physical),
+    );
     system.custom_resource.handle(delete).await.unwrap();
-    let answer = catcher.answer("req-bad-delete", Duration::from_secs(5)).await.unwrap();
+    let answer = catcher
+        .answer("req-bad-delete", Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(answer["Status"], "SUCCESS");
 }
 
@@ -167,24 +244,54 @@ async fn a_failed_stage_answers_failed_with_its_reason_and_the_delete_after_succ
         "ServiceTimeout": "3600", "name": "broken",
         "alb": {"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"},
         "service": {"image": format!("{REGISTRY}/web:latest")}});
-    let request = cloudformation("Create", "req-create", &catcher.url("req-create"), properties.clone(), None);
-    let started = system.custom_resource.handle(request.clone()).await.unwrap();
+    let request = cloudformation(
+        "Create",
+        "req-create",
+        &catcher.url("req-create"),
+        properties.clone(),
+        None,
+    );
+    let started = system
+        .custom_resource
+        .handle(request.clone())
+        .await
+        .unwrap();
     assert_eq!(started["answered"], false);
     // A retried invocation does not start a second execution.
     system.custom_resource.handle(request).await.unwrap();
     let sfn = aws_sdk_sfn::Client::new(&system.config);
-    let executions = sfn.list_executions().state_machine_arn(&system.state_machine_arn).send().await.unwrap();
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&system.state_machine_arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(executions.executions().len(), 1);
 
-    let answer = catcher.answer("req-create", Duration::from_secs(120)).await.unwrap();
+    let answer = catcher
+        .answer("req-create", Duration::from_secs(120))
+        .await
+        .unwrap();
     assert_eq!(answer["Status"], "FAILED", "{answer}");
     let reason = answer["Reason"].as_str().unwrap();
-    assert!(reason.contains("alb stage") && reason.contains("CreateListener"), "{reason}");
+    assert!(
+        reason.contains("alb stage") && reason.contains("CreateListener"),
+        "{reason}"
+    );
     assert_eq!(answer["PhysicalResourceId"], "broken");
 
-    let delete = cloudformation("Delete", "req-delete", &catcher.url("req-delete"), properties, Some("broken"));
+    let delete = cloudformation(
+        "Delete",
+        "req-delete",
+        &catcher.url("req-delete"),
+        properties,
+        Some("broken"),
+    );
     system.custom_resource.handle(delete).await.unwrap();
-    let answer = catcher.answer("req-delete", Duration::from_secs(120)).await.unwrap();
+    let answer = catcher
+        .answer("req-delete", Duration::from_secs(120))
+        .await
+        .unwrap();
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     let ec2 = aws_sdk_ec2::Client::new(&system.config);
     assert_eq!(ec2_leftovers(&ec2, "broken").await, Vec::<String>::new());
@@ -198,10 +305,26 @@ async fn a_custom_resource_create_answers_success_with_the_outputs_as_attributes
     let mut request = event("cloudformation-create.json");
     request["ResponseURL"] = json!(catcher.url("create"));
     system.custom_resource.handle(request).await.unwrap();
-    let answer = catcher.answer("create", Duration::from_secs(120)).await.unwrap();
+    let answer = catcher
+        .answer("create", Duration::from_secs(120))
+        .await
+        .unwrap();
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(answer["PhysicalResourceId"], "demo");
-    for attribute in ["VpcId", "AlbDnsName", "Url", "ServiceArn", "ClusterArn", "TargetGroupArn", "PrivateSubnetIds"] {
-        assert!(answer["Data"][attribute].as_str().is_some_and(|v| !v.is_empty()), "{attribute} in {answer}");
+    for attribute in [
+        "VpcId",
+        "AlbDnsName",
+        "Url",
+        "ServiceArn",
+        "ClusterArn",
+        "TargetGroupArn",
+        "PrivateSubnetIds",
+    ] {
+        assert!(
+            answer["Data"][attribute]
+                .as_str()
+                .is_some_and(|v| !v.is_empty()),
+            "{attribute} in {answer}"
+        );
     }
 }

@@ -27,9 +27,9 @@ fn tool(name: &str) -> Command {
 }
 
 fn run(command: &mut Command) -> Output {
-    command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?} does not run (scripts/setup-python installs it): {e}"))
+    command.output().unwrap_or_else(|e| {
+        panic!("{command:?} does not run (scripts/setup-python installs it): {e}")
+    })
 }
 
 fn text(output: &Output) -> String {
@@ -58,12 +58,19 @@ fn filled_definition() -> String {
     let template = template::read(&root().join("template.yaml")).unwrap();
     let definition = std::fs::read_to_string(root().join(&template.definition_uri)).unwrap();
     template::fill_definition(&definition, &template, |f| {
-        format!("arn:aws:lambda:us-east-1:123456789012:function:{}", f.binary)
+        format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            f.binary
+        )
     })
 }
 
 fn statelint(definition: &str) -> Output {
-    let path = std::env::temp_dir().join(format!("asl-{}-{}.json", std::process::id(), definition.len()));
+    let path = std::env::temp_dir().join(format!(
+        "asl-{}-{}.json",
+        std::process::id(),
+        definition.len()
+    ));
     std::fs::write(&path, definition).unwrap();
     let out = run(tool("statelint").arg(&path));
     let _ = std::fs::remove_file(&path);
@@ -95,9 +102,17 @@ fn every_function_of_the_state_machine_is_in_the_template_and_the_workspace() {
         .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
         .collect();
     let substituted: BTreeSet<String> = template.function_substitutions.keys().cloned().collect();
-    assert_eq!(used, substituted, "substitutions used in the definition vs given in the template");
+    assert_eq!(
+        used, substituted,
+        "substitutions used in the definition vs given in the template"
+    );
 
-    let metadata = run(Command::new(env!("CARGO")).current_dir(root()).args(["metadata", "--no-deps", "--format-version", "1"]));
+    let metadata = run(Command::new(env!("CARGO")).current_dir(root()).args([
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+    ]));
     let metadata: Value = serde_json::from_slice(&metadata.stdout).unwrap();
     let binaries: BTreeSet<String> = metadata["packages"]
         .as_array()
@@ -108,7 +123,12 @@ fn every_function_of_the_state_machine_is_in_the_template_and_the_workspace() {
         .map(|t| t["name"].as_str().unwrap().to_string())
         .collect();
     for function in template.functions.values() {
-        assert!(binaries.contains(&function.binary), "{} builds {}, which is no binary of the workspace", function.logical_id, function.binary);
+        assert!(
+            binaries.contains(&function.binary),
+            "{} builds {}, which is no binary of the workspace",
+            function.logical_id,
+            function.binary
+        );
     }
     assert_eq!(template.functions.len(), 6);
 }
@@ -117,10 +137,14 @@ fn every_function_of_the_state_machine_is_in_the_template_and_the_workspace() {
 fn ecr_pattern(repositories: Option<&[&str]>) -> Value {
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     let template: Yaml = serde_yaml_ng::from_str(&text).unwrap();
-    let pattern = &template["Resources"]["ProvisionerStateMachine"]["Properties"]["Events"]["EcrPush"]["Properties"]["Pattern"];
+    let pattern = &template["Resources"]["ProvisionerStateMachine"]["Properties"]["Events"]
+        ["EcrPush"]["Properties"]["Pattern"];
     let mut pattern: Value = serde_json::to_value(strip_tags(pattern, repositories)).unwrap();
     if repositories.is_none() {
-        pattern["detail"].as_object_mut().unwrap().remove("repository-name");
+        pattern["detail"]
+            .as_object_mut()
+            .unwrap()
+            .remove("repository-name");
     }
     pattern
 }
@@ -129,10 +153,16 @@ fn ecr_pattern(repositories: Option<&[&str]>) -> Value {
 fn strip_tags(value: &Yaml, repositories: Option<&[&str]>) -> Yaml {
     match value {
         Yaml::Tagged(tagged) if tagged.tag == "If" => match repositories {
-            Some(list) => Yaml::Sequence(list.iter().map(|r| Yaml::String(r.to_string())).collect()),
+            Some(list) => {
+                Yaml::Sequence(list.iter().map(|r| Yaml::String(r.to_string())).collect())
+            }
             None => Yaml::Null,
         },
-        Yaml::Mapping(map) => Yaml::Mapping(map.iter().map(|(k, v)| (k.clone(), strip_tags(v, repositories))).collect()),
+        Yaml::Mapping(map) => Yaml::Mapping(
+            map.iter()
+                .map(|(k, v)| (k.clone(), strip_tags(v, repositories)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -145,7 +175,11 @@ fn matches(pattern: &Value, event_file: &str) -> bool {
         &event,
         &pattern.to_string(),
     ]));
-    assert!(out.status.success(), "event-ruler rejects the pattern {pattern}: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "event-ruler rejects the pattern {pattern}: {}",
+        text(&out)
+    );
     let answer = String::from_utf8_lossy(&out.stdout);
     answer.trim_start().starts_with("True") || answer.contains("(True")
 }
@@ -158,6 +192,9 @@ fn the_ecr_rule_matches_pushes_and_nothing_else() {
     assert!(!matches(&everything, "ecr-push-failed.json"));
     assert!(!matches(&everything, "console-create.json"));
 
-    assert!(matches(&ecr_pattern(Some(&["web", "api"])), "ecr-push.json"));
+    assert!(matches(
+        &ecr_pattern(Some(&["web", "api"])),
+        "ecr-push.json"
+    ));
     assert!(!matches(&ecr_pattern(Some(&["api"])), "ecr-push.json"));
 }

@@ -298,12 +298,7 @@ async fn a_certificate_adds_https_and_redirects_http_and_removing_it_reverts() {
     h.recorder.clear();
     stage(&h).apply("tls").await.unwrap();
     assert_eq!(snapshot(&h).await, reference("tls"));
-    let calls: Vec<String> = h
-        .recorder
-        .mutating()
-        .iter()
-        .map(|r| r.operation.clone())
-        .collect();
+    let calls: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(
         calls,
         [
@@ -343,12 +338,7 @@ async fn drift_is_corrected_with_only_the_needed_calls() {
     h.recorder.clear();
     stage(&h).apply("drift").await.unwrap();
     assert_eq!(snapshot(&h).await, reference("drift"));
-    let calls: Vec<String> = h
-        .recorder
-        .mutating()
-        .iter()
-        .map(|r| r.operation.clone())
-        .collect();
+    let calls: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(calls, ["ModifyTargetGroup", "ModifyTargetGroupAttributes"]);
 
     // A spec change of the health check and the drain reaches the target group the same way.
@@ -360,12 +350,7 @@ async fn drift_is_corrected_with_only_the_needed_calls() {
     .await;
     h.recorder.clear();
     stage(&h).apply("drift").await.unwrap();
-    let calls: Vec<String> = h
-        .recorder
-        .mutating()
-        .iter()
-        .map(|r| r.operation.clone())
-        .collect();
+    let calls: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(calls, ["ModifyTargetGroup", "ModifyTargetGroupAttributes"]);
     let after = snapshot(&h).await;
     assert_eq!(after.target_groups[0].4, "/health");
@@ -417,9 +402,8 @@ async fn destroy_removes_everything_and_a_second_destroy_succeeds() {
     stage(&h).destroy("gone").await.unwrap();
     let deletes: Vec<String> = h
         .recorder
-        .mutating()
-        .iter()
-        .map(|r| r.operation.clone())
+        .mutating_operations()
+        .into_iter()
         .filter(|op| op != "DeleteParameters")
         .collect();
     assert_eq!(

@@ -236,3 +236,127 @@ pub fn context_of(
         request_type: kind.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(
+        kind: &str,
+        properties: Value,
+        physical: Option<&str>,
+        old: Option<Value>,
+    ) -> CloudFormationCustomResourceRequest {
+        let mut r = json!({
+            "RequestType": kind, "RequestId": "9f7e-1", "ResponseURL": "https://b.s3.amazonaws.com/k?Signature=x",
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1", "LogicalResourceId": "Env",
+            "ResourceType": "Custom::FargateEnvironment", "ResourceProperties": properties,
+        });
+        if let Some(p) = physical {
+            r["PhysicalResourceId"] = json!(p);
+        }
+        if let Some(o) = old {
+            r["OldResourceProperties"] = o;
+        }
+        serde_json::from_value(r).unwrap()
+    }
+
+    fn props(name: &str, desired: &str) -> Value {
+        json!({"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:cr", "ServiceTimeout": "3600",
+               "name": name, "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest", "desiredCount": desired}})
+    }
+
+    #[test]
+    fn a_valid_create_starts_an_apply_named_after_the_request() {
+        let Decision::Start {
+            execution_name,
+            input,
+        } = decide(
+            &request("Create", props("demo", "2"), None, None),
+            "us-east-1",
+        )
+        else {
+            panic!("expected a start");
+        };
+        assert_eq!(execution_name, "cfn-9f7e-1");
+        assert_eq!(input.action, ExecutionAction::Apply);
+        let spec = input.spec.unwrap();
+        assert!(spec.get("ServiceToken").is_none() && spec.get("ServiceTimeout").is_none());
+        assert_eq!(input.cloud_formation.unwrap().request_type, "Create");
+    }
+
+    #[test]
+    fn a_bad_create_is_answered_failed_naming_the_field() {
+        let Decision::AnswerNow {
+            physical_resource_id,
+            outcome,
+        } = decide(
+            &request("Create", props("demo", "-1"), None, None),
+            "us-east-1",
+        )
+        else {
+            panic!("expected an answer");
+        };
+        assert!(
+            check_environment_name(&physical_resource_id).is_err(),
+            "{physical_resource_id}"
+        );
+        let Outcome::Failed { reason } = outcome else {
+            panic!()
+        };
+        assert!(reason.contains("service.desiredCount"), "{reason}");
+    }
+
+    #[test]
+    fn an_update_that_renames_is_a_replacement_with_the_new_name() {
+        let decision = decide(
+            &request(
+                "Update",
+                props("demo2", "2"),
+                Some("demo"),
+                Some(props("demo", "2")),
+            ),
+            "us-east-1",
+        );
+        let Decision::Start { input, .. } = decision else {
+            panic!()
+        };
+        assert_eq!(input.action, ExecutionAction::Apply);
+        assert_eq!(input.spec.unwrap()["name"], "demo2");
+        assert_eq!(
+            input
+                .cloud_formation
+                .unwrap()
+                .physical_resource_id
+                .as_deref(),
+            Some("demo")
+        );
+    }
+
+    #[test]
+    fn delete_of_a_refused_create_succeeds_at_once_and_a_real_one_destroys() {
+        let refused = decide(
+            &request("Delete", props("demo", "-1"), Some("invalid:9f7e-0"), None),
+            "us-east-1",
+        );
+        assert!(matches!(
+            refused,
+            Decision::AnswerNow {
+                outcome: Outcome::Success { .. },
+                ..
+            }
+        ));
+        let real = decide(
+            &request("Delete", props("demo", "2"), Some("demo"), None),
+            "us-east-1",
+        );
+        let Decision::Start { input, .. } = real else {
+            panic!()
+        };
+        assert_eq!(
+            (input.action, input.environment.as_deref()),
+            (ExecutionAction::Destroy, Some("demo"))
+        );
+    }
+}

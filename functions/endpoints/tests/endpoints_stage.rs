@@ -236,12 +236,7 @@ async fn apply_follows_the_spec_and_corrects_drift() {
     h.recorder.clear();
     stage(&h).apply("drift").await.unwrap();
     assert_eq!(endpoints(&h, "drift").await, expected);
-    let modified: Vec<String> = h
-        .recorder
-        .mutating()
-        .iter()
-        .map(|r| r.operation.clone())
-        .collect();
+    let modified: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(
         modified,
         ["ModifyVpcEndpoint"],

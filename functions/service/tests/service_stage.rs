@@ -64,11 +64,7 @@ fn stage(h: &Harness) -> ServiceStage {
 }
 
 fn operations(h: &Harness) -> Vec<String> {
-    h.recorder
-        .mutating()
-        .iter()
-        .map(|r| r.operation.clone())
-        .collect()
+    h.recorder.mutating_operations()
 }
 
 fn body(h: &Harness, operation: &str) -> Value {

@@ -25,7 +25,11 @@ impl Drop for ResponseCatcher {
     }
 }
 
-async fn keep(State(answers): State<Answers>, Path(key): Path<String>, body: Bytes) -> &'static str {
+async fn keep(
+    State(answers): State<Answers>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> &'static str {
     let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if let Ok(mut answers) = answers.lock() {
         answers.push((key, value));

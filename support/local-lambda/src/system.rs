@@ -248,7 +248,11 @@ impl LocalSystem {
     pub fn mutating_calls(&self) -> Vec<String> {
         self.aws_calls()
             .into_iter()
-            .filter(|op| !["Describe", "Get", "List"].iter().any(|p| op.starts_with(p)))
+            .filter(|op| {
+                !["Describe", "Get", "List"]
+                    .iter()
+                    .any(|p| op.starts_with(p))
+            })
             .collect()
     }
 

@@ -226,12 +226,7 @@ pub async fn assert_changes_nothing<T, E: std::fmt::Display>(
     let result = run()
         .await
         .unwrap_or_else(|e| panic!("the re-run fails: {e}"));
-    let mutating: Vec<String> = h
-        .recorder
-        .mutating()
-        .iter()
-        .map(|r| r.operation.clone())
-        .collect();
+    let mutating: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(mutating, Vec::<String>::new(), "a re-run changes nothing");
     result
 }

@@ -48,6 +48,11 @@ impl Recorder {
             .collect()
     }
 
+    /// Operation names of the mutating requests, in order.
+    pub fn mutating_operations(&self) -> Vec<String> {
+        self.mutating().into_iter().map(|r| r.operation).collect()
+    }
+
     /// Operation names of the requests, in order.
     pub fn operations(&self) -> Vec<String> {
         self.requests().into_iter().map(|r| r.operation).collect()
