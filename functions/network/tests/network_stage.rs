@@ -342,15 +342,8 @@ async fn second_apply_sends_no_mutating_request() {
     let h = Harness::start().await;
     store_spec(&h, &reference_spec("again")).await;
     let first = stage(&h).apply("again").await.unwrap();
-    h.recorder.clear();
-
-    let second = stage(&h).apply("again").await.unwrap();
-
-    assert_eq!(
-        h.recorder.mutating(),
-        vec![],
-        "a re-run must change nothing"
-    );
+    let second =
+        test_support::assert_changes_nothing(&h, async || stage(&h).apply("again").await).await;
     assert_eq!(first.outputs, second.outputs);
     assert_eq!(snapshot(&h, "again").await, reference_snapshot());
     println!(
@@ -424,37 +417,17 @@ async fn apply_corrects_drift_with_only_the_needed_calls() {
 async fn crash_after_any_mutating_call_converges_on_rerun() {
     let h = Harness::start().await;
     let spec = reference_spec("crash");
-    store_spec(&h, &spec).await;
-    stage(&h).apply("crash").await.unwrap();
-    let calls = h.recorder.mutating().len();
+    let calls = test_support::assert_converges_after_any_crash(
+        &h,
+        async || store_spec(&h, &spec).await,
+        async || stage(&h).apply("crash").await,
+        async || snapshot(&h, "crash").await,
+    )
+    .await;
     assert!(
         calls >= 15,
         "a fresh apply makes every resource: {calls} mutating calls"
     );
-
-    for k in 1..=calls {
-        h.reset();
-        store_spec(&h, &spec).await;
-        h.faults.add(Trigger::NthMutating(k), Fault::CrashAfter);
-        let crashed = stage(&h).apply("crash").await;
-        assert!(
-            crashed.is_err(),
-            "crash injected after mutating call {k} must surface"
-        );
-        assert_eq!(h.faults.fired(), 1);
-        h.faults.clear();
-
-        stage(&h)
-            .apply("crash")
-            .await
-            .unwrap_or_else(|e| panic!("re-run after a crash at call {k}: {e}"));
-
-        assert_eq!(
-            snapshot(&h, "crash").await,
-            reference_snapshot(),
-            "after a crash at mutating call {k}"
-        );
-    }
 }
 
 #[tokio::test]

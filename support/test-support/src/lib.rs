@@ -214,6 +214,7 @@ where
             "after a crash at mutating call {k}"
         );
     }
+    eprintln!("a clean run makes {calls} mutating calls; a crash after each of them converged");
     calls
 }
 
