@@ -23,7 +23,7 @@ pub enum TemplateError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateFunction {
     pub logical_id: String,
-    /// The cargo binary SAM builds for it (`Metadata.Binary`).
+    /// The cargo binary SAM builds for it (`Metadata.BuildProperties.Binary`).
     pub binary: String,
 }
 
@@ -76,9 +76,10 @@ pub fn read(template_path: &Path) -> Result<StateMachineTemplate, TemplateError>
             Some("AWS::Serverless::Function") => {
                 let binary = resource
                     .get("Metadata")
+                    .and_then(|m| m.get("BuildProperties"))
                     .and_then(|m| m.get("Binary"))
                     .and_then(Value::as_str)
-                    .ok_or_else(|| shape(format!("{id} has no Metadata.Binary")))?;
+                    .ok_or_else(|| shape(format!("{id} has no Metadata.BuildProperties.Binary")))?;
                 functions.insert(
                     id.clone(),
                     TemplateFunction {
