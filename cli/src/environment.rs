@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use provisioner_core::AwsContext;
+use provisioner_core::{outputs, AwsContext};
 use provisioner_core::{Names, NotFoundAsNone, OutputValue, Outputs, ProvisionError, SsmStore};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -52,16 +52,16 @@ fn tag(tags: &[aws_sdk_ec2::types::Tag], key: &str) -> String {
 pub async fn describe(clients: &Clients, name: &str) -> Result<Environment, ProvisionError> {
     let names = Names::new(name);
     let store = SsmStore::new(clients.ssm.clone());
-    let network = store.stage_outputs(&names, network_stage::STAGE).await?;
-    let alb = store.stage_outputs(&names, alb_stage::STAGE).await?;
-    let service = store.stage_outputs(&names, service_stage::STAGE).await?;
+    let network = store.stage_outputs(&names, outputs::network::STAGE).await?;
+    let alb = store.stage_outputs(&names, outputs::alb::STAGE).await?;
+    let service = store.stage_outputs(&names, outputs::service::STAGE).await?;
     let mut env = Environment {
         name: name.to_string(),
-        alb_dns_name: one(&alb, alb_stage::outputs::DNS_NAME),
-        url: one(&alb, alb_stage::outputs::URL),
+        alb_dns_name: one(&alb, outputs::alb::DNS_NAME),
+        url: one(&alb, outputs::alb::URL),
         ..Default::default()
     };
-    let Some(vpc_id) = one(&network, network_stage::outputs::VPC_ID) else {
+    let Some(vpc_id) = one(&network, outputs::network::VPC_ID) else {
         return Ok(env);
     };
     let ec2 = &clients.ec2;
@@ -167,8 +167,8 @@ pub async fn describe(clients: &Clients, name: &str) -> Result<Environment, Prov
         })
         .collect();
     env.endpoints.sort();
-    if let Some(arn) = one(&service, service_stage::outputs::SERVICE_ARN) {
-        let cluster = one(&service, service_stage::outputs::CLUSTER_ARN).unwrap_or_default();
+    if let Some(arn) = one(&service, outputs::service::SERVICE_ARN) {
+        let cluster = one(&service, outputs::service::CLUSTER_ARN).unwrap_or_default();
         let described = clients
             .ecs
             .describe_services()

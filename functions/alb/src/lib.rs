@@ -8,24 +8,16 @@ pub mod load_balancer;
 pub mod target_group;
 
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, LoadBalancerStateEnum};
-use network_stage::outputs as network;
+use provisioner_core::outputs::network;
 use provisioner_core::{
     Action, Names, Outputs, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
 };
 
-/// The stage's name in SSM paths and tags.
-pub const STAGE: &str = "alb";
-
 /// Output names under `/fargate-provisioner/<environment>/alb/`.
-pub mod outputs {
-    pub const LOAD_BALANCER_ARN: &str = "load-balancer-arn";
-    pub const DNS_NAME: &str = "dns-name";
-    pub const HOSTED_ZONE_ID: &str = "hosted-zone-id";
-    pub const TARGET_GROUP_ARN: &str = "target-group-arn";
-    pub const LISTENER_ARNS: &str = "listener-arns";
-    /// Where the service answers: `http://<dns-name>` or `https://<dns-name>`.
-    pub const URL: &str = "url";
-}
+pub use provisioner_core::outputs::alb as outputs;
+
+/// The stage's name in SSM paths and tags.
+pub const STAGE: &str = outputs::STAGE;
 
 pub struct AlbStage {
     elb: aws_sdk_elasticloadbalancingv2::Client,
@@ -79,7 +71,7 @@ impl Stage for AlbStage {
     async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
         let names = Names::new(environment);
         let spec = self.store.spec(&names, &self.region).await?;
-        let net = self.store.upstream(&names, network_stage::STAGE).await?;
+        let net = self.store.upstream(&names, network::STAGE).await?;
         let placement = load_balancer::Placement {
             vpc_id: net.one(network::VPC_ID)?,
             public_subnet_ids: net.list(network::PUBLIC_SUBNET_IDS)?,

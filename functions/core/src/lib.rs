@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod error;
 pub mod naming;
+pub mod outputs;
 pub mod spec;
 pub mod stage;
 pub mod store;

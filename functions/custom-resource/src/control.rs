@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use provisioner_core::outputs;
 use provisioner_core::spec::check_environment_name;
 use provisioner_core::{Names, OutputValue, ProvisionError, SsmStore};
 use serde::{Deserialize, Serialize};
@@ -18,62 +19,58 @@ use crate::response_url::ResponseUrlPolicy;
 
 /// CloudFormation attribute names (`!GetAtt Env.AlbDnsName`) of the stages' outputs.
 pub const ATTRIBUTES: &[(&str, &str, &str)] = &[
-    (
-        "VpcId",
-        network_stage::STAGE,
-        network_stage::outputs::VPC_ID,
-    ),
+    ("VpcId", outputs::network::STAGE, outputs::network::VPC_ID),
     (
         "PublicSubnetIds",
-        network_stage::STAGE,
-        network_stage::outputs::PUBLIC_SUBNET_IDS,
+        outputs::network::STAGE,
+        outputs::network::PUBLIC_SUBNET_IDS,
     ),
     (
         "PrivateSubnetIds",
-        network_stage::STAGE,
-        network_stage::outputs::PRIVATE_SUBNET_IDS,
+        outputs::network::STAGE,
+        outputs::network::PRIVATE_SUBNET_IDS,
     ),
     (
         "EndpointIds",
-        endpoints_stage::STAGE,
-        endpoints_stage::outputs::ENDPOINT_IDS,
+        outputs::endpoints::STAGE,
+        outputs::endpoints::ENDPOINT_IDS,
     ),
     (
         "AlbArn",
-        alb_stage::STAGE,
-        alb_stage::outputs::LOAD_BALANCER_ARN,
+        outputs::alb::STAGE,
+        outputs::alb::LOAD_BALANCER_ARN,
     ),
-    ("AlbDnsName", alb_stage::STAGE, alb_stage::outputs::DNS_NAME),
+    ("AlbDnsName", outputs::alb::STAGE, outputs::alb::DNS_NAME),
     (
         "AlbHostedZoneId",
-        alb_stage::STAGE,
-        alb_stage::outputs::HOSTED_ZONE_ID,
+        outputs::alb::STAGE,
+        outputs::alb::HOSTED_ZONE_ID,
     ),
-    ("Url", alb_stage::STAGE, alb_stage::outputs::URL),
+    ("Url", outputs::alb::STAGE, outputs::alb::URL),
     (
         "TargetGroupArn",
-        alb_stage::STAGE,
-        alb_stage::outputs::TARGET_GROUP_ARN,
+        outputs::alb::STAGE,
+        outputs::alb::TARGET_GROUP_ARN,
     ),
     (
         "ClusterArn",
-        service_stage::STAGE,
-        service_stage::outputs::CLUSTER_ARN,
+        outputs::service::STAGE,
+        outputs::service::CLUSTER_ARN,
     ),
     (
         "ServiceArn",
-        service_stage::STAGE,
-        service_stage::outputs::SERVICE_ARN,
+        outputs::service::STAGE,
+        outputs::service::SERVICE_ARN,
     ),
     (
         "TaskDefinitionArn",
-        service_stage::STAGE,
-        service_stage::outputs::TASK_DEFINITION_ARN,
+        outputs::service::STAGE,
+        outputs::service::TASK_DEFINITION_ARN,
     ),
     (
         "LogGroup",
-        service_stage::STAGE,
-        service_stage::outputs::LOG_GROUP,
+        outputs::service::STAGE,
+        outputs::service::LOG_GROUP,
     ),
 ];
 
@@ -147,7 +144,7 @@ impl Control {
     }
 
     async fn prepare(&self, input: Value) -> Result<Prepared, ProvisionError> {
-        if service_stage::redeploy::is_image_event(&input) {
+        if outputs::is_ecr_image_event(&input) {
             return Ok(Prepared {
                 action: "redeploy".into(),
                 environment: None,
@@ -211,10 +208,10 @@ impl Control {
         let names = Names::new(environment);
         let mut attributes = HashMap::new();
         for stage in [
-            network_stage::STAGE,
-            endpoints_stage::STAGE,
-            alb_stage::STAGE,
-            service_stage::STAGE,
+            outputs::network::STAGE,
+            outputs::endpoints::STAGE,
+            outputs::alb::STAGE,
+            outputs::service::STAGE,
         ] {
             let outputs = self.store.stage_outputs(&names, stage).await?;
             for (attribute, _, key) in ATTRIBUTES.iter().filter(|(_, s, _)| *s == stage) {

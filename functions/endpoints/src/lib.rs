@@ -7,7 +7,7 @@ mod preflight;
 pub mod vpc_endpoints;
 
 use aws_sdk_ec2::types::VpcEndpoint;
-use network_stage::outputs as network;
+use provisioner_core::outputs::network;
 use provisioner_core::{
     Action, Names, OutputValue, Outputs, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
 };
@@ -15,21 +15,11 @@ use provisioner_core::{
 use plan::{EndpointKind, PlannedEndpoint};
 use vpc_endpoints::{is_state, Placement};
 
-/// The stage's name in SSM paths and tags.
-pub const STAGE: &str = "endpoints";
-
 /// Output names under `/fargate-provisioner/<environment>/endpoints/`.
-pub mod outputs {
-    /// Every endpoint id, in plan order.
-    pub const ENDPOINT_IDS: &str = "endpoint-ids";
-    /// `<service>: <why>` of every endpoint, in plan order.
-    pub const PLAN: &str = "plan";
+pub use provisioner_core::outputs::endpoints as outputs;
 
-    /// The id of one service's endpoint, e.g. `endpoint-ecr.dkr`.
-    pub fn endpoint_id(service: &str) -> String {
-        format!("endpoint-{service}")
-    }
-}
+/// The stage's name in SSM paths and tags.
+pub const STAGE: &str = outputs::STAGE;
 
 pub struct EndpointsStage {
     ec2: aws_sdk_ec2::Client,
@@ -51,7 +41,7 @@ impl EndpointsStage {
     }
 
     async fn placement(&self, names: &Names) -> Result<Placement, ProvisionError> {
-        let network = self.store.upstream(names, network_stage::STAGE).await?;
+        let network = self.store.upstream(names, network::STAGE).await?;
         Ok(Placement {
             vpc_id: network.one(network::VPC_ID)?,
             private_subnet_ids: network.list(network::PRIVATE_SUBNET_IDS)?,

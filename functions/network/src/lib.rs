@@ -17,22 +17,11 @@ use provisioner_core::{
 pub use security_groups::{ALB_ROLE, PRIVATELINK_ROLE, WEB_ROLE};
 pub use vpc::attribute_is_on;
 
-/// The stage's name in SSM paths and tags.
-pub const STAGE: &str = "network";
-
 /// Output names under `/fargate-provisioner/<environment>/network/`.
-pub mod outputs {
-    pub const VPC_ID: &str = "vpc-id";
-    pub const VPC_CIDR: &str = "vpc-cidr";
-    pub const PUBLIC_SUBNET_IDS: &str = "public-subnet-ids";
-    pub const PRIVATE_SUBNET_IDS: &str = "private-subnet-ids";
-    pub const PUBLIC_ROUTE_TABLE_ID: &str = "public-route-table-id";
-    pub const PRIVATE_ROUTE_TABLE_IDS: &str = "private-route-table-ids";
-    pub const INTERNET_GATEWAY_ID: &str = "internet-gateway-id";
-    pub const ALB_SECURITY_GROUP_ID: &str = "alb-security-group-id";
-    pub const WEB_SECURITY_GROUP_ID: &str = "web-security-group-id";
-    pub const PRIVATELINK_SECURITY_GROUP_ID: &str = "privatelink-security-group-id";
-}
+pub use provisioner_core::outputs::network as outputs;
+
+/// The stage's name in SSM paths and tags.
+pub const STAGE: &str = outputs::STAGE;
 
 pub struct NetworkStage {
     ec2: aws_sdk_ec2::Client,

@@ -10,9 +10,9 @@ pub mod redeploy;
 mod stability;
 mod task_definition;
 
-use alb_stage::outputs as alb;
 use aws_sdk_ecs::types::{Compatibility, LaunchType};
-use network_stage::outputs as network;
+use provisioner_core::outputs::alb;
+use provisioner_core::outputs::network;
 use provisioner_core::spec::LaunchType as SpecLaunchType;
 use provisioner_core::{
     Action, EnvironmentSpec, Names, OutputValue, Outputs, ProvisionError, Readiness, SsmStore,
@@ -22,25 +22,14 @@ use provisioner_core::{
 pub use ecs_service::Settings;
 pub use redeploy::{ImagePush, RedeployTargets};
 
+/// Output names under `/fargate-provisioner/<environment>/service/`.
+pub use provisioner_core::outputs::service as outputs;
+
 /// The stage's name in SSM paths and tags.
-pub const STAGE: &str = "service";
+pub const STAGE: &str = outputs::STAGE;
 
 /// The task definition's single container.
 pub const CONTAINER_NAME: &str = "app";
-
-/// Output names under `/fargate-provisioner/<environment>/service/`.
-pub mod outputs {
-    pub const CLUSTER_ARN: &str = "cluster-arn";
-    pub const SERVICE_ARN: &str = "service-arn";
-    pub const TASK_DEFINITION_ARN: &str = "task-definition-arn";
-    pub const LOG_GROUP: &str = "log-group";
-    pub const CONTAINER_NAME: &str = "container-name";
-    /// The deployment settings last applied (see `Settings::record`).
-    pub const SETTINGS: &str = "service-settings";
-    /// After a redeploy: the image pinned by digest, and the spec image it stands for.
-    pub const PINNED_IMAGE: &str = "pinned-image";
-    pub const PINNED_FROM: &str = "pinned-from";
-}
 
 pub fn cluster_name(names: &Names) -> String {
     names.environment().to_string()
@@ -145,8 +134,8 @@ impl ServiceStage {
         if let Some(image) = pin {
             redeploy::check_pin(&s.image, image)?;
         }
-        let net = self.store.upstream(&names, network_stage::STAGE).await?;
-        let lb = self.store.upstream(&names, alb_stage::STAGE).await?;
+        let net = self.store.upstream(&names, network::STAGE).await?;
+        let lb = self.store.upstream(&names, alb::STAGE).await?;
         let subnet_ids = net.list(network::PRIVATE_SUBNET_IDS)?;
         let security_group_id = net.one(network::WEB_SECURITY_GROUP_ID)?;
         let target_group_arn = lb.one(alb::TARGET_GROUP_ARN)?;
@@ -264,7 +253,7 @@ impl ServiceStage {
                     Some(tg) => Some(tg),
                     None => self
                         .store
-                        .stage_outputs(names, alb_stage::STAGE)
+                        .stage_outputs(names, alb::STAGE)
                         .await?
                         .get(alb::TARGET_GROUP_ARN)
                         .map(OutputValue::to_parameter_value),

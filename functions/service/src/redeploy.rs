@@ -9,7 +9,9 @@ use oci_spec::distribution::Reference;
 use provisioner_core::{EnvironmentSpec, ProvisionError};
 use serde::{Deserialize, Serialize};
 
-pub const DETAIL_TYPE: &str = "ECR Image Action";
+pub use provisioner_core::outputs::{
+    is_ecr_image_event as is_image_event, ECR_IMAGE_ACTION as DETAIL_TYPE,
+};
 
 #[derive(Debug, Deserialize)]
 struct Event {
@@ -28,11 +30,6 @@ struct Detail {
     image_digest: String,
     #[serde(default)]
     image_tag: Option<String>,
-}
-
-/// True for an event EventBridge delivers from ECR (as opposed to a stage request).
-pub fn is_image_event(event: &serde_json::Value) -> bool {
-    event.get("detail-type").and_then(|d| d.as_str()) == Some(DETAIL_TYPE)
 }
 
 /// A successful push, read from the event.

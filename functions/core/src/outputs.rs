@@ -1,0 +1,64 @@
+//! The contract between the stages: each stage's name and the outputs it writes under
+//! `/fargate-provisioner/<environment>/<stage>/`. Stages read upstream outputs by these names, and
+//! the custom resource turns them into CloudFormation attributes. Kept here, so that no stage
+//! crate depends on another just for names.
+
+pub mod network {
+    pub const STAGE: &str = "network";
+    pub const VPC_ID: &str = "vpc-id";
+    pub const VPC_CIDR: &str = "vpc-cidr";
+    pub const PUBLIC_SUBNET_IDS: &str = "public-subnet-ids";
+    pub const PRIVATE_SUBNET_IDS: &str = "private-subnet-ids";
+    pub const PUBLIC_ROUTE_TABLE_ID: &str = "public-route-table-id";
+    pub const PRIVATE_ROUTE_TABLE_IDS: &str = "private-route-table-ids";
+    pub const INTERNET_GATEWAY_ID: &str = "internet-gateway-id";
+    pub const ALB_SECURITY_GROUP_ID: &str = "alb-security-group-id";
+    pub const WEB_SECURITY_GROUP_ID: &str = "web-security-group-id";
+    pub const PRIVATELINK_SECURITY_GROUP_ID: &str = "privatelink-security-group-id";
+}
+
+pub mod endpoints {
+    pub const STAGE: &str = "endpoints";
+    /// Every endpoint id, in plan order.
+    pub const ENDPOINT_IDS: &str = "endpoint-ids";
+    /// `<service> (<type>): <why>` of every endpoint, in plan order.
+    pub const PLAN: &str = "plan";
+
+    /// The id of one service's endpoint, e.g. `endpoint-ecr.dkr`.
+    pub fn endpoint_id(service: &str) -> String {
+        format!("endpoint-{service}")
+    }
+}
+
+pub mod alb {
+    pub const STAGE: &str = "alb";
+    pub const LOAD_BALANCER_ARN: &str = "load-balancer-arn";
+    pub const DNS_NAME: &str = "dns-name";
+    pub const HOSTED_ZONE_ID: &str = "hosted-zone-id";
+    pub const TARGET_GROUP_ARN: &str = "target-group-arn";
+    pub const LISTENER_ARNS: &str = "listener-arns";
+    /// Where the service answers: `http://<dns-name>` or `https://<dns-name>`.
+    pub const URL: &str = "url";
+}
+
+pub mod service {
+    pub const STAGE: &str = "service";
+    pub const CLUSTER_ARN: &str = "cluster-arn";
+    pub const SERVICE_ARN: &str = "service-arn";
+    pub const TASK_DEFINITION_ARN: &str = "task-definition-arn";
+    pub const LOG_GROUP: &str = "log-group";
+    pub const CONTAINER_NAME: &str = "container-name";
+    /// The deployment settings last applied.
+    pub const SETTINGS: &str = "service-settings";
+    /// After a redeploy: the image pinned by digest, and the spec image it stands for.
+    pub const PINNED_IMAGE: &str = "pinned-image";
+    pub const PINNED_FROM: &str = "pinned-from";
+}
+
+/// EventBridge's detail-type of ECR pushes and deletes.
+pub const ECR_IMAGE_ACTION: &str = "ECR Image Action";
+
+/// True for an event EventBridge delivers from ECR (as opposed to a request).
+pub fn is_ecr_image_event(event: &serde_json::Value) -> bool {
+    event.get("detail-type").and_then(|d| d.as_str()) == Some(ECR_IMAGE_ACTION)
+}
