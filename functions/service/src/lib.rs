@@ -221,7 +221,9 @@ impl ServiceStage {
         }
         self.store.write_stage_outputs(&names, STAGE, &out).await?;
 
-        let (state, stability) = self.readiness(&names, &out).await?;
+        let (state, stability) = self
+            .readiness(&names, &out, Some(&target_group_arn))
+            .await?;
         let registered = if registered {
             "registered a new task definition revision; "
         } else {
@@ -241,28 +243,17 @@ impl ServiceStage {
         &self,
         names: &Names,
         outputs: &Outputs,
+        target_group_arn: Option<&str>,
     ) -> Result<(Readiness, String), ProvisionError> {
         let cluster = cluster_name(names);
         let found = ecs_service::find(&self.ecs, &cluster, &service_name(names)).await?;
         match found.as_ref().and_then(|s| s.status()) {
             Some("ACTIVE") => {
-                let target_group = outputs
-                    .get(alb::TARGET_GROUP_ARN)
-                    .map(OutputValue::to_parameter_value);
-                let target_group = match target_group {
-                    Some(tg) => Some(tg),
-                    None => self
-                        .store
-                        .stage_outputs(names, alb::STAGE)
-                        .await?
-                        .get(alb::TARGET_GROUP_ARN)
-                        .map(OutputValue::to_parameter_value),
-                };
                 stability::of_active_service(
                     &self.ecs,
                     &self.elb,
                     found.as_ref().unwrap(),
-                    target_group.as_deref(),
+                    target_group_arn,
                 )
                 .await
             }
@@ -320,7 +311,16 @@ impl Stage for ServiceStage {
     async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
         let names = Names::new(environment);
         let outputs = self.store.stage_outputs(&names, STAGE).await?;
-        let (state, message) = self.readiness(&names, &outputs).await?;
+        // Target health is part of stability; the ALB stage knows the target group.
+        let target_group_arn = self
+            .store
+            .stage_outputs(&names, alb::STAGE)
+            .await?
+            .get(alb::TARGET_GROUP_ARN)
+            .map(OutputValue::to_parameter_value);
+        let (state, message) = self
+            .readiness(&names, &outputs, target_group_arn.as_deref())
+            .await?;
         Ok(self.summary(Action::Status, environment, state, outputs, message))
     }
 
@@ -342,7 +342,7 @@ impl Stage for ServiceStage {
         let cluster = cluster_name(&names);
         let service = service_name(&names);
         let started = ecs_service::delete(&self.ecs, &cluster, &service).await?;
-        let (state, waiting) = self.readiness(&names, &Outputs::new()).await?;
+        let (state, waiting) = self.readiness(&names, &Outputs::new(), None).await?;
         if started || state == Readiness::Pending {
             let message = format!("deleting service {service} of {environment}: {waiting}");
             return Ok(self.summary(
