@@ -227,3 +227,147 @@ impl fmt::Display for Environment {
         Ok(())
     }
 }
+
+/// What is left of an environment after a delete: tagged EC2 resources, its load balancer, an
+/// active cluster, SSM parameters. Empty when the delete was clean.
+pub async fn leftovers(
+    clients: &Clients,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    name: &str,
+) -> Result<Vec<String>, ProvisionError> {
+    use aws_sdk_ec2::types::Filter;
+    let tagged = || {
+        Filter::builder()
+            .name(format!("tag:{}", provisioner_core::naming::ENVIRONMENT_TAG))
+            .values(name)
+            .build()
+    };
+    let ec2 = &clients.ec2;
+    let mut left = Vec::new();
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(tagged())
+        .send()
+        .await
+        .context("DescribeVpcs", name)?;
+    left.extend(
+        vpcs.vpcs()
+            .iter()
+            .filter_map(|v| v.vpc_id())
+            .map(|id| format!("VPC {id}")),
+    );
+    let subnets = ec2
+        .describe_subnets()
+        .filters(tagged())
+        .send()
+        .await
+        .context("DescribeSubnets", name)?;
+    left.extend(
+        subnets
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_id())
+            .map(|id| format!("subnet {id}")),
+    );
+    let groups = ec2
+        .describe_security_groups()
+        .filters(tagged())
+        .send()
+        .await
+        .context("DescribeSecurityGroups", name)?;
+    left.extend(
+        groups
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(|id| format!("security group {id}")),
+    );
+    let gateways = ec2
+        .describe_internet_gateways()
+        .filters(tagged())
+        .send()
+        .await
+        .context("DescribeInternetGateways", name)?;
+    left.extend(
+        gateways
+            .internet_gateways()
+            .iter()
+            .filter_map(|g| g.internet_gateway_id())
+            .map(|id| format!("internet gateway {id}")),
+    );
+    let tables = ec2
+        .describe_route_tables()
+        .filters(tagged())
+        .send()
+        .await
+        .context("DescribeRouteTables", name)?;
+    left.extend(
+        tables
+            .route_tables()
+            .iter()
+            .filter_map(|t| t.route_table_id())
+            .map(|id| format!("route table {id}")),
+    );
+    let endpoints = ec2
+        .describe_vpc_endpoints()
+        .filters(tagged())
+        .send()
+        .await
+        .context("DescribeVpcEndpoints", name)?;
+    left.extend(
+        endpoints
+            .vpc_endpoints()
+            .iter()
+            .filter(|e| {
+                !e.state()
+                    .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
+            })
+            .filter_map(|e| e.vpc_endpoint_id())
+            .map(|id| format!("VPC endpoint {id}")),
+    );
+    let names = Names::new(name);
+    let lbs = elb
+        .describe_load_balancers()
+        .names(names.load_balancer())
+        .send()
+        .await
+        .context("DescribeLoadBalancers", name)
+        .not_found_as_none()?;
+    left.extend(
+        lbs.iter()
+            .flat_map(|o| o.load_balancers())
+            .filter_map(|l| l.load_balancer_arn())
+            .map(|a| format!("load balancer {a}")),
+    );
+    let clusters = clients
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .send()
+        .await
+        .context("DescribeClusters", name)?;
+    left.extend(
+        clusters
+            .clusters()
+            .iter()
+            .filter(|c| c.status() == Some("ACTIVE"))
+            .filter_map(|c| c.cluster_arn())
+            .map(|a| format!("cluster {a}")),
+    );
+    let parameters = clients
+        .ssm
+        .get_parameters_by_path()
+        .path(names.ssm_prefix())
+        .recursive(true)
+        .send()
+        .await
+        .context("GetParametersByPath", names.ssm_prefix())?;
+    left.extend(
+        parameters
+            .parameters()
+            .iter()
+            .filter_map(|p| p.name())
+            .map(|n| format!("SSM parameter {n}")),
+    );
+    Ok(left)
+}

@@ -145,20 +145,14 @@ async fn local(spec_path: PathBuf, destroy: bool) -> Result<bool, Failure> {
             limit,
         )
         .await?;
-        let left = environment::describe(&clients, &name).await?;
-        let parameters = provisioner_core::SsmStore::new(clients.ssm.clone())
-            .all_specs(&system.region)
-            .await?
-            .len();
-        println!(
-            "\nafter delete: network {}, stored specs {parameters}",
-            if left.vpc.is_some() {
-                "still there"
-            } else {
-                "gone"
-            }
-        );
-        return Ok(deleted.succeeded() && left.vpc.is_none() && parameters == 0);
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
+        let left = environment::leftovers(&clients, &elb, &name).await?;
+        if left.is_empty() {
+            println!("\nafter delete: nothing tagged for {name} remains, and no SSM parameters");
+        } else {
+            println!("\nafter delete, still there: {}", left.join(", "));
+        }
+        return Ok(deleted.succeeded() && left.is_empty());
     }
     println!(
         "(the emulator stops with this command; pass --destroy to run the delete path as well)"

@@ -116,11 +116,24 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
         format!("{REGISTRY}/web@{digest}")
     );
 
+    let clients = provisioner_cli::environment::Clients::new(&system.config);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
+    let before = provisioner_cli::environment::leftovers(&clients, &elb, "web")
+        .await
+        .unwrap();
+    assert!(
+        before.len() > 10,
+        "a live environment is all there: {before:?}"
+    );
     for env in ["web", "api"] {
         let deleted = execute(&system, json!({"action": "destroy", "environment": env})).await;
         assert!(deleted.succeeded(), "{deleted:?}");
         let ec2 = aws_sdk_ec2::Client::new(&system.config);
         assert_eq!(ec2_leftovers(&ec2, env).await, Vec::<String>::new());
+        let left = provisioner_cli::environment::leftovers(&clients, &elb, env)
+            .await
+            .unwrap();
+        assert_eq!(left, Vec::<String>::new());
     }
     let ssm = aws_sdk_ssm::Client::new(&system.config);
     assert_eq!(stored_parameters(&ssm).await, Vec::<String>::new());
