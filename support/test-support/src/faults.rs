@@ -22,7 +22,7 @@ use crate::recorder::is_mutating;
 pub enum Trigger {
     /// The k-th mutating request (1-based), counted across all clients sharing the plan.
     NthMutating(usize),
-    /// The first `times` attempts of an operation.
+    /// The first `times` attempts of an operation made after the rule was added.
     Operation { name: String, times: usize },
 }
 
@@ -40,11 +40,18 @@ pub enum Fault {
     Respond(&'static str),
 }
 
+#[derive(Debug)]
+struct Rule {
+    trigger: Trigger,
+    fault: Fault,
+    /// Attempts of the rule's operation seen since the rule was added.
+    attempts: usize,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    rules: Vec<(Trigger, Fault)>,
+    rules: Vec<Rule>,
     mutating_seen: usize,
-    seen_by_operation: std::collections::HashMap<String, usize>,
     fired: usize,
 }
 
@@ -61,7 +68,11 @@ pub const INJECTED_CRASH: &str = "injected crash after the request reached AWS";
 
 impl FaultPlan {
     pub fn add(&self, trigger: Trigger, fault: Fault) {
-        self.state.lock().unwrap().rules.push((trigger, fault));
+        self.state.lock().unwrap().rules.push(Rule {
+            trigger,
+            fault,
+            attempts: 0,
+        });
     }
 
     pub fn clear(&self) {
@@ -79,27 +90,21 @@ impl FaultPlan {
         if is_mutating(operation) {
             state.mutating_seen += 1;
         }
-        let seen_op = {
-            let n = state
-                .seen_by_operation
-                .entry(operation.to_string())
-                .or_default();
-            *n += 1;
-            *n
-        };
         let mutating_seen = state.mutating_seen;
-        let fault = state
-            .rules
-            .iter()
-            .find_map(|(trigger, fault)| match trigger {
-                Trigger::NthMutating(k) if is_mutating(operation) && mutating_seen == *k => {
-                    Some(*fault)
+        let mut fault = None;
+        for rule in &mut state.rules {
+            let hit = match &rule.trigger {
+                Trigger::NthMutating(k) => is_mutating(operation) && mutating_seen == *k,
+                Trigger::Operation { name, times } if name == operation => {
+                    rule.attempts += 1;
+                    rule.attempts <= *times
                 }
-                Trigger::Operation { name, times } if name == operation && seen_op <= *times => {
-                    Some(*fault)
-                }
-                _ => None,
-            });
+                Trigger::Operation { .. } => false,
+            };
+            if hit && fault.is_none() {
+                fault = Some(rule.fault);
+            }
+        }
         if fault.is_some() {
             state.fired += 1;
         }
