@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod error;
+pub mod lambda;
 pub mod naming;
 pub mod outputs;
 pub mod spec;

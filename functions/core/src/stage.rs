@@ -172,22 +172,12 @@ pub async fn handle<S: Stage>(
     })
 }
 
-/// The whole `main` of a stage's Lambda: loads the AWS configuration and builds the stage once,
-/// then answers every event with [`handle`].
+/// The whole `main` of a stage's Lambda: builds the stage once, answers every event with
+/// [`handle`].
 pub async fn serve<S, F>(build: F) -> Result<(), lambda_runtime::Error>
 where
-    S: Stage,
+    S: Stage + 'static,
     F: FnOnce(&aws_config::SdkConfig, String) -> S,
 {
-    crate::telemetry::init_lambda();
-    let config = crate::aws::load_config(None).await;
-    let region = crate::aws::region_of(&config)?;
-    let stage = build(&config, region);
-    let stage = &stage;
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-            handle(stage, event.payload).await
-        },
-    ))
-    .await
+    crate::lambda::serve(|config, region| Ok(build(config, region)), handle::<S>).await
 }

@@ -381,8 +381,7 @@ pub async fn handle_event(
         let push = ImagePush::from_event(event)?;
         serde_json::to_value(stage.redeploy_targets(&push).await?)
     } else {
-        // Boxed: the stage futures are deep enough to overflow the compiler's layout limit.
-        serde_json::to_value(Box::pin(provisioner_core::stage::handle(stage, event)).await?)
+        serde_json::to_value(provisioner_core::stage::handle(stage, event).await?)
     };
     answer.map_err(|e| lambda_runtime::Diagnostic {
         error_type: "AwsError".into(),

@@ -6,22 +6,19 @@ use provisioner_core::SsmStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    provisioner_core::telemetry::init_lambda();
-    let config = provisioner_core::aws::load_config(None).await;
-    let control = Control {
-        store: SsmStore::new(aws_sdk_ssm::Client::new(&config)),
-        region: provisioner_core::aws::region_of(&config)?,
-        policy: ResponseUrlPolicy::s3_only(),
-        poll_seconds: std::env::var("POLL_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(custom_resource::control::DEFAULT_POLL_SECONDS),
-    };
-    let control = &control;
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-            to_lambda(control.handle(event.payload).await)
+    provisioner_core::lambda::serve(
+        |config, region| {
+            Ok(Control {
+                store: SsmStore::new(aws_sdk_ssm::Client::new(config)),
+                region,
+                policy: ResponseUrlPolicy::s3_only(),
+                poll_seconds: std::env::var("POLL_SECONDS")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(custom_resource::control::DEFAULT_POLL_SECONDS),
+            })
         },
-    ))
+        |control: &'static Control, event| async move { to_lambda(control.handle(event).await) },
+    )
     .await
 }
