@@ -173,6 +173,18 @@ impl SsmStore {
         desired: &Outputs,
     ) -> Result<usize, ProvisionError> {
         let current = self.stage_outputs(names, stage).await?;
+        self.replace_stage_outputs(names, stage, &current, desired)
+            .await
+    }
+
+    /// [`Self::write_stage_outputs`] for a caller that has just read the stored outputs.
+    pub async fn replace_stage_outputs(
+        &self,
+        names: &Names,
+        stage: &str,
+        current: &Outputs,
+        desired: &Outputs,
+    ) -> Result<usize, ProvisionError> {
         let mut changes = 0;
         for (key, value) in desired {
             if current.get(key) == Some(value) {

@@ -219,7 +219,10 @@ impl ServiceStage {
             out.insert(outputs::PINNED_IMAGE.into(), image.clone().into());
             out.insert(outputs::PINNED_FROM.into(), from.into());
         }
-        self.store.write_stage_outputs(&names, STAGE, &out).await?;
+        // `recorded` was read above; nothing else writes this stage's outputs.
+        self.store
+            .replace_stage_outputs(&names, STAGE, &recorded, &out)
+            .await?;
 
         let (state, stability) = self
             .readiness(&names, &out, Some(&target_group_arn))
