@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
+use provisioner_core::error::failure_of;
+use provisioner_core::stages;
 use provisioner_core::{AwsContext, ProvisionError};
 use serde_json::Value;
 
@@ -70,33 +72,30 @@ pub async fn start(
     Ok(started.execution_arn().to_string())
 }
 
+/// Where a state keeps its news in its output, by the kind of state.
+fn news_of(state: &str) -> Option<&'static str> {
+    use provisioner_core::stages::states;
+    match state {
+        states::PREPARE => Some("/request/action"),
+        states::FORGET => Some("/request/environment"),
+        states::REPORT_SUCCESS | states::REPORT_FAILURE => Some("/result/status"),
+        states::FIND_REDEPLOY_TARGETS => Some("/targets/environments"),
+        _ => stages::stage_of_state(state).map(|_| "/stage/message"),
+    }
+}
+
 /// What a history event says about progress, if anything worth a line.
 fn progress_of(event: &HistoryEvent, started: Instant) -> Option<Progress> {
     let at = started.elapsed();
     match event.r#type() {
-        HistoryEventType::TaskStateExited
-        | HistoryEventType::PassStateExited
-        | HistoryEventType::ParallelStateExited
-        | HistoryEventType::MapStateExited => {
+        HistoryEventType::TaskStateExited => {
             let details = event.state_exited_event_details()?;
             let name = details.name().to_string();
-            // Only tasks carry news; the loop bookkeeping is noise.
-            if event.r#type() != &HistoryEventType::TaskStateExited {
-                return None;
-            }
             let output: Value = details
                 .output()
                 .and_then(|o| serde_json::from_str(o).ok())
                 .unwrap_or(Value::Null);
-            // Each kind of state puts its news in its own ResultPath.
-            let pointer = match name.as_str() {
-                "Prepare" => "/request/action",
-                "Forget" => "/request/environment",
-                n if n.starts_with("Report") => "/result/status",
-                "FindRedeployTargets" => "/targets/environments",
-                _ => "/stage/message",
-            };
-            let detail = match output.pointer(pointer) {
+            let detail = match news_of(&name).and_then(|p| output.pointer(p)) {
                 Some(Value::String(s)) => s.clone(),
                 Some(other) => other.to_string(),
                 None => String::new(),
@@ -110,21 +109,18 @@ fn progress_of(event: &HistoryEvent, started: Instant) -> Option<Progress> {
         }
         HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed => {
             let (error, cause) = match event.task_failed_event_details() {
-                Some(d) => (d.error().unwrap_or_default(), d.cause().unwrap_or_default()),
+                Some(d) => (d.error(), d.cause()),
                 None => {
                     let d = event.lambda_function_failed_event_details()?;
-                    (d.error().unwrap_or_default(), d.cause().unwrap_or_default())
+                    (d.error(), d.cause())
                 }
             };
+            let (error, message) =
+                failure_of(Some(&serde_json::json!({"Error": error, "Cause": cause})));
             Some(Progress {
                 state: "task failed".into(),
                 ok: false,
-                detail: format!(
-                    "{error}: {}",
-                    custom_resource::control::failure_reason(Some(
-                        &serde_json::json!({"Error": error, "Cause": cause})
-                    ))
-                ),
+                detail: format!("{error}: {message}"),
                 at,
             })
         }

@@ -1,9 +1,8 @@
 //! `fargate-provisioner`: runs the provisioner's state machine and follows it stage by stage.
 //!
-//! - `local`: the whole system on this machine (emulator, the functions, the state machine from
-//!   template.yaml); creates the environment of a spec and prints it; `--destroy` then deletes it
-//!   through the delete path.
-//! - `run`: the same against a deployed state machine in a real account.
+//! - `run`: creates, updates or deletes an environment through a deployed state machine.
+//! - `local` (with the `local` feature): the same on this machine, on the local emulator with the
+//!   functions and the state machine from template.yaml; `--destroy` then deletes it again.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,10 +26,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run everything on the local AWS emulator: no account needed.
+    #[cfg(feature = "local")]
     Local {
-        /// The environment spec (JSON).
-        #[arg(long, default_value = "events/reference-spec.json")]
-        spec: PathBuf,
+        /// The environment spec (JSON), read from the current folder; the reference spec when
+        /// not given.
+        #[arg(long)]
+        spec: Option<PathBuf>,
         /// After creating, delete the environment again through the delete path.
         #[arg(long)]
         destroy: bool,
@@ -51,15 +52,18 @@ enum Command {
     },
 }
 
+#[cfg(feature = "local")]
+mod local;
+
 type Failure = Box<dyn std::error::Error>;
 
-fn read_spec(path: &PathBuf) -> Result<Value, Failure> {
+pub(crate) fn read_spec(path: &PathBuf) -> Result<Value, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Ok(serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?)
 }
 
-async fn run_and_follow(
+pub(crate) async fn run_and_follow(
     sfn: &aws_sdk_sfn::Client,
     state_machine_arn: &str,
     input: Value,
@@ -104,62 +108,6 @@ async fn run_and_follow(
     Ok(finished)
 }
 
-async fn local(spec_path: PathBuf, destroy: bool) -> Result<bool, Failure> {
-    let spec = read_spec(&spec_path)?;
-    let name = spec
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    println!("starting the local AWS emulator and the functions...");
-    let system = local_lambda::LocalSystem::start(local_lambda::LocalOptions::default()).await?;
-    println!(
-        "emulator {}; state machine {} (from template.yaml)",
-        system.emulator.endpoint(),
-        system.state_machine_arn
-    );
-    let sfn = aws_sdk_sfn::Client::new(&system.config);
-    let (every, limit) = (Duration::from_millis(300), Duration::from_secs(600));
-
-    println!("\ncreate {name} ({})", spec_path.display());
-    let created = run_and_follow(
-        &sfn,
-        &system.state_machine_arn,
-        json!({"action": "apply", "spec": spec}),
-        every,
-        limit,
-    )
-    .await?;
-    let clients = Clients::new(&system.config);
-    println!("\n{}", environment::describe(&clients, &name).await?);
-    if !created.succeeded() {
-        return Ok(false);
-    }
-    if destroy {
-        println!("delete {name}");
-        let deleted = run_and_follow(
-            &sfn,
-            &system.state_machine_arn,
-            json!({"action": "destroy", "environment": name}),
-            every,
-            limit,
-        )
-        .await?;
-        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
-        let left = environment::leftovers(&clients, &elb, &name).await?;
-        if left.is_empty() {
-            println!("\nafter delete: nothing tagged for {name} remains, and no SSM parameters");
-        } else {
-            println!("\nafter delete, still there: {}", left.join(", "));
-        }
-        return Ok(deleted.succeeded() && left.is_empty());
-    }
-    println!(
-        "(the emulator stops with this command; pass --destroy to run the delete path as well)"
-    );
-    Ok(true)
-}
-
 async fn run(
     arn: String,
     spec: Option<PathBuf>,
@@ -200,7 +148,8 @@ async fn run(
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Local { spec, destroy } => local(spec, destroy).await,
+        #[cfg(feature = "local")]
+        Command::Local { spec, destroy } => local::run(spec, destroy).await,
         Command::Run {
             state_machine_arn,
             spec,

@@ -35,17 +35,16 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
         .submit_spec(&serde_json::from_str(SPEC).unwrap(), REGION)
         .await
         .unwrap();
-    let network = NetworkStage::new(h.ec2(), h.ssm(), REGION);
-    let endpoints = EndpointsStage::new(h.ec2(), h.ssm(), REGION);
-    let alb = AlbStage::new(h.elbv2(), h.ssm(), REGION);
+    let network = NetworkStage::new(h.ec2(), h.context());
+    let endpoints = EndpointsStage::new(h.ec2(), h.context());
+    let alb = AlbStage::new(h.elbv2(), h.context());
     let clients = Clients {
         ecs: h.ecs(),
         logs: h.logs(),
         elb: h.elbv2(),
-        ssm: h.ssm(),
     };
-    let service = ServiceStage::new(clients, REGION, None);
-    let env = "together";
+    let service = ServiceStage::new(clients, h.context());
+    let env = &Names::new("together");
 
     // An apply may answer `pending` (a new load balancer is provisioning); `status` follows up.
     network.apply(env).await.unwrap();
@@ -75,14 +74,14 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
     e.unwrap();
     ready(endpoints.status(env).await.unwrap());
     ready(network.destroy(env).await.unwrap());
-    store.delete_spec(&Names::new(env)).await.unwrap();
+    store.delete_spec(env).await.unwrap();
 
     assert_eq!(
-        ec2_leftovers(&h.plain_ec2(), env).await,
+        ec2_leftovers(&h.plain_ec2(), env.environment()).await,
         Vec::<String>::new()
     );
     assert_eq!(
-        test_support::stored_parameters(&h.plain_ssm()).await,
+        test_support::stored_parameters(&h.plain_ssm(), env.environment()).await,
         Vec::<String>::new()
     );
     let lbs = h

@@ -108,7 +108,14 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
     let refused = execute(&system, event("ecr-delete.json")).await;
     assert_eq!(
         refused.error.as_deref(),
-        Some("ProvisioningFailed"),
+        Some("ValidationError"),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .cause
+            .as_deref()
+            .is_some_and(|c| c.contains("detail.action-type")),
         "{refused:?}"
     );
     assert_eq!(
@@ -136,7 +143,9 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
         assert_eq!(left, Vec::<String>::new());
     }
     let ssm = aws_sdk_ssm::Client::new(&system.config);
-    assert_eq!(stored_parameters(&ssm).await, Vec::<String>::new());
+    for env in ["web", "api"] {
+        assert_eq!(stored_parameters(&ssm, env).await, Vec::<String>::new());
+    }
 }
 
 #[tokio::test]
@@ -145,7 +154,15 @@ async fn bad_console_input_fails_naming_the_field_before_any_change() {
     let bad = json!({"action": "apply", "spec": {"name": "bad", "service": {"image": "web:1", "cpu": 300}}});
     let finished = execute(&system, bad).await;
     assert!(!finished.succeeded());
-    assert_eq!(finished.error.as_deref(), Some("ProvisioningFailed"));
+    // The execution fails with the stage's own error name and reason.
+    assert_eq!(finished.error.as_deref(), Some("ValidationError"));
+    assert!(
+        finished
+            .cause
+            .as_deref()
+            .is_some_and(|c| c.contains("service.cpu")),
+        "{finished:?}"
+    );
     let sfn = aws_sdk_sfn::Client::new(&system.config);
     let history = sfn
         .get_execution_history()
@@ -215,7 +232,7 @@ async fn a_custom_resource_with_bad_properties_answers_failed_at_once_and_create
         properties,
         None,
     );
-    let answered = system.custom_resource.handle(request).await.unwrap();
+    let answered = system.custom_resource.answer(request).await.unwrap();
     assert_eq!(answered["answered"], true);
     let answer = catcher
         .answer("req-bad", Duration::from_secs(5))
@@ -248,7 +265,7 @@ async fn a_custom_resource_with_bad_properties_answers_failed_at_once_and_create
         json!({}),
         Some(&physical),
     );
-    system.custom_resource.handle(delete).await.unwrap();
+    system.custom_resource.answer(delete).await.unwrap();
     let answer = catcher
         .answer("req-bad-delete", Duration::from_secs(5))
         .await
@@ -273,12 +290,12 @@ async fn a_failed_stage_answers_failed_with_its_reason_and_the_delete_after_succ
     );
     let started = system
         .custom_resource
-        .handle(request.clone())
+        .answer(request.clone())
         .await
         .unwrap();
     assert_eq!(started["answered"], false);
     // A retried invocation does not start a second execution.
-    system.custom_resource.handle(request).await.unwrap();
+    system.custom_resource.answer(request).await.unwrap();
     let sfn = aws_sdk_sfn::Client::new(&system.config);
     let executions = sfn
         .list_executions()
@@ -307,7 +324,7 @@ async fn a_failed_stage_answers_failed_with_its_reason_and_the_delete_after_succ
         properties,
         Some("broken"),
     );
-    system.custom_resource.handle(delete).await.unwrap();
+    system.custom_resource.answer(delete).await.unwrap();
     let answer = catcher
         .answer("req-delete", Duration::from_secs(120))
         .await
@@ -316,7 +333,9 @@ async fn a_failed_stage_answers_failed_with_its_reason_and_the_delete_after_succ
     let ec2 = aws_sdk_ec2::Client::new(&system.config);
     assert_eq!(ec2_leftovers(&ec2, "broken").await, Vec::<String>::new());
     let ssm = aws_sdk_ssm::Client::new(&system.config);
-    assert_eq!(stored_parameters(&ssm).await, Vec::<String>::new());
+    for env in ["web", "api"] {
+        assert_eq!(stored_parameters(&ssm, env).await, Vec::<String>::new());
+    }
 }
 
 #[tokio::test]
@@ -324,7 +343,7 @@ async fn a_custom_resource_create_answers_success_with_the_outputs_as_attributes
     let (system, catcher) = system_with_catcher().await;
     let mut request = event("cloudformation-create.json");
     request["ResponseURL"] = json!(catcher.url("create"));
-    system.custom_resource.handle(request).await.unwrap();
+    system.custom_resource.answer(request).await.unwrap();
     let answer = catcher
         .answer("create", Duration::from_secs(120))
         .await

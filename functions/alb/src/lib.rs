@@ -2,7 +2,6 @@
 //! target group for the Fargate tasks and the listeners. Outputs go to
 //! `/fargate-provisioner/<environment>/alb/`.
 
-mod elb_tags;
 pub mod listeners;
 pub mod load_balancer;
 pub mod target_group;
@@ -10,33 +9,20 @@ pub mod target_group;
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, LoadBalancerStateEnum};
 use provisioner_core::outputs::network;
 use provisioner_core::{
-    Action, Names, Outputs, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
+    Action, Names, Outputs, ProvisionError, Readiness, Stage, StageContext, StageSummary,
 };
 
 /// Output names under `/fargate-provisioner/<environment>/alb/`.
 pub use provisioner_core::outputs::alb as outputs;
 
-/// The stage's name in SSM paths and tags.
-pub const STAGE: &str = outputs::STAGE;
-
 pub struct AlbStage {
     elb: aws_sdk_elasticloadbalancingv2::Client,
-    store: SsmStore,
-    region: String,
+    ctx: StageContext,
 }
 
-impl AlbStage {
-    pub fn new(
-        elb: aws_sdk_elasticloadbalancingv2::Client,
-        ssm: aws_sdk_ssm::Client,
-        region: impl Into<String>,
-    ) -> Self {
-        Self {
-            elb,
-            store: SsmStore::new(ssm),
-            region: region.into(),
-        }
-    }
+/// Who owns the load balancing resources in `names`' environment.
+fn owner(names: &Names) -> provisioner_core::Owner<'_> {
+    <AlbStage as Stage>::owner(names)
 }
 
 /// Ready when active; `failed` is an error with AWS's reason.
@@ -66,31 +52,38 @@ fn readiness(lb: &LoadBalancer) -> Result<(Readiness, String), ProvisionError> {
 }
 
 impl Stage for AlbStage {
-    const NAME: &'static str = STAGE;
+    const NAME: &'static str = outputs::STAGE;
 
-    async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let spec = self.store.spec(&names, &self.region).await?;
-        let net = self.store.upstream(&names, network::STAGE).await?;
+    type Clients = aws_sdk_elasticloadbalancingv2::Client;
+
+    fn new(elb: Self::Clients, ctx: StageContext) -> Self {
+        Self { elb, ctx }
+    }
+
+    async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let spec = self.ctx.spec(names).await?;
+        let net = self.ctx.store.upstream(names, network::STAGE).await?;
         let placement = load_balancer::Placement {
             vpc_id: net.one(network::VPC_ID)?,
             public_subnet_ids: net.list(network::PUBLIC_SUBNET_IDS)?,
             security_group_id: net.one(network::ALB_SECURITY_GROUP_ID)?,
         };
         let container_port = i32::try_from(spec.service.container_port).unwrap_or(80);
-        let (lb, target_group_arn) = tokio::try_join!(
-            load_balancer::ensure(&self.elb, &names, &placement),
+        // Joined, not raced: both creates finish before a failure is reported.
+        let (lb, target_group_arn) = tokio::join!(
+            load_balancer::ensure(&self.elb, names, &placement),
             target_group::ensure(
                 &self.elb,
-                &names,
+                names,
                 &placement.vpc_id,
                 container_port,
                 &spec.alb
             ),
-        )?;
+        );
+        let (lb, target_group_arn) = (lb?, target_group_arn?);
         let lb_arn = lb.load_balancer_arn().unwrap_or_default();
         let wanted = listeners::wanted(&spec.alb, &target_group_arn);
-        let listener_arns = listeners::ensure(&self.elb, &names, lb_arn, &wanted).await?;
+        let listener_arns = listeners::ensure(&self.elb, names, lb_arn, &wanted).await?;
 
         let dns_name = lb.dns_name().unwrap_or_default().to_string();
         let scheme = if spec.alb.certificate_arn.is_some() {
@@ -111,15 +104,18 @@ impl Stage for AlbStage {
         out.insert(outputs::TARGET_GROUP_ARN.into(), target_group_arn.into());
         out.insert(outputs::LISTENER_ARNS.into(), listener_arns.into());
         out.insert(outputs::URL.into(), format!("{scheme}://{dns_name}").into());
-        self.store.write_stage_outputs(&names, STAGE, &out).await?;
+        self.ctx
+            .store
+            .write_stage_outputs(names, Self::NAME, &out)
+            .await?;
         let (state, message) = readiness(&lb)?;
-        Ok(self.summary(Action::Apply, environment, state, out, message))
+        Ok(self.summary(Action::Apply, names, state, out, message))
     }
 
-    async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let outputs = self.store.stage_outputs(&names, STAGE).await?;
-        let found = load_balancer::find(&self.elb, &names).await?;
+    async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
+        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let found = load_balancer::find(&self.elb, names).await?;
         let (state, message) = match (found.first(), outputs.is_empty()) {
             (Some(lb), _) => readiness(lb)?,
             (None, true) => (
@@ -134,15 +130,15 @@ impl Stage for AlbStage {
                 ),
             ),
         };
-        Ok(self.summary(Action::Status, environment, state, outputs, message))
+        Ok(self.summary(Action::Status, names, state, outputs, message))
     }
 
     /// Deletes listeners, then the load balancer, then the target group (which a listener would
     /// keep in use). Each may already be gone.
-    async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
+    async fn destroy(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
         let mut deleted = 0;
-        for lb in load_balancer::find(&self.elb, &names).await? {
+        for lb in load_balancer::find(&self.elb, names).await? {
             let arn = lb.load_balancer_arn().unwrap_or_default();
             for listener in listeners::find(&self.elb, arn).await? {
                 listeners::delete(&self.elb, listener.listener_arn().unwrap_or_default()).await?;
@@ -151,18 +147,17 @@ impl Stage for AlbStage {
             load_balancer::delete(&self.elb, arn).await?;
             deleted += 1;
         }
-        for tg in target_group::find(&self.elb, &names).await? {
+        for tg in target_group::find(&self.elb, names).await? {
             target_group::delete(&self.elb, tg.target_group_arn().unwrap_or_default()).await?;
             deleted += 1;
         }
-        self.store.delete_stage_outputs(&names, STAGE).await?;
-        let message = format!("deleted {deleted} load balancing resources of {environment}");
-        Ok(self.summary(
-            Action::Destroy,
-            environment,
-            Readiness::Ready,
-            Outputs::new(),
-            message,
+        self.ctx
+            .store
+            .delete_stage_outputs(names, Self::NAME)
+            .await?;
+        Ok(self.destroyed(
+            names,
+            format!("deleted {deleted} load balancing resources of {environment}"),
         ))
     }
 }

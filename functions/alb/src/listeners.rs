@@ -6,9 +6,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
     RedirectActionStatusCodeEnum,
 };
 use provisioner_core::spec::AlbSpec;
+use provisioner_core::tags::elb;
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::elb_tags;
+use crate::owner;
 
 pub const HTTPS_PORT: i32 = 443;
 /// TLS 1.3 and 1.2 only.
@@ -200,7 +201,7 @@ pub async fn ensure(
                     .default_actions(want.behaviour.action())
                     .set_certificates(certificates)
                     .set_ssl_policy(ssl_policy)
-                    .set_tags(Some(elb_tags::tags(names, &want.role())))
+                    .set_tags(Some(elb::on_create(owner(names), &want.role())))
                     .send()
                     .await
                     .context("CreateListener", format!("port {}", want.port))?;

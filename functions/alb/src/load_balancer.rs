@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use aws_sdk_elasticloadbalancingv2::types::{
     IpAddressType, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
 };
+use provisioner_core::tags::elb;
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::elb_tags;
+use crate::owner;
 
 pub const ROLE: &str = "load-balancer";
 
@@ -34,7 +35,7 @@ pub async fn find(
         .not_found_as_none()?
         .map(|out| out.load_balancers().to_vec())
         .unwrap_or_default();
-    let mut ours = elb_tags::only_ours(elb, names, "load balancer", &name, found, |lb| {
+    let mut ours = elb::only_ours(elb, owner(names), "load balancer", &name, found, |lb| {
         lb.load_balancer_arn()
     })
     .await?;
@@ -67,12 +68,12 @@ pub async fn ensure(
             .ip_address_type(IpAddressType::Ipv4)
             .set_subnets(Some(placement.public_subnet_ids.clone()))
             .security_groups(&placement.security_group_id)
-            .set_tags(Some(elb_tags::tags(names, ROLE)))
+            .set_tags(Some(elb::on_create(owner(names), ROLE)))
             .send()
             .await
             .context("CreateLoadBalancer", &name)?;
         let lb = created.load_balancers().first().cloned().ok_or_else(|| {
-            ProvisionError::Conflict(format!(
+            ProvisionError::Internal(format!(
                 "CreateLoadBalancer for {name} returned no load balancer"
             ))
         })?;

@@ -5,9 +5,10 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Matcher, ProtocolEnum, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
 };
 use provisioner_core::spec::AlbSpec;
+use provisioner_core::tags::elb;
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::elb_tags;
+use crate::owner;
 
 pub const ROLE: &str = "target-group";
 
@@ -74,7 +75,7 @@ pub async fn find(
         .not_found_as_none()?
         .map(|out| out.target_groups().to_vec())
         .unwrap_or_default();
-    elb_tags::only_ours(elb, names, "target group", &name, found, |tg| {
+    elb::only_ours(elb, owner(names), "target group", &name, found, |tg| {
         tg.target_group_arn()
     })
     .await
@@ -108,7 +109,7 @@ pub async fn ensure(
                 .healthy_threshold_count(wanted.healthy_threshold)
                 .unhealthy_threshold_count(wanted.unhealthy_threshold)
                 .matcher(Matcher::builder().http_code(&wanted.matcher).build())
-                .set_tags(Some(elb_tags::tags(names, ROLE)))
+                .set_tags(Some(elb::on_create(owner(names), ROLE)))
                 .send()
                 .await
                 .context("CreateTargetGroup", &name)?;

@@ -21,9 +21,9 @@ async fn network_for(h: &Harness, env: &str, alb: Value) -> BTreeMap<String, Vec
     )
     .unwrap();
     SsmStore::new(h.plain_ssm()).put_spec(&spec).await.unwrap();
-    let network = NetworkStage::new(h.plain_ec2(), h.plain_ssm(), REGION);
+    let network = NetworkStage::new(h.plain_ec2(), h.plain_context());
     network
-        .apply(env)
+        .apply(&Names::new(env))
         .await
         .unwrap()
         .outputs
@@ -33,7 +33,7 @@ async fn network_for(h: &Harness, env: &str, alb: Value) -> BTreeMap<String, Vec
 }
 
 fn stage(h: &Harness) -> AlbStage {
-    AlbStage::new(h.elbv2(), h.ssm(), REGION)
+    AlbStage::new(h.elbv2(), h.context())
 }
 
 /// name, protocol, port, target type, health check path, [interval, timeout, healthy, unhealthy],
@@ -79,14 +79,22 @@ async fn network_names(h: &Harness) -> BTreeMap<String, String> {
     names
 }
 
-async fn snapshot(h: &Harness) -> Snapshot {
+/// The environment's load balancing resources; its name appears as `<env>`.
+async fn snapshot(h: &Harness, env: &str) -> Snapshot {
     let named = network_names(h).await;
     let name = |id: &str| named.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let anonymous = |n: &str| n.replacen(env, "<env>", 1);
     let elb = h.plain_elbv2();
-    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    let lbs = elb
+        .describe_load_balancers()
+        .names(format!("{env}-alb"))
+        .send()
+        .await
+        .map(|o| o.load_balancers().to_vec())
+        .unwrap_or_default();
     let mut load_balancers = Vec::new();
     let mut listeners = Vec::new();
-    for lb in lbs.load_balancers() {
+    for lb in &lbs {
         let mut subnets: Vec<String> = lb
             .availability_zones()
             .iter()
@@ -94,7 +102,7 @@ async fn snapshot(h: &Harness) -> Snapshot {
             .collect();
         subnets.sort();
         load_balancers.push((
-            lb.load_balancer_name().unwrap().to_string(),
+            anonymous(lb.load_balancer_name().unwrap()),
             lb.scheme().unwrap().as_str().to_string(),
             subnets,
             lb.security_groups().iter().map(|g| name(g)).collect(),
@@ -132,9 +140,15 @@ async fn snapshot(h: &Harness) -> Snapshot {
         }
     }
     listeners.sort();
-    let tgs = elb.describe_target_groups().send().await.unwrap();
+    let tgs = elb
+        .describe_target_groups()
+        .names(format!("{env}-tg"))
+        .send()
+        .await
+        .map(|o| o.target_groups().to_vec())
+        .unwrap_or_default();
     let mut target_groups = Vec::new();
-    for tg in tgs.target_groups() {
+    for tg in &tgs {
         let attributes = elb
             .describe_target_group_attributes()
             .target_group_arn(tg.target_group_arn().unwrap())
@@ -149,7 +163,7 @@ async fn snapshot(h: &Harness) -> Snapshot {
             .unwrap()
             .to_string();
         target_groups.push((
-            tg.target_group_name().unwrap().to_string(),
+            anonymous(tg.target_group_name().unwrap()),
             tg.protocol().unwrap().as_str().to_string(),
             tg.port().unwrap(),
             tg.target_type().unwrap().as_str().to_string(),
@@ -174,16 +188,16 @@ async fn snapshot(h: &Harness) -> Snapshot {
     }
 }
 
-fn reference(env: &str) -> Snapshot {
+fn reference() -> Snapshot {
     Snapshot {
         load_balancers: vec![(
-            format!("{env}-alb"),
+            "<env>-alb".into(),
             "internet-facing".into(),
             vec!["public-subnet-ids".into(), "public-subnet-ids".into()],
             vec!["alb-security-group-id".into()],
         )],
         target_groups: vec![(
-            format!("{env}-tg"),
+            "<env>-tg".into(),
             "HTTP".into(),
             80,
             "ip".into(),
@@ -206,8 +220,8 @@ async fn apply_builds_the_reference_alb_and_a_rerun_changes_nothing() {
     let h = Harness::start().await;
     network_for(&h, "web", json!({})).await;
 
-    let summary = stage(&h).apply("web").await.unwrap();
-    assert_eq!(snapshot(&h).await, reference("web"));
+    let summary = stage(&h).apply(&Names::new("web")).await.unwrap();
+    assert_eq!(snapshot(&h, "web").await, reference());
     for key in [
         outputs::LOAD_BALANCER_ARN,
         outputs::DNS_NAME,
@@ -223,7 +237,7 @@ async fn apply_builds_the_reference_alb_and_a_rerun_changes_nothing() {
         [format!("http://{dns}")]
     );
     let stored = SsmStore::new(h.plain_ssm())
-        .stage_outputs(&Names::new("web"), alb_stage::STAGE)
+        .stage_outputs(&Names::new("web"), alb_stage::outputs::STAGE)
         .await
         .unwrap();
     assert_eq!(stored, summary.outputs);
@@ -238,10 +252,11 @@ async fn apply_builds_the_reference_alb_and_a_rerun_changes_nothing() {
         assert!(create.body.contains(field), "{field} in {}", create.body);
     }
 
-    let again = assert_changes_nothing(&h, async || stage(&h).apply("web").await).await;
+    let again =
+        assert_changes_nothing(&h, async || stage(&h).apply(&Names::new("web")).await).await;
     assert_eq!(again.outputs, summary.outputs);
     assert_eq!(
-        stage(&h).status("web").await.unwrap().state,
+        stage(&h).status(&Names::new("web")).await.unwrap().state,
         Readiness::Ready
     );
 }
@@ -261,8 +276,8 @@ async fn a_certificate_adds_https_and_redirects_http_and_removing_it_reverts() {
         .unwrap()
         .to_string();
     network_for(&h, "tls", json!({"certificateArn": certificate})).await;
-    let summary = stage(&h).apply("tls").await.unwrap();
-    let mut expected = reference("tls");
+    let summary = stage(&h).apply(&Names::new("tls")).await.unwrap();
+    let mut expected = reference();
     expected.listeners = vec![
         (
             80,
@@ -277,7 +292,7 @@ async fn a_certificate_adds_https_and_redirects_http_and_removing_it_reverts() {
             Some(certificate.clone()),
         ),
     ];
-    assert_eq!(snapshot(&h).await, expected);
+    assert_eq!(snapshot(&h, "tls").await, expected);
     assert_eq!(summary.outputs[outputs::LISTENER_ARNS].values().len(), 2);
     assert!(summary.outputs[outputs::URL].values()[0].starts_with("https://"));
     let https = h
@@ -296,8 +311,8 @@ async fn a_certificate_adds_https_and_redirects_http_and_removing_it_reverts() {
 
     network_for(&h, "tls", json!({})).await;
     h.recorder.clear();
-    stage(&h).apply("tls").await.unwrap();
-    assert_eq!(snapshot(&h).await, reference("tls"));
+    stage(&h).apply(&Names::new("tls")).await.unwrap();
+    assert_eq!(snapshot(&h, "tls").await, reference());
     let calls: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(
         calls,
@@ -314,7 +329,7 @@ async fn a_certificate_adds_https_and_redirects_http_and_removing_it_reverts() {
 async fn drift_is_corrected_with_only_the_needed_calls() {
     let h = Harness::start().await;
     network_for(&h, "drift", json!({})).await;
-    let first = stage(&h).apply("drift").await.unwrap();
+    let first = stage(&h).apply(&Names::new("drift")).await.unwrap();
     let elb = h.plain_elbv2();
     let tg = &first.outputs[outputs::TARGET_GROUP_ARN].values()[0];
     elb.modify_target_group()
@@ -336,8 +351,8 @@ async fn drift_is_corrected_with_only_the_needed_calls() {
         .unwrap();
 
     h.recorder.clear();
-    stage(&h).apply("drift").await.unwrap();
-    assert_eq!(snapshot(&h).await, reference("drift"));
+    stage(&h).apply(&Names::new("drift")).await.unwrap();
+    assert_eq!(snapshot(&h, "drift").await, reference());
     let calls: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(calls, ["ModifyTargetGroup", "ModifyTargetGroupAttributes"]);
 
@@ -349,10 +364,10 @@ async fn drift_is_corrected_with_only_the_needed_calls() {
     )
     .await;
     h.recorder.clear();
-    stage(&h).apply("drift").await.unwrap();
+    stage(&h).apply(&Names::new("drift")).await.unwrap();
     let calls: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(calls, ["ModifyTargetGroup", "ModifyTargetGroupAttributes"]);
-    let after = snapshot(&h).await;
+    let after = snapshot(&h, "drift").await;
     assert_eq!(after.target_groups[0].4, "/health");
     assert_eq!(after.target_groups[0].7, "10");
 }
@@ -362,11 +377,12 @@ async fn crash_after_any_mutating_call_converges_on_rerun() {
     let h = Harness::start().await;
     let calls = assert_converges_after_any_crash(
         &h,
-        async || {
-            network_for(&h, "crash", json!({})).await;
+        "crash",
+        async |env| {
+            network_for(&h, env, json!({})).await;
         },
-        async || stage(&h).apply("crash").await,
-        async || snapshot(&h).await,
+        async |env| stage(&h).apply(&Names::new(env)).await,
+        async |env| snapshot(&h, env).await,
     )
     .await;
     assert!(calls >= 5, "{calls} mutating calls");
@@ -383,7 +399,7 @@ async fn a_load_balancer_of_the_same_name_from_elsewhere_is_a_conflict() {
         .send()
         .await
         .unwrap();
-    let err = stage(&h).apply("taken").await.unwrap_err();
+    let err = stage(&h).apply(&Names::new("taken")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert!(
         err.to_string().contains("load balancer named taken-alb"),
@@ -396,10 +412,10 @@ async fn a_load_balancer_of_the_same_name_from_elsewhere_is_a_conflict() {
 async fn destroy_removes_everything_and_a_second_destroy_succeeds() {
     let h = Harness::start().await;
     network_for(&h, "gone", json!({})).await;
-    stage(&h).apply("gone").await.unwrap();
+    stage(&h).apply(&Names::new("gone")).await.unwrap();
 
     h.recorder.clear();
-    stage(&h).destroy("gone").await.unwrap();
+    stage(&h).destroy(&Names::new("gone")).await.unwrap();
     let deletes: Vec<String> = h
         .recorder
         .mutating_operations()
@@ -415,14 +431,14 @@ async fn destroy_removes_everything_and_a_second_destroy_succeeds() {
         target_groups: vec![],
         listeners: vec![],
     };
-    assert_eq!(snapshot(&h).await, empty);
-    stage(&h).destroy("gone").await.unwrap();
+    assert_eq!(snapshot(&h, "gone").await, empty);
+    stage(&h).destroy(&Names::new("gone")).await.unwrap();
     assert_eq!(
-        stage(&h).status("gone").await.unwrap().state,
+        stage(&h).status(&Names::new("gone")).await.unwrap().state,
         Readiness::Ready
     );
     assert!(SsmStore::new(h.plain_ssm())
-        .stage_outputs(&Names::new("gone"), alb_stage::STAGE)
+        .stage_outputs(&Names::new("gone"), alb_stage::outputs::STAGE)
         .await
         .unwrap()
         .is_empty());

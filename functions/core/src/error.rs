@@ -32,6 +32,8 @@ pub enum ErrorKind {
     DeploymentFailed,
     /// Any other error AWS returned.
     Aws,
+    /// A bug on our side: a request we could not build or an answer we could not encode.
+    Internal,
 }
 
 impl ErrorKind {
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::MissingOutput => "MissingOutput",
             ErrorKind::DeploymentFailed => "DeploymentFailed",
             ErrorKind::Aws => "AwsError",
+            ErrorKind::Internal => "InternalError",
         }
     }
 }
@@ -83,6 +86,10 @@ pub enum ProvisionError {
 
     #[error("{0}")]
     DeploymentFailed(String),
+
+    /// A request builder or an encoder refused what we gave it: a bug, never the user's input.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ProvisionError {
@@ -95,6 +102,7 @@ impl ProvisionError {
             ProvisionError::Timeout(_) => ErrorKind::Timeout,
             ProvisionError::Busy(_) => ErrorKind::Retryable,
             ProvisionError::DeploymentFailed(_) => ErrorKind::DeploymentFailed,
+            ProvisionError::Internal(_) => ErrorKind::Internal,
         }
     }
 
@@ -106,9 +114,21 @@ impl ProvisionError {
         }
     }
 
-    /// True for AWS's "it is not there" answers, which teardown treats as done.
+    /// True for AWS's "it is not there" answers, which lookups read as `None` and teardown
+    /// treats as done.
     pub fn is_not_found(&self) -> bool {
-        self.aws_code().is_some_and(is_not_found_code)
+        match self {
+            // ECS answers a task definition family without ACTIVE revisions this way.
+            ProvisionError::Aws { code, message, .. } if code == "ClientException" => {
+                message.contains("Unable to describe task definition")
+            }
+            _ => self.aws_code().is_some_and(is_not_found_code),
+        }
+    }
+
+    /// A builder or encoder failure, with what was being built.
+    pub fn internal(what: &str, err: impl std::fmt::Display) -> Self {
+        ProvisionError::Internal(format!("{what}: {err}"))
     }
 
     pub fn request(field: impl Into<String>, problem: impl Into<String>) -> Self {
@@ -119,9 +139,18 @@ impl ProvisionError {
     }
 }
 
-/// Reads AWS's "it is not there" answer as `None`: lookups by name and idempotent deletes.
+/// The one way to treat AWS's "it is not there": `None` for a lookup by name or id, done for an
+/// idempotent delete.
 pub trait NotFoundAsNone<T> {
     fn not_found_as_none(self) -> Result<Option<T>, ProvisionError>;
+
+    /// For deletes: gone already counts as deleted.
+    fn gone_is_fine(self) -> Result<(), ProvisionError>
+    where
+        Self: Sized,
+    {
+        self.not_found_as_none().map(|_| ())
+    }
 }
 
 impl<T> NotFoundAsNone<T> for Result<T, ProvisionError> {
@@ -224,6 +253,25 @@ where
             }
         })
     }
+}
+
+/// The error name and message of a failed Step Functions state, from what Catch put in the state
+/// (`Error` and `Cause`; a Lambda's Cause is itself JSON with `errorMessage`).
+pub fn failure_of(error: Option<&serde_json::Value>) -> (String, String) {
+    let Some(error) = error else {
+        return (
+            "ProvisioningFailed".into(),
+            "the execution failed (see its history)".into(),
+        );
+    };
+    let text = |key: &str| error.get(key).and_then(serde_json::Value::as_str);
+    let name = text("Error").unwrap_or("Error").to_string();
+    let cause = text("Cause").unwrap_or("");
+    let message = serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|c| Some(c.get("errorMessage")?.as_str()?.to_string()))
+        .unwrap_or_else(|| cause.to_string());
+    (name, message)
 }
 
 impl From<ProvisionError> for lambda_runtime::Diagnostic {

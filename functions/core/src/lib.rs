@@ -1,5 +1,6 @@
 //! What every fargate-provisioner stage shares: the environment spec and its validation, the stage
-//! protocol, naming and tags, the SSM store, AWS configuration and the error type.
+//! protocol and the stage table, naming, tags and ownership, the SSM store, AWS configuration and
+//! the error type.
 
 pub mod aws;
 pub mod error;
@@ -8,11 +9,17 @@ pub mod naming;
 pub mod outputs;
 pub mod spec;
 pub mod stage;
+pub mod stages;
 pub mod store;
+pub mod tags;
 pub mod telemetry;
+#[cfg(feature = "ec2")]
+pub mod vpc_dns;
 
 pub use error::{AwsContext, ErrorKind, NotFoundAsNone, ProvisionError};
+pub use lambda::{Function, Setup};
 pub use naming::Names;
 pub use spec::EnvironmentSpec;
-pub use stage::{Action, Readiness, Stage, StageRequest, StageSummary};
+pub use stage::{settle_all, Action, Readiness, Stage, StageContext, StageRequest, StageSummary};
 pub use store::{OutputValue, Outputs, SsmStore, UpstreamOutputs};
+pub use tags::Owner;

@@ -45,6 +45,31 @@ impl Names {
         format!("{}-tg", self.environment)
     }
 
+    /// A security group's name: `<environment>-<role>`, e.g. `demo-sec-alb`.
+    pub fn security_group(&self, role: &str) -> String {
+        self.display_name(role)
+    }
+
+    /// The ECS cluster: one per environment, named after it.
+    pub fn cluster(&self) -> String {
+        self.environment.clone()
+    }
+
+    /// The ECS service, named after the environment.
+    pub fn service(&self) -> String {
+        self.environment.clone()
+    }
+
+    /// The task definition family, named after the environment.
+    pub fn family(&self) -> String {
+        self.environment.clone()
+    }
+
+    /// The container logs' group.
+    pub fn log_group(&self) -> String {
+        format!("/ecs/fargate-provisioner/{}", self.environment)
+    }
+
     /// `/fargate-provisioner/<environment>`
     pub fn ssm_prefix(&self) -> String {
         format!("{SSM_ROOT}/{}", self.environment)

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::error::ProvisionError;
+use crate::lambda::{Function, Setup};
 use crate::spec::check_environment_name;
 use crate::store::Outputs;
+use crate::tags::Owner;
+use crate::Names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -77,27 +80,91 @@ pub struct StageSummary {
     pub message: String,
 }
 
+/// What every stage reads and writes besides its own resources: the stored spec and the stages'
+/// outputs in SSM, in the region the environment lives in.
+#[derive(Debug, Clone)]
+pub struct StageContext {
+    pub store: crate::SsmStore,
+    pub region: String,
+}
+
+impl StageContext {
+    pub fn new(ssm: aws_sdk_ssm::Client, region: impl Into<String>) -> Self {
+        Self {
+            store: crate::SsmStore::new(ssm),
+            region: region.into(),
+        }
+    }
+
+    pub fn from_setup(setup: &Setup<'_>) -> Self {
+        Self::new(aws_sdk_ssm::Client::new(setup.config), setup.region.clone())
+    }
+
+    /// The environment's stored spec, validated for this region.
+    pub async fn spec(&self, names: &Names) -> Result<crate::EnvironmentSpec, ProvisionError> {
+        self.store.spec(names, &self.region).await
+    }
+}
+
+/// AWS clients a stage builds from the configuration once per process.
+pub trait FromSdkConfig {
+    fn from_config(config: &aws_config::SdkConfig) -> Self;
+}
+
+macro_rules! from_sdk_config {
+    ($($feature:literal => $client:path),* $(,)?) => {
+        $(
+            #[cfg(feature = $feature)]
+            impl FromSdkConfig for $client {
+                fn from_config(config: &aws_config::SdkConfig) -> Self {
+                    Self::new(config)
+                }
+            }
+        )*
+    };
+}
+
+from_sdk_config!(
+    "ec2" => aws_sdk_ec2::Client,
+    "elb" => aws_sdk_elasticloadbalancingv2::Client,
+    "ecs" => aws_sdk_ecs::Client,
+    "logs" => aws_sdk_cloudwatchlogs::Client,
+);
+
 /// A stage of the provisioner. Each action must be idempotent. The futures are `Send`, so a
 /// stage can be served from any runtime thread.
-pub trait Stage: Sync {
-    /// The stage's name, used in SSM paths and tags.
+pub trait Stage: Sized + Send + Sync + 'static {
+    /// The stage's name, used in SSM paths and tags (its row in [`crate::stages`]).
     const NAME: &'static str;
+
+    /// The AWS clients it uses besides SSM.
+    type Clients: FromSdkConfig;
+
+    fn new(clients: Self::Clients, ctx: StageContext) -> Self;
+
+    /// Builds the stage once per process (a stage that reads environment variables overrides it).
+    fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
+        Ok(Self::new(
+            Self::Clients::from_config(setup.config),
+            StageContext::from_setup(setup),
+        ))
+    }
 
     fn apply(
         &self,
-        environment: &str,
+        environment: &Names,
     ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send;
     fn status(
         &self,
-        environment: &str,
+        environment: &Names,
     ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send;
     fn destroy(
         &self,
-        environment: &str,
+        environment: &Names,
     ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send;
     fn redeploy(
         &self,
-        _environment: &str,
+        _environment: &Names,
         _image: &str,
     ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send {
         async {
@@ -111,10 +178,27 @@ pub trait Stage: Sync {
         }
     }
 
+    /// Answers one event of the stage's Lambda. Stage requests by default; a stage that takes
+    /// other events (the service stage: ECR pushes) answers them here too.
+    fn handle_event(
+        &self,
+        event: serde_json::Value,
+    ) -> impl Future<Output = Result<serde_json::Value, lambda_runtime::Diagnostic>> + Send {
+        async move {
+            let summary = handle(self, event).await?;
+            crate::lambda::to_lambda(Ok(summary))
+        }
+    }
+
+    /// Who owns what this stage creates in `names`' environment.
+    fn owner(names: &Names) -> Owner<'_> {
+        Owner::new(names, Self::NAME)
+    }
+
     fn summary(
         &self,
         action: Action,
-        environment: &str,
+        environment: &Names,
         state: Readiness,
         outputs: Outputs,
         message: impl Into<String>,
@@ -122,22 +206,46 @@ pub trait Stage: Sync {
         StageSummary {
             stage: Self::NAME.to_string(),
             action,
-            environment: environment.to_string(),
+            environment: environment.environment().to_string(),
             state,
             outputs,
             message: message.into(),
         }
     }
+
+    /// A finished teardown: nothing left, no outputs.
+    fn destroyed(&self, environment: &Names, message: impl Into<String>) -> StageSummary {
+        self.summary(
+            Action::Destroy,
+            environment,
+            Readiness::Ready,
+            Outputs::new(),
+            message,
+        )
+    }
 }
 
-/// Runs one request against a stage: the whole body of a stage's Lambda handler.
+impl<S: Stage> Function for S {
+    fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
+        <S as Stage>::build(setup)
+    }
+
+    fn handle(
+        &self,
+        event: serde_json::Value,
+    ) -> impl Future<Output = Result<serde_json::Value, lambda_runtime::Diagnostic>> + Send {
+        self.handle_event(event)
+    }
+}
+
+/// Runs one stage request: the body of every stage's Lambda handler.
 pub async fn handle<S: Stage>(
     stage: &S,
     event: serde_json::Value,
 ) -> Result<StageSummary, lambda_runtime::Diagnostic> {
     let request = StageRequest::from_json(event)?;
     let span = tracing::info_span!("stage", stage = S::NAME, action = request.action.as_str(), environment = %request.environment);
-    let env = request.environment.as_str();
+    let env = &Names::new(&request.environment);
     // Boxed: the stages' futures are deep enough to overflow the compiler's layout limit.
     let result = Box::pin(
         async {
@@ -172,12 +280,27 @@ pub async fn handle<S: Stage>(
     })
 }
 
-/// The whole `main` of a stage's Lambda: builds the stage once, answers every event with
-/// [`handle`].
-pub async fn serve<S, F>(build: F) -> Result<(), lambda_runtime::Error>
+/// Runs every future to its end, then gives the first error, if any. A stage never returns
+/// while a request it sent is still in flight: a failed sibling must not cancel a create that
+/// AWS is already carrying out (a teardown right after would miss what it makes).
+pub fn settle_all<T, F>(futures: impl IntoIterator<Item = F>) -> Settled<T, F>
 where
-    S: Stage + 'static,
-    F: FnOnce(&aws_config::SdkConfig, String) -> S,
+    F: Future<Output = Result<T, ProvisionError>>,
 {
-    crate::lambda::serve(|config, region| Ok(build(config, region)), handle::<S>).await
+    // A concrete type rather than `impl Future`: an opaque type would capture the iterator and
+    // its closures, and the caller's future would lose `Send`.
+    futures::FutureExt::map(
+        futures::future::join_all(futures),
+        first_error as fn(Vec<Result<T, ProvisionError>>) -> Result<Vec<T>, ProvisionError>,
+    )
+}
+
+/// The future of [`settle_all`].
+pub type Settled<T, F> = futures::future::Map<
+    futures::future::JoinAll<F>,
+    fn(Vec<Result<T, ProvisionError>>) -> Result<Vec<T>, ProvisionError>,
+>;
+
+fn first_error<T>(results: Vec<Result<T, ProvisionError>>) -> Result<Vec<T>, ProvisionError> {
+    results.into_iter().collect()
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AwsContext, ProvisionError};
+use crate::error::{AwsContext, NotFoundAsNone, ProvisionError};
 use crate::naming::{Names, ENVIRONMENT_TAG, SSM_ROOT, STAGE_TAG};
 use crate::spec::EnvironmentSpec;
 
@@ -268,18 +268,15 @@ impl SsmStore {
     }
 
     async fn get(&self, name: &str) -> Result<Option<String>, ProvisionError> {
-        match self
+        let out = self
             .ssm
             .get_parameter()
             .name(name)
             .send()
             .await
             .context("GetParameter", name)
-        {
-            Ok(out) => Ok(out.parameter().and_then(|p| p.value()).map(str::to_string)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+            .not_found_as_none()?;
+        Ok(out.and_then(|o| Some(o.parameter()?.value()?.to_string())))
     }
 
     async fn delete_names(&self, names: Vec<String>) -> Result<(), ProvisionError> {
@@ -311,7 +308,8 @@ impl SsmStore {
     /// it changed.
     pub async fn put_spec(&self, spec: &EnvironmentSpec) -> Result<bool, ProvisionError> {
         let names = Names::new(&spec.name);
-        let value = serde_json::to_string(spec).expect("a spec serializes");
+        let value = serde_json::to_string(spec)
+            .map_err(|e| ProvisionError::internal("encoding the spec", e))?;
         let name = names.spec_parameter();
         let current = self.get(&name).await?;
         if current.as_deref() == Some(value.as_str()) {
@@ -372,17 +370,13 @@ impl SsmStore {
     /// Deletes the stored spec; nothing there is fine.
     pub async fn delete_spec(&self, names: &Names) -> Result<(), ProvisionError> {
         let name = names.spec_parameter();
-        match self
-            .ssm
+        self.ssm
             .delete_parameter()
             .name(&name)
             .send()
             .await
             .context("DeleteParameter", &name)
-        {
-            Err(e) if !e.is_not_found() => Err(e),
-            _ => Ok(()),
-        }
+            .gone_is_fine()
     }
 }
 

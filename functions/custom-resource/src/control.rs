@@ -5,74 +5,19 @@
 //!   answers it: SUCCESS with the outputs as attributes, or FAILED with the failed state's reason;
 //! - `forget` deletes the stored spec at the end of a teardown.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use provisioner_core::error::failure_of;
 use provisioner_core::outputs;
 use provisioner_core::spec::check_environment_name;
-use provisioner_core::{Names, OutputValue, ProvisionError, SsmStore};
+use provisioner_core::stages;
+use provisioner_core::{Action, Function, Names, OutputValue, ProvisionError, Setup, SsmStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::input::{CloudFormationContext, ExecutionAction, ExecutionInput};
 use crate::respond::{self, Outcome};
 use crate::response_url::ResponseUrlPolicy;
-
-/// CloudFormation attribute names (`!GetAtt Env.AlbDnsName`) of the stages' outputs.
-pub const ATTRIBUTES: &[(&str, &str, &str)] = &[
-    ("VpcId", outputs::network::STAGE, outputs::network::VPC_ID),
-    (
-        "PublicSubnetIds",
-        outputs::network::STAGE,
-        outputs::network::PUBLIC_SUBNET_IDS,
-    ),
-    (
-        "PrivateSubnetIds",
-        outputs::network::STAGE,
-        outputs::network::PRIVATE_SUBNET_IDS,
-    ),
-    (
-        "EndpointIds",
-        outputs::endpoints::STAGE,
-        outputs::endpoints::ENDPOINT_IDS,
-    ),
-    (
-        "AlbArn",
-        outputs::alb::STAGE,
-        outputs::alb::LOAD_BALANCER_ARN,
-    ),
-    ("AlbDnsName", outputs::alb::STAGE, outputs::alb::DNS_NAME),
-    (
-        "AlbHostedZoneId",
-        outputs::alb::STAGE,
-        outputs::alb::HOSTED_ZONE_ID,
-    ),
-    ("Url", outputs::alb::STAGE, outputs::alb::URL),
-    (
-        "TargetGroupArn",
-        outputs::alb::STAGE,
-        outputs::alb::TARGET_GROUP_ARN,
-    ),
-    (
-        "ClusterArn",
-        outputs::service::STAGE,
-        outputs::service::CLUSTER_ARN,
-    ),
-    (
-        "ServiceArn",
-        outputs::service::STAGE,
-        outputs::service::SERVICE_ARN,
-    ),
-    (
-        "TaskDefinitionArn",
-        outputs::service::STAGE,
-        outputs::service::TASK_DEFINITION_ARN,
-    ),
-    (
-        "LogGroup",
-        outputs::service::STAGE,
-        outputs::service::LOG_GROUP,
-    ),
-];
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "operation", rename_all = "lowercase")]
@@ -105,6 +50,30 @@ pub struct Prepared {
     pub environment: Option<String>,
     /// Seconds between two `status` calls of the state machine's wait loops.
     pub poll_seconds: u32,
+    /// The most polls each wait loop may make, by the name of its step (`ServiceApply`).
+    pub budgets: BTreeMap<String, u32>,
+}
+
+/// The poll budget of every wait in the stage table, for `poll_seconds` between polls.
+pub fn budgets(poll_seconds: u32) -> BTreeMap<String, u32> {
+    let poll_seconds = poll_seconds.max(1);
+    let mut budgets = BTreeMap::new();
+    for stage in stages::STAGES {
+        let waits = [
+            (Action::Apply, Some(stage.apply)),
+            (Action::Destroy, Some(stage.destroy)),
+            (Action::Redeploy, stage.redeploy),
+        ];
+        for (action, poll) in waits {
+            if let Some(seconds) = poll.and_then(|p| p.budget_seconds()) {
+                budgets.insert(
+                    stages::state_name(stage, action),
+                    seconds.div_ceil(poll_seconds),
+                );
+            }
+        }
+    }
+    budgets
 }
 
 /// Seconds between polls when the function's configuration does not say.
@@ -117,8 +86,29 @@ pub struct Control {
     pub poll_seconds: u32,
 }
 
+/// The environment variable with the seconds between status polls.
+pub const POLL_SECONDS_VAR: &str = "POLL_SECONDS";
+
+impl Function for Control {
+    fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
+        Ok(Control {
+            store: SsmStore::new(aws_sdk_ssm::Client::new(setup.config)),
+            region: setup.region.clone(),
+            policy: ResponseUrlPolicy::s3_only(),
+            poll_seconds: setup
+                .var(POLL_SECONDS_VAR)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(DEFAULT_POLL_SECONDS),
+        })
+    }
+
+    async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Diagnostic> {
+        provisioner_core::lambda::to_lambda(self.answer(event).await)
+    }
+}
+
 impl Control {
-    pub async fn handle(&self, event: Value) -> Result<Value, ProvisionError> {
+    pub async fn answer(&self, event: Value) -> Result<Value, ProvisionError> {
         let request: ControlRequest = serde_path_to_error::deserialize(event).map_err(|e| {
             ProvisionError::request(
                 e.path().to_string(),
@@ -140,16 +130,12 @@ impl Control {
                 Ok(json!({"forgotten": environment}))
             }
         };
-        answer.map_err(|e| ProvisionError::Conflict(e.to_string()))
+        answer.map_err(|e| ProvisionError::internal("encoding the answer", e))
     }
 
     async fn prepare(&self, input: Value) -> Result<Prepared, ProvisionError> {
         if outputs::is_ecr_image_event(&input) {
-            return Ok(Prepared {
-                action: "redeploy".into(),
-                environment: None,
-                poll_seconds: self.poll_seconds,
-            });
+            return Ok(self.prepared("redeploy", None));
         }
         let input: ExecutionInput = serde_path_to_error::deserialize(input).map_err(|e| {
             ProvisionError::request(
@@ -166,11 +152,7 @@ impl Control {
                     ProvisionError::request("spec", "required for apply: the environment spec")
                 })?;
                 let spec = self.store.submit_spec(&spec, &self.region).await?;
-                Ok(Prepared {
-                    action: "apply".into(),
-                    environment: Some(spec.name),
-                    poll_seconds: self.poll_seconds,
-                })
+                Ok(self.prepared("apply", Some(spec.name)))
             }
             ExecutionAction::Destroy => {
                 let environment = input
@@ -191,12 +173,17 @@ impl Control {
                     })?;
                 check_environment_name(&environment)
                     .map_err(|p| ProvisionError::request("environment", p))?;
-                Ok(Prepared {
-                    action: "destroy".into(),
-                    environment: Some(environment),
-                    poll_seconds: self.poll_seconds,
-                })
+                Ok(self.prepared("destroy", Some(environment)))
             }
+        }
+    }
+
+    fn prepared(&self, action: &str, environment: Option<String>) -> Prepared {
+        Prepared {
+            action: action.into(),
+            environment,
+            poll_seconds: self.poll_seconds,
+            budgets: budgets(self.poll_seconds),
         }
     }
 
@@ -207,17 +194,12 @@ impl Control {
     ) -> Result<HashMap<String, String>, ProvisionError> {
         let names = Names::new(environment);
         let mut attributes = HashMap::new();
-        for stage in [
-            outputs::network::STAGE,
-            outputs::endpoints::STAGE,
-            outputs::alb::STAGE,
-            outputs::service::STAGE,
-        ] {
-            let outputs = self.store.stage_outputs(&names, stage).await?;
-            for (attribute, _, key) in ATTRIBUTES.iter().filter(|(_, s, _)| *s == stage) {
-                if let Some(value) = outputs.get(*key) {
+        for stage in stages::STAGES {
+            let outputs = self.store.stage_outputs(&names, stage.name).await?;
+            for attribute in stage.attributes {
+                if let Some(value) = outputs.get(attribute.output) {
                     attributes.insert(
-                        attribute.to_string(),
+                        attribute.name.to_string(),
                         OutputValue::to_parameter_value(value),
                     );
                 }
@@ -278,31 +260,16 @@ impl Control {
                 json!({"status": "SUCCESS", "environment": environment, "attributes": data})
             }
             Outcome::Failed { reason } => {
-                json!({"status": "FAILED", "environment": environment, "reason": reason})
+                let (error, _) = failure_of(execution.get("error"));
+                json!({"status": "FAILED", "environment": environment, "error": error, "reason": reason})
             }
         })
     }
 }
 
-/// The reason of a failed state, from what Catch put in `$.error` (`Error` and `Cause`; a Lambda's
-/// Cause is itself JSON with `errorMessage`).
+/// `<error>: <message>` of a failed state: what CloudFormation is told.
 pub fn failure_reason(error: Option<&Value>) -> String {
-    let Some(error) = error else {
-        return "the execution failed (see its history)".into();
-    };
-    let name = error
-        .get("Error")
-        .and_then(Value::as_str)
-        .unwrap_or("Error");
-    let cause = error.get("Cause").and_then(Value::as_str).unwrap_or("");
-    let message = serde_json::from_str::<Value>(cause)
-        .ok()
-        .and_then(|c| {
-            c.get("errorMessage")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| cause.to_string());
+    let (name, message) = failure_of(error);
     format!("{name}: {message}")
 }
 

@@ -6,7 +6,7 @@
 
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
 use provisioner_core::spec::check_environment_name;
-use provisioner_core::{AwsContext, EnvironmentSpec, ProvisionError};
+use provisioner_core::{AwsContext, EnvironmentSpec, Function, ProvisionError, Setup};
 use serde_json::Value;
 
 use crate::input::{CloudFormationContext, ExecutionAction, ExecutionInput};
@@ -133,8 +133,26 @@ pub struct CustomResource {
     pub policy: ResponseUrlPolicy,
 }
 
+/// The environment variable naming the state machine the custom resource starts.
+pub const STATE_MACHINE_ARN_VAR: &str = "STATE_MACHINE_ARN";
+
+impl Function for CustomResource {
+    fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
+        Ok(CustomResource {
+            sfn: aws_sdk_sfn::Client::new(setup.config),
+            state_machine_arn: setup.required_var(STATE_MACHINE_ARN_VAR)?,
+            region: setup.region.clone(),
+            policy: ResponseUrlPolicy::s3_only(),
+        })
+    }
+
+    async fn handle(&self, event: Value) -> Result<Value, lambda_runtime::Diagnostic> {
+        provisioner_core::lambda::to_lambda(self.answer(event).await)
+    }
+}
+
 impl CustomResource {
-    pub async fn handle(&self, event: Value) -> Result<Value, ProvisionError> {
+    pub async fn answer(&self, event: Value) -> Result<Value, ProvisionError> {
         let request: CloudFormationCustomResourceRequest = serde_path_to_error::deserialize(event)
             .map_err(|e| {
                 ProvisionError::request(
@@ -163,7 +181,7 @@ impl CustomResource {
                 input,
             } => {
                 let input_json = serde_json::to_string(&input)
-                    .map_err(|e| ProvisionError::Conflict(e.to_string()))?;
+                    .map_err(|e| ProvisionError::internal("encoding the execution input", e))?;
                 let started = self
                     .sfn
                     .start_execution()

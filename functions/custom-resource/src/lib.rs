@@ -10,13 +10,3 @@ pub use control::Control;
 pub use entry::CustomResource;
 pub use input::{CloudFormationContext, ExecutionAction, ExecutionInput};
 pub use response_url::ResponseUrlPolicy;
-
-/// Turns a handler result into what the Lambda runtime reports, with the stable error names.
-pub fn to_lambda<T>(
-    result: Result<T, provisioner_core::ProvisionError>,
-) -> Result<T, lambda_runtime::Diagnostic> {
-    result.map_err(|e| {
-        tracing::error!(error_type = e.kind().name(), error = %e, "failed");
-        e.into()
-    })
-}

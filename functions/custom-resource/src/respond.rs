@@ -61,7 +61,7 @@ pub async fn send(
 ) -> Result<(), ProvisionError> {
     policy.check(&context.response_url)?;
     let body = serde_json::to_string(&document(context, physical_resource_id, outcome))
-        .map_err(|e| ProvisionError::Conflict(format!("cannot encode the response: {e}")))?;
+        .map_err(|e| ProvisionError::internal("encoding the response", e))?;
     let url = context.response_url.clone();
     let sent = tokio::task::spawn_blocking(move || {
         ureq::put(&url)
@@ -70,7 +70,7 @@ pub async fn send(
             .map(|_| ())
     })
     .await
-    .map_err(|e| ProvisionError::Conflict(format!("response task failed: {e}")))?;
+    .map_err(|e| ProvisionError::internal("sending the response", e))?;
     sent.map_err(|e| {
         ProvisionError::Busy(format!(
             "could not send the answer to CloudFormation ({}): {e}",

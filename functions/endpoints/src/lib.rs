@@ -9,7 +9,8 @@ pub mod vpc_endpoints;
 use aws_sdk_ec2::types::VpcEndpoint;
 use provisioner_core::outputs::network;
 use provisioner_core::{
-    Action, Names, OutputValue, Outputs, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
+    Action, Names, OutputValue, Outputs, ProvisionError, Readiness, Stage, StageContext,
+    StageSummary,
 };
 
 use plan::{EndpointKind, PlannedEndpoint};
@@ -18,30 +19,19 @@ use vpc_endpoints::{is_state, Placement};
 /// Output names under `/fargate-provisioner/<environment>/endpoints/`.
 pub use provisioner_core::outputs::endpoints as outputs;
 
-/// The stage's name in SSM paths and tags.
-pub const STAGE: &str = outputs::STAGE;
-
 pub struct EndpointsStage {
     ec2: aws_sdk_ec2::Client,
-    store: SsmStore,
-    region: String,
+    ctx: StageContext,
+}
+
+/// Who owns the endpoints in `names`' environment.
+fn owner(names: &Names) -> provisioner_core::Owner<'_> {
+    <EndpointsStage as Stage>::owner(names)
 }
 
 impl EndpointsStage {
-    pub fn new(
-        ec2: aws_sdk_ec2::Client,
-        ssm: aws_sdk_ssm::Client,
-        region: impl Into<String>,
-    ) -> Self {
-        Self {
-            ec2,
-            store: SsmStore::new(ssm),
-            region: region.into(),
-        }
-    }
-
     async fn placement(&self, names: &Names) -> Result<Placement, ProvisionError> {
-        let network = self.store.upstream(names, network::STAGE).await?;
+        let network = self.ctx.store.upstream(names, network::STAGE).await?;
         Ok(Placement {
             vpc_id: network.one(network::VPC_ID)?,
             private_subnet_ids: network.list(network::PRIVATE_SUBNET_IDS)?,
@@ -141,20 +131,26 @@ fn describe_plan(planned: &[PlannedEndpoint]) -> Vec<String> {
 }
 
 impl Stage for EndpointsStage {
-    const NAME: &'static str = STAGE;
+    const NAME: &'static str = outputs::STAGE;
 
-    async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let spec = self.store.spec(&names, &self.region).await?;
-        let placement = self.placement(&names).await?;
-        let planned = plan::for_service(&spec.service, &self.region);
+    type Clients = aws_sdk_ec2::Client;
+
+    fn new(ec2: Self::Clients, ctx: StageContext) -> Self {
+        Self { ec2, ctx }
+    }
+
+    async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
+        let spec = self.ctx.spec(names).await?;
+        let placement = self.placement(names).await?;
+        let planned = plan::for_service(&spec.service, &self.ctx.region);
         for p in &planned {
             tracing::info!(service = %p.service_name, kind = p.kind.as_str(), why = p.why, "endpoint planned");
         }
         if planned.iter().any(|p| p.kind == EndpointKind::Interface) {
             preflight::private_dns_possible(&self.ec2, &placement.vpc_id).await?;
         }
-        let ids = vpc_endpoints::ensure(&self.ec2, &names, &placement, &planned).await?;
+        let ids = vpc_endpoints::ensure(&self.ec2, names, &placement, &planned).await?;
 
         let mut out = Outputs::new();
         let ordered: Vec<String> = planned.iter().map(|p| ids[p.service].clone()).collect();
@@ -171,39 +167,44 @@ impl Stage for EndpointsStage {
             .map(|l| l.replace(',', ";"))
             .collect();
         out.insert(outputs::PLAN.into(), plan_lines.into());
-        self.store.write_stage_outputs(&names, STAGE, &out).await?;
-        let (state, waiting) = self.readiness(&names, &out).await?;
+        self.ctx
+            .store
+            .write_stage_outputs(names, Self::NAME, &out)
+            .await?;
+        let (state, waiting) = self.readiness(names, &out).await?;
         let message = format!(
             "endpoints of {environment}: {}. {waiting}",
             describe_plan(&planned).join("; ")
         );
-        Ok(self.summary(Action::Apply, environment, state, out, message))
+        Ok(self.summary(Action::Apply, names, state, out, message))
     }
 
-    async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let outputs = self.store.stage_outputs(&names, STAGE).await?;
-        let (state, message) = self.readiness(&names, &outputs).await?;
-        Ok(self.summary(Action::Status, environment, state, outputs, message))
+    async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let (state, message) = self.readiness(names, &outputs).await?;
+        Ok(self.summary(Action::Status, names, state, outputs, message))
     }
 
     /// Starts deleting every endpoint of the environment. Their network interfaces block deleting
     /// the security groups and subnets, so the answer is `pending` until `status` sees them gone.
-    async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let found = vpc_endpoints::find(&self.ec2, &names, None).await?;
+    async fn destroy(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
+        let found = vpc_endpoints::find(&self.ec2, names, None).await?;
         let ids: Vec<String> = found
             .iter()
             .filter(|e| !is_state(e, "deleting"))
             .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
             .collect();
         vpc_endpoints::delete(&self.ec2, &ids).await?;
-        self.store.delete_stage_outputs(&names, STAGE).await?;
-        let (state, waiting) = self.readiness(&names, &Outputs::new()).await?;
+        self.ctx
+            .store
+            .delete_stage_outputs(names, Self::NAME)
+            .await?;
+        let (state, waiting) = self.readiness(names, &Outputs::new()).await?;
         let message = format!(
             "deleting {} VPC endpoints of {environment}. {waiting}",
             ids.len()
         );
-        Ok(self.summary(Action::Destroy, environment, state, Outputs::new(), message))
+        Ok(self.summary(Action::Destroy, names, state, Outputs::new(), message))
     }
 }

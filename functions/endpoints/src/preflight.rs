@@ -1,20 +1,15 @@
 //! Checks that must pass before an interface endpoint with private DNS is created. AWS refuses
 //! private DNS on a VPC without both DNS attributes; the emulator does not, so the code checks.
 
-use aws_sdk_ec2::types::VpcAttributeName;
-use network_stage::attribute_is_on;
-use provisioner_core::ProvisionError;
+use provisioner_core::{vpc_dns, ProvisionError};
 
 pub async fn private_dns_possible(
     ec2: &aws_sdk_ec2::Client,
     vpc_id: &str,
 ) -> Result<(), ProvisionError> {
     let mut off = Vec::new();
-    for attribute in [
-        VpcAttributeName::EnableDnsSupport,
-        VpcAttributeName::EnableDnsHostnames,
-    ] {
-        if !attribute_is_on(ec2, vpc_id, attribute.clone()).await? {
+    for attribute in vpc_dns::ATTRIBUTES {
+        if !vpc_dns::is_on(ec2, vpc_id, attribute.clone()).await? {
             off.push(attribute.as_str().to_string());
         }
     }

@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{ResourceType, VpcEndpoint, VpcEndpointType};
-use network_stage::ec2_tags::{filter, owned_by_stage, tag_on_create};
+use provisioner_core::tags::ec2::{filter, on_create, owned};
 use provisioner_core::{AwsContext, Names, ProvisionError};
 
+use crate::owner;
 use crate::plan::{EndpointKind, PlannedEndpoint};
-use crate::STAGE;
 
 /// Where the endpoints go, from the network stage's outputs.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub async fn find(
     names: &Names,
     vpc_id: Option<&str>,
 ) -> Result<Vec<VpcEndpoint>, ProvisionError> {
-    let mut filters = owned_by_stage(names, STAGE);
+    let mut filters = owned(owner(names));
     if let Some(vpc_id) = vpc_id {
         filters.push(filter("vpc-id", vpc_id));
     }
@@ -115,9 +115,8 @@ async fn create(
         .create_vpc_endpoint()
         .vpc_id(&placement.vpc_id)
         .service_name(&want.service_name)
-        .tag_specifications(tag_on_create(
-            names,
-            STAGE,
+        .tag_specifications(on_create(
+            owner(names),
             ResourceType::VpcEndpoint,
             &role(want.service),
         ));

@@ -21,8 +21,8 @@ async fn network_for(h: &Harness, env: &str, service: Value) -> BTreeMap<String,
     let spec =
         EnvironmentSpec::from_json(&json!({"name": env, "service": service}), REGION).unwrap();
     SsmStore::new(h.plain_ssm()).put_spec(&spec).await.unwrap();
-    let network = NetworkStage::new(h.plain_ec2(), h.plain_ssm(), REGION);
-    let summary = network.apply(env).await.unwrap();
+    let network = NetworkStage::new(h.plain_ec2(), h.plain_context());
+    let summary = network.apply(&Names::new(env)).await.unwrap();
     summary
         .outputs
         .into_iter()
@@ -31,7 +31,7 @@ async fn network_for(h: &Harness, env: &str, service: Value) -> BTreeMap<String,
 }
 
 fn stage(h: &Harness) -> EndpointsStage {
-    EndpointsStage::new(h.ec2(), h.ssm(), REGION)
+    EndpointsStage::new(h.ec2(), h.context())
 }
 
 /// Each endpoint of the environment: (service, type, subnets, groups, route tables, private DNS),
@@ -47,7 +47,7 @@ type EndpointRow = (
 
 async fn endpoints(h: &Harness, env: &str) -> BTreeSet<EndpointRow> {
     let network: BTreeMap<String, String> = SsmStore::new(h.plain_ssm())
-        .stage_outputs(&Names::new(env), network_stage::STAGE)
+        .stage_outputs(&Names::new(env), network_stage::outputs::STAGE)
         .await
         .unwrap()
         .into_iter()
@@ -137,7 +137,7 @@ async fn apply_creates_the_fargate_endpoints_and_a_rerun_changes_nothing() {
     let h = Harness::start().await;
     network_for(&h, "ep", json!({})).await;
 
-    let summary = stage(&h).apply("ep").await.unwrap();
+    let summary = stage(&h).apply(&Names::new("ep")).await.unwrap();
     assert_eq!(endpoints(&h, "ep").await, reference_endpoints());
     assert_eq!(summary.state, Readiness::Ready);
     assert_eq!(summary.outputs[outputs::ENDPOINT_IDS].values().len(), 4);
@@ -156,15 +156,15 @@ async fn apply_creates_the_fargate_endpoints_and_a_rerun_changes_nothing() {
         3
     );
     let stored = SsmStore::new(h.plain_ssm())
-        .stage_outputs(&Names::new("ep"), endpoints_stage::STAGE)
+        .stage_outputs(&Names::new("ep"), endpoints_stage::outputs::STAGE)
         .await
         .unwrap();
     assert_eq!(stored, summary.outputs);
 
-    let again = assert_changes_nothing(&h, async || stage(&h).apply("ep").await).await;
+    let again = assert_changes_nothing(&h, async || stage(&h).apply(&Names::new("ep")).await).await;
     assert_eq!(again.outputs, summary.outputs);
     assert_eq!(
-        stage(&h).status("ep").await.unwrap().state,
+        stage(&h).status(&Names::new("ep")).await.unwrap().state,
         Readiness::Ready
     );
 }
@@ -182,7 +182,7 @@ async fn dns_preflight_fails_before_any_endpoint_is_created() {
         .await
         .unwrap();
 
-    let err = stage(&h).apply("dns").await.unwrap_err();
+    let err = stage(&h).apply(&Names::new("dns")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
     let message = err.to_string();
     assert!(
@@ -204,11 +204,12 @@ async fn crash_after_any_mutating_call_converges_on_rerun() {
     let h = Harness::start().await;
     let calls = assert_converges_after_any_crash(
         &h,
-        async || {
-            network_for(&h, "crash", json!({"enableExecuteCommand": true})).await;
+        "crash",
+        async |env| {
+            network_for(&h, env, json!({"enableExecuteCommand": true})).await;
         },
-        async || stage(&h).apply("crash").await,
-        async || endpoints(&h, "crash").await,
+        async |env| stage(&h).apply(&Names::new(env)).await,
+        async |env| endpoints(&h, env).await,
     )
     .await;
     // 5 endpoints and the outputs (ids, plan and one per endpoint).
@@ -219,7 +220,7 @@ async fn crash_after_any_mutating_call_converges_on_rerun() {
 async fn apply_follows_the_spec_and_corrects_drift() {
     let h = Harness::start().await;
     let network = network_for(&h, "drift", json!({"enableExecuteCommand": true})).await;
-    let first = stage(&h).apply("drift").await.unwrap();
+    let first = stage(&h).apply(&Names::new("drift")).await.unwrap();
     let mut expected = reference_endpoints();
     expected.insert(interface("ssmmessages"));
     assert_eq!(endpoints(&h, "drift").await, expected);
@@ -234,7 +235,7 @@ async fn apply_follows_the_spec_and_corrects_drift() {
         .await
         .unwrap();
     h.recorder.clear();
-    stage(&h).apply("drift").await.unwrap();
+    stage(&h).apply(&Names::new("drift")).await.unwrap();
     assert_eq!(endpoints(&h, "drift").await, expected);
     let modified: Vec<String> = h.recorder.mutating_operations();
     assert_eq!(
@@ -246,7 +247,7 @@ async fn apply_follows_the_spec_and_corrects_drift() {
     // ECS Exec switched off: its endpoint goes, the rest stay.
     network_for(&h, "drift", json!({})).await;
     h.recorder.clear();
-    let after = stage(&h).apply("drift").await.unwrap();
+    let after = stage(&h).apply(&Names::new("drift")).await.unwrap();
     assert_eq!(endpoints(&h, "drift").await, reference_endpoints());
     assert_eq!(h.recorder.of("DeleteVpcEndpoints").len(), 1);
     assert!(h.recorder.of("CreateVpcEndpoint").is_empty());
@@ -264,7 +265,7 @@ async fn apply_without_the_network_names_the_missing_output() {
     )
     .unwrap();
     SsmStore::new(h.plain_ssm()).put_spec(&spec).await.unwrap();
-    let err = stage(&h).apply("nonet").await.unwrap_err();
+    let err = stage(&h).apply(&Names::new("nonet")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MissingOutput);
     assert!(
         err.to_string()
@@ -278,28 +279,28 @@ async fn apply_without_the_network_names_the_missing_output() {
 async fn destroy_removes_every_endpoint_and_a_second_destroy_succeeds() {
     let h = Harness::start().await;
     network_for(&h, "gone", json!({})).await;
-    stage(&h).apply("gone").await.unwrap();
+    stage(&h).apply(&Names::new("gone")).await.unwrap();
 
-    let first = stage(&h).destroy("gone").await.unwrap();
+    let first = stage(&h).destroy(&Names::new("gone")).await.unwrap();
     assert_eq!(h.recorder.of("DeleteVpcEndpoints").len(), 1);
     assert_eq!(endpoints(&h, "gone").await, BTreeSet::new());
-    let second = stage(&h).destroy("gone").await.unwrap();
+    let second = stage(&h).destroy(&Names::new("gone")).await.unwrap();
     assert_eq!(second.state, Readiness::Ready);
     assert!(first.message.contains("deleting 4"), "{}", first.message);
     assert!(second.message.contains("deleting 0"), "{}", second.message);
     assert_eq!(
-        stage(&h).status("gone").await.unwrap().state,
+        stage(&h).status(&Names::new("gone")).await.unwrap().state,
         Readiness::Ready
     );
     let stored = SsmStore::new(h.plain_ssm())
-        .stage_outputs(&Names::new("gone"), endpoints_stage::STAGE)
+        .stage_outputs(&Names::new("gone"), endpoints_stage::outputs::STAGE)
         .await
         .unwrap();
     assert!(stored.is_empty());
 
     // With the endpoints gone the network tears down cleanly too.
-    NetworkStage::new(h.plain_ec2(), h.plain_ssm(), REGION)
-        .destroy("gone")
+    NetworkStage::new(h.plain_ec2(), h.plain_context())
+        .destroy(&Names::new("gone"))
         .await
         .unwrap();
     assert_eq!(

@@ -1,10 +1,10 @@
 //! The internet gateway of the public subnets.
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
+use provisioner_core::tags::ec2::{on_create, owned, role_of};
 use provisioner_core::{AwsContext, Names, ProvisionError};
 
-use crate::ec2_tags::{owned_by_stage, role_of, tag_on_create};
-use crate::STAGE;
+use crate::owner;
 
 pub const ROLE: &str = "internet-gateway";
 
@@ -15,7 +15,7 @@ pub async fn find(
 ) -> Result<Vec<InternetGateway>, ProvisionError> {
     let out = ec2
         .describe_internet_gateways()
-        .set_filters(Some(owned_by_stage(names, STAGE)))
+        .set_filters(Some(owned(owner(names))))
         .send()
         .await
         .context("DescribeInternetGateways", names.display_name(ROLE))?;
@@ -47,12 +47,7 @@ pub async fn ensure(
         None => {
             let out = ec2
                 .create_internet_gateway()
-                .tag_specifications(tag_on_create(
-                    names,
-                    STAGE,
-                    ResourceType::InternetGateway,
-                    ROLE,
-                ))
+                .tag_specifications(on_create(owner(names), ResourceType::InternetGateway, ROLE))
                 .send()
                 .await
                 .context("CreateInternetGateway", names.display_name(ROLE))?;

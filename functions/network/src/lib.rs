@@ -2,7 +2,6 @@
 //! gateway, route tables and the three security groups. Outputs go to
 //! `/fargate-provisioner/<environment>/network/`.
 
-pub mod ec2_tags;
 mod gateway;
 mod routes;
 mod security_groups;
@@ -11,53 +10,47 @@ mod teardown;
 mod vpc;
 
 use provisioner_core::{
-    Action, Names, Outputs, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
+    Action, Names, Outputs, ProvisionError, Readiness, Stage, StageContext, StageSummary,
 };
 
 pub use security_groups::{ALB_ROLE, PRIVATELINK_ROLE, WEB_ROLE};
-pub use vpc::attribute_is_on;
 
 /// Output names under `/fargate-provisioner/<environment>/network/`.
 pub use provisioner_core::outputs::network as outputs;
 
-/// The stage's name in SSM paths and tags.
-pub const STAGE: &str = outputs::STAGE;
-
 pub struct NetworkStage {
     ec2: aws_sdk_ec2::Client,
-    store: SsmStore,
-    region: String,
+    ctx: StageContext,
 }
 
-impl NetworkStage {
-    pub fn new(
-        ec2: aws_sdk_ec2::Client,
-        ssm: aws_sdk_ssm::Client,
-        region: impl Into<String>,
-    ) -> Self {
-        Self {
-            ec2,
-            store: SsmStore::new(ssm),
-            region: region.into(),
-        }
-    }
+/// Who owns the network's resources in `names`' environment.
+fn owner(names: &Names) -> provisioner_core::Owner<'_> {
+    <NetworkStage as Stage>::owner(names)
 }
 
 impl Stage for NetworkStage {
-    const NAME: &'static str = STAGE;
+    const NAME: &'static str = outputs::STAGE;
 
-    async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let spec = self.store.spec(&names, &self.region).await?;
+    type Clients = aws_sdk_ec2::Client;
+
+    fn new(ec2: Self::Clients, ctx: StageContext) -> Self {
+        Self { ec2, ctx }
+    }
+
+    async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
+        let spec = self.ctx.spec(names).await?;
         let ec2 = &self.ec2;
 
-        let vpc_id = vpc::ensure(ec2, &names, &spec.network.vpc_cidr).await?;
-        let wanted_subnets = subnets::wanted(&spec.network, &self.region);
-        let (subnet_ids, gateway_id, group_ids) = tokio::try_join!(
-            subnets::ensure(ec2, &names, &vpc_id, &wanted_subnets),
-            gateway::ensure(ec2, &names, &vpc_id),
-            security_groups::ensure(ec2, &names, &vpc_id, &spec),
-        )?;
+        let vpc_id = vpc::ensure(ec2, names, &spec.network.vpc_cidr).await?;
+        let wanted_subnets = subnets::wanted(&spec.network, &self.ctx.region);
+        // Joined, not raced: every create in flight finishes before a failure is reported.
+        let (subnet_ids, gateway_id, group_ids) = tokio::join!(
+            subnets::ensure(ec2, names, &vpc_id, &wanted_subnets),
+            gateway::ensure(ec2, names, &vpc_id),
+            security_groups::ensure(ec2, names, &vpc_id, &spec),
+        );
+        let (subnet_ids, gateway_id, group_ids) = (subnet_ids?, gateway_id?, group_ids?);
         let ids_of = |kind: &str| -> Vec<String> {
             wanted_subnets
                 .iter()
@@ -68,7 +61,7 @@ impl Stage for NetworkStage {
         let (public, private) = (ids_of("public-"), ids_of("private-"));
         let tables = routes::ensure(
             ec2,
-            &names,
+            names,
             &vpc_id,
             &[
                 routes::WantedRouteTable {
@@ -114,26 +107,30 @@ impl Stage for NetworkStage {
             outputs::PRIVATELINK_SECURITY_GROUP_ID.into(),
             group_ids[PRIVATELINK_ROLE].clone().into(),
         );
-        let changed = self.store.write_stage_outputs(&names, STAGE, &out).await?;
+        let changed = self
+            .ctx
+            .store
+            .write_stage_outputs(names, Self::NAME, &out)
+            .await?;
         let message = format!("network of {environment} is in place ({changed} outputs written)");
-        Ok(self.summary(Action::Apply, environment, Readiness::Ready, out, message))
+        Ok(self.summary(Action::Apply, names, Readiness::Ready, out, message))
     }
 
     /// Ready when the VPC and its subnets are `available`; reports the stored outputs.
-    async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let Some(found) = vpc::find(&self.ec2, &names).await? else {
+    async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
+        let Some(found) = vpc::find(&self.ec2, names).await? else {
             let message = format!("environment {environment} has no network");
             return Ok(self.summary(
                 Action::Status,
-                environment,
+                names,
                 Readiness::Ready,
                 Outputs::new(),
                 message,
             ));
         };
         let vpc_id = found.vpc_id().unwrap_or_default();
-        let subnets = subnets::find(&self.ec2, &names, vpc_id).await?;
+        let subnets = subnets::find(&self.ec2, names, vpc_id).await?;
         let available =
             |state: Option<&str>| state.is_some_and(|s| s.eq_ignore_ascii_case("available"));
         let pending: Vec<&str> = std::iter::once((vpc_id, found.state().map(|s| s.as_str())))
@@ -146,7 +143,7 @@ impl Stage for NetworkStage {
             .filter(|(_, state)| !available(*state))
             .map(|(id, _)| id)
             .collect();
-        let outputs = self.store.stage_outputs(&names, STAGE).await?;
+        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
         let (state, message) = if pending.is_empty() {
             (
                 Readiness::Ready,
@@ -158,20 +155,19 @@ impl Stage for NetworkStage {
                 format!("waiting for {} to become available", pending.join(", ")),
             )
         };
-        Ok(self.summary(Action::Status, environment, state, outputs, message))
+        Ok(self.summary(Action::Status, names, state, outputs, message))
     }
 
-    async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let deleted = teardown::destroy(&self.ec2, &names).await?;
-        self.store.delete_stage_outputs(&names, STAGE).await?;
-        let message = format!("deleted {deleted} network resources of {environment}");
-        Ok(self.summary(
-            Action::Destroy,
-            environment,
-            Readiness::Ready,
-            Outputs::new(),
-            message,
+    async fn destroy(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
+        let deleted = teardown::destroy(&self.ec2, names).await?;
+        self.ctx
+            .store
+            .delete_stage_outputs(names, Self::NAME)
+            .await?;
+        Ok(self.destroyed(
+            names,
+            format!("deleted {deleted} network resources of {environment}"),
         ))
     }
 }

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{ResourceType, RouteTable};
+use provisioner_core::tags::ec2::{filter, on_create, role_of};
 use provisioner_core::{AwsContext, Names, ProvisionError};
 
-use crate::ec2_tags::{filter, role_of, tag_on_create};
-use crate::STAGE;
+use crate::owner;
 
 pub const PUBLIC_ROLE: &str = "public-route-table";
 pub const PRIVATE_ROLE: &str = "private-route-table";
@@ -72,7 +72,7 @@ async fn create(
     let out = ec2
         .create_route_table()
         .vpc_id(vpc_id)
-        .tag_specifications(tag_on_create(names, STAGE, ResourceType::RouteTable, role))
+        .tag_specifications(on_create(owner(names), ResourceType::RouteTable, role))
         .send()
         .await
         .context("CreateRouteTable", names.display_name(role))?;

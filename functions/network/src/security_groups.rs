@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup, UserIdGroupPair};
-use futures::future::try_join_all;
-use provisioner_core::{AwsContext, EnvironmentSpec, Names, ProvisionError};
+use provisioner_core::tags::ec2::{filter, on_create, owned, role_of};
+use provisioner_core::{
+    settle_all, AwsContext, EnvironmentSpec, Names, NotFoundAsNone, ProvisionError,
+};
 
-use crate::ec2_tags::{filter, owned_by_stage, role_of, tag_on_create};
-use crate::STAGE;
+use crate::owner;
 
 pub const ALB_ROLE: &str = "sec-alb";
 pub const WEB_ROLE: &str = "sec-web-via-alb";
@@ -159,7 +160,7 @@ pub async fn find(
     names: &Names,
     vpc_id: Option<&str>,
 ) -> Result<BTreeMap<String, SecurityGroup>, ProvisionError> {
-    let mut filters = owned_by_stage(names, STAGE);
+    let mut filters = owned(owner(names));
     if let Some(vpc_id) = vpc_id {
         filters.push(filter("vpc-id", vpc_id));
     }
@@ -184,7 +185,7 @@ pub async fn ensure(
     spec: &EnvironmentSpec,
 ) -> Result<BTreeMap<&'static str, String>, ProvisionError> {
     let existing = find(ec2, names, Some(vpc_id)).await?;
-    let groups = try_join_all(GROUPS.iter().map(|(role, description)| {
+    let groups = settle_all(GROUPS.iter().map(|(role, description)| {
         let found = existing.get(*role).cloned();
         async move {
             let group = match found {
@@ -200,7 +201,7 @@ pub async fn ensure(
         .map(|(role, g)| (*role, g.group_id().unwrap_or_default().to_string()))
         .collect();
     let wanted = wanted_rules(spec, &ids);
-    try_join_all(groups.iter().map(|(role, group)| {
+    settle_all(groups.iter().map(|(role, group)| {
         let description = GROUPS
             .iter()
             .find(|(r, _)| r == role)
@@ -219,18 +220,13 @@ async fn create(
     role: &str,
     description: &str,
 ) -> Result<SecurityGroup, ProvisionError> {
-    let name = names.display_name(role);
+    let name = names.security_group(role);
     let out = ec2
         .create_security_group()
         .group_name(&name)
         .description(description)
         .vpc_id(vpc_id)
-        .tag_specifications(tag_on_create(
-            names,
-            STAGE,
-            ResourceType::SecurityGroup,
-            role,
-        ))
+        .tag_specifications(on_create(owner(names), ResourceType::SecurityGroup, role))
         .send()
         .await
         .context("CreateSecurityGroup", &name)?;
@@ -290,15 +286,11 @@ pub async fn revoke_all(
     if group.ip_permissions().is_empty() {
         return Ok(());
     }
-    match ec2
-        .revoke_security_group_ingress()
+    ec2.revoke_security_group_ingress()
         .group_id(group_id)
         .set_ip_permissions(Some(group.ip_permissions().to_vec()))
         .send()
         .await
         .context("RevokeSecurityGroupIngress", group_id)
-    {
-        Err(e) if !e.is_not_found() => Err(e),
-        _ => Ok(()),
-    }
+        .gone_is_fine()
 }

@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{ResourceType, Subnet};
-use futures::future::try_join_all;
 use provisioner_core::spec::NetworkSpec;
-use provisioner_core::{AwsContext, Names, ProvisionError};
+use provisioner_core::tags::ec2::{filter, on_create, owned, role_of};
+use provisioner_core::{settle_all, AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::ec2_tags::{filter, owned_by_stage, role_of, tag_on_create};
-use crate::STAGE;
+use crate::owner;
 
 /// A subnet the spec asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +50,7 @@ pub async fn find(
     names: &Names,
     vpc_id: &str,
 ) -> Result<BTreeMap<String, Subnet>, ProvisionError> {
-    let mut filters = owned_by_stage(names, STAGE);
+    let mut filters = owned(owner(names));
     filters.push(filter("vpc-id", vpc_id));
     let out = ec2
         .describe_subnets()
@@ -98,7 +97,7 @@ pub async fn ensure(
             None => to_create.push(want),
         }
     }
-    let created = try_join_all(
+    let created = settle_all(
         to_create
             .into_iter()
             .map(|want| create(ec2, names, vpc_id, want)),
@@ -125,12 +124,7 @@ async fn create(
         .vpc_id(vpc_id)
         .cidr_block(&want.cidr)
         .availability_zone(&want.zone)
-        .tag_specifications(tag_on_create(
-            names,
-            STAGE,
-            ResourceType::Subnet,
-            &want.role,
-        ))
+        .tag_specifications(on_create(owner(names), ResourceType::Subnet, &want.role))
         .send()
         .await
         .context(
@@ -149,14 +143,10 @@ async fn create(
 /// Deletes a subnet; already gone is fine. Network interfaces still in it (endpoints, tasks)
 /// surface as `DependencyViolation`, which the state machine retries.
 pub async fn delete(ec2: &aws_sdk_ec2::Client, subnet_id: &str) -> Result<(), ProvisionError> {
-    match ec2
-        .delete_subnet()
+    ec2.delete_subnet()
         .subnet_id(subnet_id)
         .send()
         .await
         .context("DeleteSubnet", subnet_id)
-    {
-        Err(e) if !e.is_not_found() => Err(e),
-        _ => Ok(()),
-    }
+        .gone_is_fine()
 }

@@ -1,10 +1,10 @@
 //! `destroy`: everything the stage made, in dependency order, each step tolerating what is gone.
 //! Resources are found by tag, not from the stored outputs, so a half-finished apply is cleaned too.
 
-use provisioner_core::{AwsContext, Names, ProvisionError};
+use provisioner_core::tags::ec2::owned;
+use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::ec2_tags::owned_by_stage;
-use crate::STAGE;
+use crate::owner;
 use crate::{gateway, security_groups, subnets, vpc};
 
 /// Deletes the stage's resources; returns how many it deleted.
@@ -17,19 +17,18 @@ pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, 
     }
     for group in groups.values() {
         let id = group.group_id().unwrap_or_default();
-        tolerate_missing(
-            ec2.delete_security_group()
-                .group_id(id)
-                .send()
-                .await
-                .context("DeleteSecurityGroup", id),
-        )?;
+        ec2.delete_security_group()
+            .group_id(id)
+            .send()
+            .await
+            .context("DeleteSecurityGroup", id)
+            .gone_is_fine()?;
         deleted += 1;
     }
 
     let found = ec2
         .describe_subnets()
-        .set_filters(Some(owned_by_stage(names, STAGE)))
+        .set_filters(Some(owned(owner(names))))
         .send()
         .await
         .context("DescribeSubnets", names.environment())?;
@@ -40,7 +39,7 @@ pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, 
 
     let found = ec2
         .describe_route_tables()
-        .set_filters(Some(owned_by_stage(names, STAGE)))
+        .set_filters(Some(owned(owner(names))))
         .send()
         .await
         .context("DescribeRouteTables", names.environment())?;
@@ -52,21 +51,19 @@ pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, 
             .filter(|a| a.main() != Some(true))
         {
             let association_id = association.route_table_association_id().unwrap_or_default();
-            tolerate_missing(
-                ec2.disassociate_route_table()
-                    .association_id(association_id)
-                    .send()
-                    .await
-                    .context("DisassociateRouteTable", association_id),
-            )?;
-        }
-        tolerate_missing(
-            ec2.delete_route_table()
-                .route_table_id(id)
+            ec2.disassociate_route_table()
+                .association_id(association_id)
                 .send()
                 .await
-                .context("DeleteRouteTable", id),
-        )?;
+                .context("DisassociateRouteTable", association_id)
+                .gone_is_fine()?;
+        }
+        ec2.delete_route_table()
+            .route_table_id(id)
+            .send()
+            .await
+            .context("DeleteRouteTable", id)
+            .gone_is_fine()?;
         deleted += 1;
     }
 
@@ -74,42 +71,32 @@ pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, 
         let id = igw.internet_gateway_id().unwrap_or_default();
         for attachment in igw.attachments() {
             let vpc_id = attachment.vpc_id().unwrap_or_default();
-            tolerate_missing(
-                ec2.detach_internet_gateway()
-                    .internet_gateway_id(id)
-                    .vpc_id(vpc_id)
-                    .send()
-                    .await
-                    .context("DetachInternetGateway", format!("{id} from {vpc_id}")),
-            )?;
-        }
-        tolerate_missing(
-            ec2.delete_internet_gateway()
+            ec2.detach_internet_gateway()
                 .internet_gateway_id(id)
+                .vpc_id(vpc_id)
                 .send()
                 .await
-                .context("DeleteInternetGateway", id),
-        )?;
+                .context("DetachInternetGateway", format!("{id} from {vpc_id}"))
+                .gone_is_fine()?;
+        }
+        ec2.delete_internet_gateway()
+            .internet_gateway_id(id)
+            .send()
+            .await
+            .context("DeleteInternetGateway", id)
+            .gone_is_fine()?;
         deleted += 1;
     }
 
     if let Some(found) = vpc::find(ec2, names).await? {
         let id = found.vpc_id().unwrap_or_default();
-        tolerate_missing(
-            ec2.delete_vpc()
-                .vpc_id(id)
-                .send()
-                .await
-                .context("DeleteVpc", id),
-        )?;
+        ec2.delete_vpc()
+            .vpc_id(id)
+            .send()
+            .await
+            .context("DeleteVpc", id)
+            .gone_is_fine()?;
         deleted += 1;
     }
     Ok(deleted)
-}
-
-fn tolerate_missing<T>(result: Result<T, ProvisionError>) -> Result<(), ProvisionError> {
-    match result {
-        Err(e) if !e.is_not_found() => Err(e),
-        _ => Ok(()),
-    }
 }

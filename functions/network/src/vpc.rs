@@ -1,10 +1,10 @@
 //! The VPC and its two DNS attributes (private DNS of interface endpoints needs both).
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
-use provisioner_core::{AwsContext, Names, ProvisionError};
+use provisioner_core::tags::ec2::{on_create, owned, role_of};
+use provisioner_core::{vpc_dns, AwsContext, Names, ProvisionError};
 
-use crate::ec2_tags::{owned_by_stage, role_of, tag_on_create};
-use crate::STAGE;
+use crate::owner;
 
 pub const ROLE: &str = "vpc";
 
@@ -12,7 +12,7 @@ pub const ROLE: &str = "vpc";
 pub async fn find(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<Option<Vpc>, ProvisionError> {
     let found = ec2
         .describe_vpcs()
-        .set_filters(Some(owned_by_stage(names, STAGE)))
+        .set_filters(Some(owned(owner(names))))
         .send()
         .await
         .context("DescribeVpcs", names.display_name(ROLE))?;
@@ -57,7 +57,7 @@ pub async fn ensure(
             let created = ec2
                 .create_vpc()
                 .cidr_block(cidr)
-                .tag_specifications(tag_on_create(names, STAGE, ResourceType::Vpc, ROLE))
+                .tag_specifications(on_create(owner(names), ResourceType::Vpc, ROLE))
                 .send()
                 .await
                 .context("CreateVpc", names.display_name(ROLE))?;
@@ -70,36 +70,10 @@ pub async fn ensure(
             id
         }
     };
-    // DNS hostnames can only be turned on once DNS support is on: keep this order.
-    for attribute in [
-        VpcAttributeName::EnableDnsSupport,
-        VpcAttributeName::EnableDnsHostnames,
-    ] {
+    for attribute in vpc_dns::ATTRIBUTES {
         ensure_attribute(ec2, &vpc_id, attribute).await?;
     }
     Ok(vpc_id)
-}
-
-pub async fn attribute_is_on(
-    ec2: &aws_sdk_ec2::Client,
-    vpc_id: &str,
-    attribute: VpcAttributeName,
-) -> Result<bool, ProvisionError> {
-    let out = ec2
-        .describe_vpc_attribute()
-        .vpc_id(vpc_id)
-        .attribute(attribute.clone())
-        .send()
-        .await
-        .context(
-            "DescribeVpcAttribute",
-            format!("{vpc_id} {}", attribute.as_str()),
-        )?;
-    let value = match attribute {
-        VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
-        _ => out.enable_dns_hostnames(),
-    };
-    Ok(value.and_then(|v| v.value()).unwrap_or(false))
 }
 
 /// AWS takes one attribute per ModifyVpcAttribute call; the change is read back to be sure.
@@ -108,7 +82,7 @@ async fn ensure_attribute(
     vpc_id: &str,
     attribute: VpcAttributeName,
 ) -> Result<(), ProvisionError> {
-    if attribute_is_on(ec2, vpc_id, attribute.clone()).await? {
+    if vpc_dns::is_on(ec2, vpc_id, attribute.clone()).await? {
         return Ok(());
     }
     let on = AttributeBooleanValue::builder().value(true).build();
@@ -121,7 +95,7 @@ async fn ensure_attribute(
         "ModifyVpcAttribute",
         format!("{vpc_id} {}", attribute.as_str()),
     )?;
-    if !attribute_is_on(ec2, vpc_id, attribute.clone()).await? {
+    if !vpc_dns::is_on(ec2, vpc_id, attribute.clone()).await? {
         return Err(ProvisionError::Conflict(format!(
             "{} of VPC {vpc_id} is still off after ModifyVpcAttribute turned it on",
             attribute.as_str()

@@ -21,7 +21,7 @@ async fn store_spec(h: &Harness, spec: &EnvironmentSpec) {
 }
 
 fn stage(h: &Harness) -> NetworkStage {
-    NetworkStage::new(h.ec2(), h.ssm(), REGION)
+    NetworkStage::new(h.ec2(), h.context())
 }
 
 fn env_filter(env: &str) -> Filter {
@@ -296,7 +296,7 @@ async fn apply_builds_the_reference_network() {
     let spec = reference_spec("ref");
     store_spec(&h, &spec).await;
 
-    let summary = stage(&h).apply("ref").await.unwrap();
+    let summary = stage(&h).apply(&Names::new("ref")).await.unwrap();
 
     assert_eq!(summary.state, Readiness::Ready);
     assert_eq!(snapshot(&h, "ref").await, reference_snapshot());
@@ -341,9 +341,11 @@ async fn apply_builds_the_reference_network() {
 async fn second_apply_sends_no_mutating_request() {
     let h = Harness::start().await;
     store_spec(&h, &reference_spec("again")).await;
-    let first = stage(&h).apply("again").await.unwrap();
-    let second =
-        test_support::assert_changes_nothing(&h, async || stage(&h).apply("again").await).await;
+    let first = stage(&h).apply(&Names::new("again")).await.unwrap();
+    let second = test_support::assert_changes_nothing(&h, async || {
+        stage(&h).apply(&Names::new("again")).await
+    })
+    .await;
     assert_eq!(first.outputs, second.outputs);
     assert_eq!(snapshot(&h, "again").await, reference_snapshot());
     println!(
@@ -357,7 +359,7 @@ async fn second_apply_sends_no_mutating_request() {
 async fn apply_corrects_drift_with_only_the_needed_calls() {
     let h = Harness::start().await;
     store_spec(&h, &reference_spec("drift")).await;
-    let summary = stage(&h).apply("drift").await.unwrap();
+    let summary = stage(&h).apply(&Names::new("drift")).await.unwrap();
     let ec2 = h.plain_ec2();
     let vpc_id = summary.outputs[outputs::VPC_ID].to_parameter_value();
     let privatelink = summary.outputs[outputs::PRIVATELINK_SECURITY_GROUP_ID].to_parameter_value();
@@ -390,7 +392,7 @@ async fn apply_corrects_drift_with_only_the_needed_calls() {
         .unwrap();
     h.recorder.clear();
 
-    stage(&h).apply("drift").await.unwrap();
+    stage(&h).apply(&Names::new("drift")).await.unwrap();
 
     let mut mutating: Vec<String> = h
         .recorder
@@ -416,12 +418,12 @@ async fn apply_corrects_drift_with_only_the_needed_calls() {
 #[tokio::test]
 async fn crash_after_any_mutating_call_converges_on_rerun() {
     let h = Harness::start().await;
-    let spec = reference_spec("crash");
     let calls = test_support::assert_converges_after_any_crash(
         &h,
-        async || store_spec(&h, &spec).await,
-        async || stage(&h).apply("crash").await,
-        async || snapshot(&h, "crash").await,
+        "crash",
+        async |env| store_spec(&h, &reference_spec(env)).await,
+        async |env| stage(&h).apply(&Names::new(env)).await,
+        async |env| snapshot(&h, env).await,
     )
     .await;
     assert!(
@@ -456,7 +458,7 @@ async fn throttling_and_server_errors_are_retried() {
         Fault::Throttle,
     );
 
-    stage(&h).apply("retry").await.unwrap();
+    stage(&h).apply(&Names::new("retry")).await.unwrap();
 
     assert_eq!(h.faults.fired(), 4);
     assert_eq!(h.recorder.of("CreateVpc").len(), 2);
@@ -476,7 +478,7 @@ async fn a_call_that_keeps_failing_is_reported_as_retryable_with_aws_code() {
         Fault::Throttle,
     );
 
-    let err = stage(&h).apply("throttled").await.unwrap_err();
+    let err = stage(&h).apply(&Names::new("throttled")).await.unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Retryable);
     assert_eq!(err.aws_code(), Some("RequestLimitExceeded"));
@@ -497,7 +499,7 @@ async fn aws_rejection_keeps_code_and_message() {
     .unwrap();
     store_spec(&h, &spec).await;
 
-    let err = stage(&h).apply("badzone").await.unwrap_err();
+    let err = stage(&h).apply(&Names::new("badzone")).await.unwrap_err();
 
     let text = err.to_string();
     assert!(
@@ -515,13 +517,13 @@ async fn aws_rejection_keeps_code_and_message() {
 async fn a_changed_subnet_cidr_is_a_conflict_not_a_silent_replacement() {
     let h = Harness::start().await;
     store_spec(&h, &reference_spec("moved")).await;
-    stage(&h).apply("moved").await.unwrap();
+    stage(&h).apply(&Names::new("moved")).await.unwrap();
     let mut changed = reference_spec("moved");
     changed.network.public_subnets[1].cidr = "10.0.4.0/24".into();
     store_spec(&h, &changed).await;
     h.recorder.clear();
 
-    let err = stage(&h).apply("moved").await.unwrap_err();
+    let err = stage(&h).apply(&Names::new("moved")).await.unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert!(
@@ -535,9 +537,9 @@ async fn a_changed_subnet_cidr_is_a_conflict_not_a_silent_replacement() {
 async fn destroy_leaves_nothing_and_a_second_destroy_succeeds() {
     let h = Harness::start().await;
     store_spec(&h, &reference_spec("gone")).await;
-    stage(&h).apply("gone").await.unwrap();
+    stage(&h).apply(&Names::new("gone")).await.unwrap();
 
-    stage(&h).destroy("gone").await.unwrap();
+    stage(&h).destroy(&Names::new("gone")).await.unwrap();
     SsmStore::new(h.ssm())
         .delete_spec(&Names::new("gone"))
         .await
@@ -549,11 +551,11 @@ async fn destroy_leaves_nothing_and_a_second_destroy_succeeds() {
         Vec::<String>::new()
     );
     assert_eq!(
-        test_support::stored_parameters(&h.plain_ssm()).await,
+        test_support::stored_parameters(&h.plain_ssm(), "gone").await,
         Vec::<String>::new()
     );
 
-    let again = stage(&h).destroy("gone").await.unwrap();
+    let again = stage(&h).destroy(&Names::new("gone")).await.unwrap();
     assert_eq!(again.state, Readiness::Ready);
 }
 
@@ -569,10 +571,10 @@ async fn destroy_after_a_crashed_apply_cleans_up_the_half_built_network() {
         },
         Fault::CrashAfter,
     );
-    assert!(stage(&h).apply("half").await.is_err());
+    assert!(stage(&h).apply(&Names::new("half")).await.is_err());
     h.faults.clear();
 
-    stage(&h).destroy("half").await.unwrap();
+    stage(&h).destroy(&Names::new("half")).await.unwrap();
 
     assert_eq!(snapshot(&h, "half").await, empty_snapshot());
 }
@@ -582,10 +584,10 @@ async fn environments_do_not_see_each_other() {
     let h = Harness::start().await;
     store_spec(&h, &reference_spec("one")).await;
     store_spec(&h, &reference_spec("two")).await;
-    stage(&h).apply("one").await.unwrap();
-    stage(&h).apply("two").await.unwrap();
+    stage(&h).apply(&Names::new("one")).await.unwrap();
+    stage(&h).apply(&Names::new("two")).await.unwrap();
 
-    stage(&h).destroy("one").await.unwrap();
+    stage(&h).destroy(&Names::new("one")).await.unwrap();
 
     assert_eq!(snapshot(&h, "two").await, reference_snapshot());
     assert_eq!(snapshot(&h, "one").await, empty_snapshot());

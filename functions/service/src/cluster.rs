@@ -3,7 +3,9 @@
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, Cluster, ClusterField};
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::ecs_tags;
+use provisioner_core::tags::ecs;
+
+use crate::owner;
 
 pub const ROLE: &str = "cluster";
 const CAPACITY_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
@@ -13,7 +15,7 @@ fn default_strategy() -> Result<CapacityProviderStrategyItem, ProvisionError> {
         .capacity_provider("FARGATE")
         .weight(1)
         .build()
-        .map_err(|e| ProvisionError::Conflict(e.to_string()))
+        .map_err(|e| ProvisionError::internal("capacity provider strategy", e))
 }
 
 /// The cluster of that name when it is ACTIVE.
@@ -21,7 +23,7 @@ pub async fn find(
     ecs: &aws_sdk_ecs::Client,
     names: &Names,
 ) -> Result<Option<Cluster>, ProvisionError> {
-    let name = crate::cluster_name(names);
+    let name = names.cluster();
     let out = ecs
         .describe_clusters()
         .clusters(&name)
@@ -38,14 +40,14 @@ pub async fn find(
 
 /// Creates the cluster or adopts it, adding the Fargate capacity providers when missing.
 pub async fn ensure(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<String, ProvisionError> {
-    let name = crate::cluster_name(names);
+    let name = names.cluster();
     let Some(cluster) = find(ecs, names).await? else {
         let created = ecs
             .create_cluster()
             .cluster_name(&name)
             .set_capacity_providers(Some(CAPACITY_PROVIDERS.map(String::from).to_vec()))
             .default_capacity_provider_strategy(default_strategy()?)
-            .set_tags(Some(ecs_tags::ecs(names, ROLE)))
+            .set_tags(Some(ecs::on_create(owner(names), ROLE)))
             .send()
             .await
             .context("CreateCluster", &name)?;
@@ -79,15 +81,11 @@ pub async fn delete(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<bool, Pr
     let Some(cluster) = find(ecs, names).await? else {
         return Ok(false);
     };
-    let tags = cluster
-        .tags()
-        .iter()
-        .filter_map(|t| Some((t.key()?, t.value()?)));
-    if !ecs_tags::is_ours(names, tags) {
+    if !ecs::owns(owner(names), cluster.tags()) {
         tracing::info!(cluster = ?cluster.cluster_arn(), "cluster was not created by this stage; left in place");
         return Ok(false);
     }
-    let name = crate::cluster_name(names);
+    let name = names.cluster();
     ecs.delete_cluster()
         .cluster(&name)
         .send()

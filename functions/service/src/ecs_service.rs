@@ -7,9 +7,10 @@ use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
     LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service,
 };
-use provisioner_core::{AwsContext, Names, ProvisionError};
+use provisioner_core::tags::ecs;
+use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::{ecs_tags, CONTAINER_NAME};
+use crate::{owner, CONTAINER_NAME};
 
 pub const ROLE: &str = "service";
 
@@ -104,7 +105,7 @@ impl WantedService {
             .security_groups(&self.security_group_id)
             .assign_public_ip(AssignPublicIp::Disabled)
             .build()
-            .map_err(|e| ProvisionError::Conflict(e.to_string()))?;
+            .map_err(|e| ProvisionError::internal("awsvpc configuration", e))?;
         Ok(NetworkConfiguration::builder()
             .awsvpc_configuration(vpc)
             .build())
@@ -125,18 +126,15 @@ pub async fn find(
     cluster: &str,
     name: &str,
 ) -> Result<Option<Service>, ProvisionError> {
-    let result = ecs
+    let out = ecs
         .describe_services()
         .cluster(cluster)
         .services(name)
         .send()
         .await
-        .context("DescribeServices", name);
-    match result {
-        Ok(out) => Ok(out.services().first().cloned()),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
+        .context("DescribeServices", name)
+        .not_found_as_none()?;
+    Ok(out.and_then(|o| o.services().first().cloned()))
 }
 
 fn network_matches(service: &Service, wanted: &WantedService) -> bool {
@@ -202,7 +200,7 @@ async fn create(
         .load_balancers(wanted.load_balancer())
         .propagate_tags(PropagateTags::Service)
         .enable_ecs_managed_tags(true)
-        .set_tags(Some(ecs_tags::ecs(names, ROLE)))
+        .set_tags(Some(ecs::on_create(owner(names), ROLE)))
         .send()
         .await
         .context("CreateService", &wanted.name)?;

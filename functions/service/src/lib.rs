@@ -4,7 +4,6 @@
 
 mod cluster;
 mod ecs_service;
-mod ecs_tags;
 mod log_group;
 pub mod redeploy;
 mod stability;
@@ -15,8 +14,8 @@ use provisioner_core::outputs::alb;
 use provisioner_core::outputs::network;
 use provisioner_core::spec::LaunchType as SpecLaunchType;
 use provisioner_core::{
-    Action, EnvironmentSpec, Names, OutputValue, Outputs, ProvisionError, Readiness, SsmStore,
-    Stage, StageSummary,
+    Action, EnvironmentSpec, Names, OutputValue, Outputs, ProvisionError, Readiness, Setup, Stage,
+    StageContext, StageSummary,
 };
 
 pub use ecs_service::Settings;
@@ -25,55 +24,38 @@ pub use redeploy::{ImagePush, RedeployTargets};
 /// Output names under `/fargate-provisioner/<environment>/service/`.
 pub use provisioner_core::outputs::service as outputs;
 
-/// The stage's name in SSM paths and tags.
-pub const STAGE: &str = outputs::STAGE;
-
 /// The task definition's single container.
 pub const CONTAINER_NAME: &str = "app";
-
-pub fn cluster_name(names: &Names) -> String {
-    names.environment().to_string()
-}
-
-pub fn service_name(names: &Names) -> String {
-    names.environment().to_string()
-}
-
-pub fn family(names: &Names) -> String {
-    names.environment().to_string()
-}
-
-pub fn log_group_name(names: &Names) -> String {
-    format!("/ecs/fargate-provisioner/{}", names.environment())
-}
 
 pub struct ServiceStage {
     ecs: aws_sdk_ecs::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
-    store: SsmStore,
-    region: String,
+    ctx: StageContext,
     /// The execution role the SAM template provides, used when the spec names none.
     default_execution_role_arn: Option<String>,
 }
 
-/// The AWS clients the stage uses.
+/// The AWS clients the stage uses besides SSM.
 pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    pub ssm: aws_sdk_ssm::Client,
 }
 
-impl Clients {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+impl provisioner_core::stage::FromSdkConfig for Clients {
+    fn from_config(config: &aws_config::SdkConfig) -> Self {
         Self {
             ecs: aws_sdk_ecs::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
         }
     }
+}
+
+/// Who owns the service stage's resources in `names`' environment.
+fn owner(names: &Names) -> provisioner_core::Owner<'_> {
+    <ServiceStage as Stage>::owner(names)
 }
 
 /// The environment variable that carries the default execution role into the Lambda.
@@ -85,19 +67,11 @@ fn int(value: i64) -> i32 {
 }
 
 impl ServiceStage {
-    pub fn new(
-        clients: Clients,
-        region: impl Into<String>,
-        default_execution_role_arn: Option<String>,
-    ) -> Self {
-        Self {
-            ecs: clients.ecs,
-            logs: clients.logs,
-            elb: clients.elb,
-            store: SsmStore::new(clients.ssm),
-            region: region.into(),
-            default_execution_role_arn,
-        }
+    /// The stage with the execution role the SAM template provides (used when a spec names
+    /// none).
+    pub fn with_default_execution_role(mut self, role_arn: Option<String>) -> Self {
+        self.default_execution_role_arn = role_arn;
+        self
     }
 
     /// The image to run: the spec's, or the digest a redeploy pinned it to while the spec still
@@ -114,12 +88,11 @@ impl ServiceStage {
     /// when given.
     async fn converge(
         &self,
-        environment: &str,
+        names: &Names,
         action: Action,
         pin: Option<&str>,
     ) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let spec = self.store.spec(&names, &self.region).await?;
+        let spec = self.ctx.spec(names).await?;
         let s = &spec.service;
         let execution_role_arn = s
             .execution_role_arn
@@ -134,20 +107,20 @@ impl ServiceStage {
         if let Some(image) = pin {
             redeploy::check_pin(&s.image, image)?;
         }
-        let net = self.store.upstream(&names, network::STAGE).await?;
-        let lb = self.store.upstream(&names, alb::STAGE).await?;
+        let net = self.ctx.store.upstream(names, network::STAGE).await?;
+        let lb = self.ctx.store.upstream(names, alb::STAGE).await?;
         let subnet_ids = net.list(network::PRIVATE_SUBNET_IDS)?;
         let security_group_id = net.one(network::WEB_SECURITY_GROUP_ID)?;
         let target_group_arn = lb.one(alb::TARGET_GROUP_ARN)?;
-        let recorded = self.store.stage_outputs(&names, STAGE).await?;
+        let recorded = self.ctx.store.stage_outputs(names, Self::NAME).await?;
         let (image, pinned_from) = match pin {
             Some(image) => (image.to_string(), Some(s.image.clone())),
             None => Self::image_for(&spec, &recorded),
         };
 
         let (cluster_arn, log_group) = tokio::try_join!(
-            cluster::ensure(&self.ecs, &names),
-            log_group::ensure(&self.logs, &names, int(s.log_retention_days)),
+            cluster::ensure(&self.ecs, names),
+            log_group::ensure(&self.logs, names, int(s.log_retention_days)),
         )?;
         let fargate = s.launch_type == SpecLaunchType::Fargate;
         let shape = task_definition::TaskShape {
@@ -169,10 +142,10 @@ impl ServiceStage {
                 .map(|x| (x.name.clone(), x.value_from.clone()))
                 .collect(),
             log_group: log_group.clone(),
-            log_region: self.region.clone(),
+            log_region: self.ctx.region.clone(),
         };
         let (task_definition_arn, registered) =
-            task_definition::ensure(&self.ecs, &names, &shape).await?;
+            task_definition::ensure(&self.ecs, names, &shape).await?;
         let settings = Settings {
             minimum_healthy_percent: int(s.minimum_healthy_percent),
             maximum_percent: int(s.maximum_percent),
@@ -180,8 +153,8 @@ impl ServiceStage {
             execute_command: s.enable_execute_command,
         };
         let wanted = ecs_service::WantedService {
-            cluster: cluster_name(&names),
-            name: service_name(&names),
+            cluster: names.cluster(),
+            name: names.service(),
             task_definition_arn: task_definition_arn.clone(),
             desired_count: int(s.desired_count),
             launch_type: if fargate {
@@ -200,7 +173,7 @@ impl ServiceStage {
             .get(outputs::SETTINGS)
             .and_then(|v| Settings::parse(&v.to_parameter_value()));
         let (service_arn, changes) =
-            ecs_service::ensure(&self.ecs, &names, &wanted, recorded_settings).await?;
+            ecs_service::ensure(&self.ecs, names, &wanted, recorded_settings).await?;
 
         let mut out = Outputs::new();
         out.insert(outputs::CLUSTER_ARN.into(), cluster_arn.into());
@@ -220,12 +193,13 @@ impl ServiceStage {
             out.insert(outputs::PINNED_FROM.into(), from.into());
         }
         // `recorded` was read above; nothing else writes this stage's outputs.
-        self.store
-            .replace_stage_outputs(&names, STAGE, &recorded, &out)
+        self.ctx
+            .store
+            .replace_stage_outputs(names, Self::NAME, &recorded, &out)
             .await?;
 
         let (state, stability) = self
-            .readiness(&names, &out, Some(&target_group_arn))
+            .readiness(names, &out, Some(&target_group_arn))
             .await?;
         let registered = if registered {
             "registered a new task definition revision; "
@@ -238,7 +212,7 @@ impl ServiceStage {
             format!("service: {}", changes.join(", "))
         };
         let message = format!("{registered}{changed}; image {image}. {stability}");
-        Ok(self.summary(action, environment, state, out, message))
+        Ok(self.summary(action, names, state, out, message))
     }
 
     /// Ready when the service is stable, or (after `destroy`) when it and its tasks are gone.
@@ -248,8 +222,8 @@ impl ServiceStage {
         outputs: &Outputs,
         target_group_arn: Option<&str>,
     ) -> Result<(Readiness, String), ProvisionError> {
-        let cluster = cluster_name(names);
-        let found = ecs_service::find(&self.ecs, &cluster, &service_name(names)).await?;
+        let cluster = names.cluster();
+        let found = ecs_service::find(&self.ecs, &cluster, &names.service()).await?;
         match found.as_ref().and_then(|s| s.status()) {
             Some("ACTIVE") => {
                 stability::of_active_service(
@@ -262,13 +236,13 @@ impl ServiceStage {
             }
             Some("DRAINING") => Ok((
                 Readiness::Pending,
-                format!("service {} is draining", service_name(names)),
+                format!("service {} is draining", names.service()),
             )),
             _ if !outputs.is_empty() => Ok((
                 Readiness::Pending,
                 format!(
                     "service {} does not exist; run apply for the service stage",
-                    service_name(names)
+                    names.service()
                 ),
             )),
             _ => {
@@ -297,7 +271,7 @@ impl ServiceStage {
         &self,
         push: &ImagePush,
     ) -> Result<RedeployTargets, ProvisionError> {
-        let specs = self.store.all_specs(&self.region).await?;
+        let specs = self.ctx.store.all_specs(&self.ctx.region).await?;
         let targets = redeploy::targets(push, &specs);
         tracing::info!(image = %targets.image, environments = ?targets.environments, "environments to redeploy");
         Ok(targets)
@@ -305,60 +279,91 @@ impl ServiceStage {
 }
 
 impl Stage for ServiceStage {
-    const NAME: &'static str = STAGE;
+    const NAME: &'static str = outputs::STAGE;
 
-    async fn apply(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        self.converge(environment, Action::Apply, None).await
+    type Clients = Clients;
+
+    fn new(clients: Clients, ctx: StageContext) -> Self {
+        Self {
+            ecs: clients.ecs,
+            logs: clients.logs,
+            elb: clients.elb,
+            ctx,
+            default_execution_role_arn: None,
+        }
     }
 
-    async fn status(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        let outputs = self.store.stage_outputs(&names, STAGE).await?;
+    fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
+        let clients =
+            <Clients as provisioner_core::stage::FromSdkConfig>::from_config(setup.config);
+        Ok(Self::new(clients, StageContext::from_setup(setup))
+            .with_default_execution_role(setup.var(DEFAULT_EXECUTION_ROLE_VAR)))
+    }
+
+    /// Stage requests, and ECR push events, which answer with the environments to redeploy.
+    async fn handle_event(
+        &self,
+        event: serde_json::Value,
+    ) -> Result<serde_json::Value, lambda_runtime::Diagnostic> {
+        if redeploy::is_image_event(&event) {
+            let push = ImagePush::from_event(event)?;
+            provisioner_core::lambda::to_lambda(self.redeploy_targets(&push).await)
+        } else {
+            let summary = provisioner_core::stage::handle(self, event).await?;
+            provisioner_core::lambda::to_lambda(Ok(summary))
+        }
+    }
+
+    async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        self.converge(names, Action::Apply, None).await
+    }
+
+    async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
         // Target health is part of stability; the ALB stage knows the target group.
         let target_group_arn = self
+            .ctx
             .store
-            .stage_outputs(&names, alb::STAGE)
+            .stage_outputs(names, alb::STAGE)
             .await?
             .get(alb::TARGET_GROUP_ARN)
             .map(OutputValue::to_parameter_value);
         let (state, message) = self
-            .readiness(&names, &outputs, target_group_arn.as_deref())
+            .readiness(names, &outputs, target_group_arn.as_deref())
             .await?;
-        Ok(self.summary(Action::Status, environment, state, outputs, message))
+        Ok(self.summary(Action::Status, names, state, outputs, message))
     }
 
-    async fn redeploy(
-        &self,
-        environment: &str,
-        image: &str,
-    ) -> Result<StageSummary, ProvisionError> {
-        self.converge(environment, Action::Redeploy, Some(image))
-            .await
+    async fn redeploy(&self, names: &Names, image: &str) -> Result<StageSummary, ProvisionError> {
+        self.converge(names, Action::Redeploy, Some(image)).await
     }
 
     /// Re-entrant teardown: the first call scales the service to 0 and deletes it (`pending`);
     /// once `status` sees it inactive with its tasks stopped, the next call deregisters the task
     /// definitions, deletes the log group and the cluster (`ready`).
-    async fn destroy(&self, environment: &str) -> Result<StageSummary, ProvisionError> {
-        let names = Names::new(environment);
-        self.store.delete_stage_outputs(&names, STAGE).await?;
-        let cluster = cluster_name(&names);
-        let service = service_name(&names);
+    async fn destroy(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
+        self.ctx
+            .store
+            .delete_stage_outputs(names, Self::NAME)
+            .await?;
+        let cluster = names.cluster();
+        let service = names.service();
         let started = ecs_service::delete(&self.ecs, &cluster, &service).await?;
-        let (state, waiting) = self.readiness(&names, &Outputs::new(), None).await?;
+        let (state, waiting) = self.readiness(names, &Outputs::new(), None).await?;
         if started || state == Readiness::Pending {
             let message = format!("deleting service {service} of {environment}: {waiting}");
             return Ok(self.summary(
                 Action::Destroy,
-                environment,
+                names,
                 Readiness::Pending,
                 Outputs::new(),
                 message,
             ));
         }
-        let revisions = task_definition::deregister_all(&self.ecs, &names).await?;
-        let log_group = log_group::delete(&self.logs, &names).await?;
-        let cluster_deleted = cluster::delete(&self.ecs, &names).await?;
+        let revisions = task_definition::deregister_all(&self.ecs, names).await?;
+        let log_group = log_group::delete(&self.logs, names).await?;
+        let cluster_deleted = cluster::delete(&self.ecs, names).await?;
         let message = format!(
             "service stage of {environment} removed: {revisions} task definition revisions deregistered, log group {}, cluster {}",
             if log_group { "deleted" } else { "absent or not ours" },
@@ -366,28 +371,10 @@ impl Stage for ServiceStage {
         );
         Ok(self.summary(
             Action::Destroy,
-            environment,
+            names,
             Readiness::Ready,
             Outputs::new(),
             message,
         ))
     }
-}
-
-/// The service Lambda's whole handler: a stage request, or an ECR push event which answers with
-/// the environments to redeploy.
-pub async fn handle_event(
-    stage: &ServiceStage,
-    event: serde_json::Value,
-) -> Result<serde_json::Value, lambda_runtime::Diagnostic> {
-    let answer = if redeploy::is_image_event(&event) {
-        let push = ImagePush::from_event(event)?;
-        serde_json::to_value(stage.redeploy_targets(&push).await?)
-    } else {
-        serde_json::to_value(provisioner_core::stage::handle(stage, event).await?)
-    };
-    answer.map_err(|e| lambda_runtime::Diagnostic {
-        error_type: "AwsError".into(),
-        error_message: e.to_string(),
-    })
 }

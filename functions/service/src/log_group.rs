@@ -2,9 +2,10 @@
 //! spec's retention. The awslogs driver in a private subnet reaches it through the `logs` endpoint.
 
 use aws_sdk_cloudwatchlogs::types::LogGroup;
+use provisioner_core::tags::logs as log_tags;
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::ecs_tags;
+use crate::owner;
 
 pub const ROLE: &str = "log-group";
 
@@ -31,13 +32,13 @@ pub async fn ensure(
     names: &Names,
     retention_days: i32,
 ) -> Result<String, ProvisionError> {
-    let name = crate::log_group_name(names);
+    let name = names.log_group();
     let current = match find(logs, &name).await? {
         Some(group) => group.retention_in_days(),
         None => {
             logs.create_log_group()
                 .log_group_name(&name)
-                .set_tags(Some(ecs_tags::map(names, ROLE)))
+                .set_tags(Some(log_tags::on_create(owner(names), ROLE)))
                 .send()
                 .await
                 .context("CreateLogGroup", &name)?;
@@ -62,7 +63,7 @@ pub async fn delete(
     logs: &aws_sdk_cloudwatchlogs::Client,
     names: &Names,
 ) -> Result<bool, ProvisionError> {
-    let name = crate::log_group_name(names);
+    let name = names.log_group();
     let Some(group) = find(logs, &name).await? else {
         return Ok(false);
     };
@@ -73,12 +74,10 @@ pub async fn delete(
         .send()
         .await
         .context("ListTagsForResource", arn)?;
-    let tags = tags
+    let owned = tags
         .tags()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.as_str(), v.as_str()));
-    if !ecs_tags::is_ours(names, tags) {
+        .is_some_and(|tags| log_tags::owns(owner(names), tags));
+    if !owned {
         tracing::info!(log_group = %name, "log group was not created by this stage; left in place");
         return Ok(false);
     }

@@ -99,7 +99,7 @@ pub async fn tasks_not_stopped(
     cluster: &str,
     names: &Names,
 ) -> Result<Vec<String>, ProvisionError> {
-    let family = crate::family(names);
+    let family = names.family();
     let mut arns = Vec::new();
     for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
         let listed = ecs

@@ -9,9 +9,10 @@ use aws_sdk_ecs::types::{
     PortMapping, Secret, TaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
     TransportProtocol,
 };
-use provisioner_core::{AwsContext, Names, ProvisionError};
+use provisioner_core::tags::ecs;
+use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
-use crate::{ecs_tags, CONTAINER_NAME};
+use crate::{owner, CONTAINER_NAME};
 
 pub const ROLE: &str = "task-definition";
 const STREAM_PREFIX: &str = "ecs";
@@ -69,14 +70,14 @@ impl TaskShape {
             .iter()
             .map(|(name, from)| Secret::builder().name(name).value_from(from).build())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ProvisionError::request("service.secrets", e.to_string()))?;
+            .map_err(|e| ProvisionError::internal("secrets", e))?;
         let log = LogConfiguration::builder()
             .log_driver(LogDriver::Awslogs)
             .options("awslogs-group", &self.log_group)
             .options("awslogs-region", &self.log_region)
             .options("awslogs-stream-prefix", STREAM_PREFIX)
             .build()
-            .map_err(|e| ProvisionError::Conflict(e.to_string()))?;
+            .map_err(|e| ProvisionError::internal("awslogs configuration", e))?;
         Ok(ContainerDefinition::builder()
             .name(CONTAINER_NAME)
             .image(&self.image)
@@ -104,26 +105,18 @@ pub async fn active(
     ecs: &aws_sdk_ecs::Client,
     family: &str,
 ) -> Result<Option<TaskDefinition>, ProvisionError> {
-    let result = ecs
+    let out = ecs
         .describe_task_definition()
         .task_definition(family)
         .send()
         .await
-        .context("DescribeTaskDefinition", family);
-    match result {
-        Ok(out) => Ok(out
-            .task_definition()
+        .context("DescribeTaskDefinition", family)
+        .not_found_as_none()?;
+    Ok(out.and_then(|o| {
+        o.task_definition()
             .filter(|td| td.status() == Some(&TaskDefinitionStatus::Active))
-            .cloned()),
-        // ECS answers a family without ACTIVE revisions with a plain ClientException.
-        Err(ProvisionError::Aws { code, message, .. })
-            if code == "ClientException"
-                && message.contains("Unable to describe task definition") =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+            .cloned()
+    }))
 }
 
 /// The ARN of a revision with exactly `shape`: the active one, or a newly registered one.
@@ -133,7 +126,7 @@ pub async fn ensure(
     names: &Names,
     shape: &TaskShape,
 ) -> Result<(String, bool), ProvisionError> {
-    let family = crate::family(names);
+    let family = names.family();
     if let Some(current) = active(ecs, &family).await? {
         if TaskShape::of(&current).as_ref() == Some(shape) {
             let arn = current
@@ -153,7 +146,7 @@ pub async fn ensure(
         .execution_role_arn(&shape.execution_role_arn)
         .set_task_role_arn(shape.task_role_arn.clone())
         .container_definitions(shape.container()?)
-        .set_tags(Some(ecs_tags::ecs(names, ROLE)))
+        .set_tags(Some(ecs::on_create(owner(names), ROLE)))
         .send()
         .await
         .context("RegisterTaskDefinition", &family)?;
@@ -171,7 +164,7 @@ pub async fn deregister_all(
     ecs: &aws_sdk_ecs::Client,
     names: &Names,
 ) -> Result<usize, ProvisionError> {
-    let family = crate::family(names);
+    let family = names.family();
     let mut arns = Vec::new();
     let mut pages = ecs
         .list_task_definitions()
@@ -202,11 +195,7 @@ pub async fn deregister_all(
             .send()
             .await
             .context("DescribeTaskDefinition", &arn)?;
-        let tags = described
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?, t.value()?)));
-        if !ecs_tags::is_ours(names, tags) {
+        if !ecs::owns(owner(names), described.tags()) {
             continue;
         }
         ecs.deregister_task_definition()

@@ -43,12 +43,12 @@ async fn store_spec(h: &Harness, env: &str, service: Value) {
 /// Spec, network and ALB, with plain clients so nothing of it is recorded.
 async fn upstream(h: &Harness, env: &str, service: Value) {
     store_spec(h, env, service).await;
-    NetworkStage::new(h.plain_ec2(), h.plain_ssm(), REGION)
-        .apply(env)
+    NetworkStage::new(h.plain_ec2(), h.plain_context())
+        .apply(&Names::new(env))
         .await
         .unwrap();
-    AlbStage::new(h.plain_elbv2(), h.plain_ssm(), REGION)
-        .apply(env)
+    AlbStage::new(h.plain_elbv2(), h.plain_context())
+        .apply(&Names::new(env))
         .await
         .unwrap();
 }
@@ -58,9 +58,8 @@ fn stage(h: &Harness) -> ServiceStage {
         ecs: h.ecs(),
         logs: h.logs(),
         elb: h.elbv2(),
-        ssm: h.ssm(),
     };
-    ServiceStage::new(clients, REGION, Some(EXECUTION_ROLE.into()))
+    ServiceStage::new(clients, h.context()).with_default_execution_role(Some(EXECUTION_ROLE.into()))
 }
 
 fn operations(h: &Harness) -> Vec<String> {
@@ -81,7 +80,8 @@ async fn outputs_of(h: &Harness, env: &str, stage: &str) -> BTreeMap<String, Vec
         .collect()
 }
 
-/// What exists in ECS and CloudWatch Logs for the environment, without ids.
+/// What exists in ECS and CloudWatch Logs for the environment, without ids; its name appears
+/// as `<env>`.
 #[derive(Debug, PartialEq, Eq)]
 struct Snapshot {
     active_clusters: usize,
@@ -106,7 +106,13 @@ async fn snapshot(h: &Harness, env: &str) -> Snapshot {
         .await
         .unwrap();
     let mut active_revisions = Vec::new();
-    for arn in listed.task_definition_arns() {
+    // The prefix also matches longer names (crash-1 and crash-10): keep this family only.
+    let family = format!("task-definition/{env}:");
+    for arn in listed
+        .task_definition_arns()
+        .iter()
+        .filter(|a| a.contains(&family))
+    {
         let td = ecs
             .describe_task_definition()
             .task_definition(arn)
@@ -133,7 +139,7 @@ async fn snapshot(h: &Harness, env: &str) -> Snapshot {
             let td = s.task_definition().unwrap();
             let revision = td.rsplit(':').next().unwrap().to_string();
             services.push((
-                s.service_name().unwrap().to_string(),
+                s.service_name().unwrap().replacen(env, "<env>", 1),
                 s.desired_count(),
                 revision,
             ));
@@ -146,12 +152,14 @@ async fn snapshot(h: &Harness, env: &str) -> Snapshot {
         .send()
         .await
         .unwrap();
+    let own = format!("/ecs/fargate-provisioner/{env}");
     let log_groups = groups
         .log_groups()
         .iter()
+        .filter(|g| g.log_group_name() == Some(own.as_str()))
         .map(|g| {
             (
-                g.log_group_name().unwrap().to_string(),
+                g.log_group_name().unwrap().replacen(env, "<env>", 1),
                 g.retention_in_days(),
             )
         })
@@ -164,12 +172,12 @@ async fn snapshot(h: &Harness, env: &str) -> Snapshot {
     }
 }
 
-fn reference_snapshot(env: &str) -> Snapshot {
+fn reference_snapshot() -> Snapshot {
     Snapshot {
         active_clusters: 1,
         active_revisions: vec![format!("{REGISTRY}/web:latest")],
-        services: vec![(env.to_string(), 2, "1".into())],
-        log_groups: vec![(format!("/ecs/fargate-provisioner/{env}"), Some(30))],
+        services: vec![("<env>".to_string(), 2, "1".into())],
+        log_groups: vec![("/ecs/fargate-provisioner/<env>".into(), Some(30))],
     }
 }
 
@@ -177,8 +185,8 @@ fn reference_snapshot(env: &str) -> Snapshot {
 async fn apply_runs_the_reference_service_and_a_rerun_changes_nothing() {
     let h = harness().await;
     upstream(&h, "svc", json!({})).await;
-    let summary = stage(&h).apply("svc").await.unwrap();
-    assert_eq!(snapshot(&h, "svc").await, reference_snapshot("svc"));
+    let summary = stage(&h).apply(&Names::new("svc")).await.unwrap();
+    assert_eq!(snapshot(&h, "svc").await, reference_snapshot());
     assert_eq!(summary.state, Readiness::Ready, "{}", summary.message);
 
     let network = outputs_of(&h, "svc", "network").await;
@@ -226,7 +234,7 @@ async fn apply_runs_the_reference_service_and_a_rerun_changes_nothing() {
         json!(["FARGATE", "FARGATE_SPOT"])
     );
 
-    let stored = outputs_of(&h, "svc", service_stage::STAGE).await;
+    let stored = outputs_of(&h, "svc", service_stage::outputs::STAGE).await;
     for key in [
         outputs::CLUSTER_ARN,
         outputs::SERVICE_ARN,
@@ -236,10 +244,10 @@ async fn apply_runs_the_reference_service_and_a_rerun_changes_nothing() {
         assert!(stored.contains_key(key), "{key}");
     }
 
-    assert_changes_nothing(&h, async || stage(&h).apply("svc").await).await;
+    assert_changes_nothing(&h, async || stage(&h).apply(&Names::new("svc")).await).await;
     assert!(h.recorder.of("RegisterTaskDefinition").is_empty());
     assert_eq!(
-        stage(&h).status("svc").await.unwrap().state,
+        stage(&h).status(&Names::new("svc")).await.unwrap().state,
         Readiness::Ready
     );
 }
@@ -248,7 +256,7 @@ async fn apply_runs_the_reference_service_and_a_rerun_changes_nothing() {
 async fn each_change_makes_exactly_the_needed_calls() {
     let h = harness().await;
     upstream(&h, "chg", json!({})).await;
-    stage(&h).apply("chg").await.unwrap();
+    stage(&h).apply(&Names::new("chg")).await.unwrap();
 
     let cases: [(Value, &[&str], Value); 4] = [
         (
@@ -277,7 +285,7 @@ async fn each_change_makes_exactly_the_needed_calls() {
     for (service, calls, update) in cases {
         store_spec(&h, "chg", service.clone()).await;
         h.recorder.clear();
-        stage(&h).apply("chg").await.unwrap();
+        stage(&h).apply(&Names::new("chg")).await.unwrap();
         assert_eq!(operations(&h), *calls, "{service}");
         let sent = body(&h, "UpdateService");
         for (key, value) in update.as_object().unwrap() {
@@ -289,14 +297,14 @@ async fn each_change_makes_exactly_the_needed_calls() {
         }
     }
     let after = snapshot(&h, "chg").await;
-    assert_eq!(after.services, vec![("chg".into(), 3, "3".into())]);
+    assert_eq!(after.services, vec![("<env>".into(), 3, "3".into())]);
 }
 
 #[tokio::test]
 async fn an_ecr_push_redeploys_only_the_environments_that_follow_the_tag() {
     let h = harness().await;
     upstream(&h, "follows", json!({})).await;
-    stage(&h).apply("follows").await.unwrap();
+    stage(&h).apply(&Names::new("follows")).await.unwrap();
     store_spec(
         &h,
         "other-tag",
@@ -321,12 +329,21 @@ async fn an_ecr_push_redeploys_only_the_environments_that_follow_the_tag() {
         .unwrap()
     };
     let targets = stage(&h).redeploy_targets(&push(1)).await.unwrap();
-    assert_eq!(targets.environments, ["follows"]);
+    // Other tests' environments share the emulator: of this test's three, only one follows.
+    let ours: Vec<&String> = targets
+        .environments
+        .iter()
+        .filter(|e| ["follows", "other-tag", "other-repo"].contains(&e.as_str()))
+        .collect();
+    assert_eq!(ours, ["follows"]);
     let pinned = format!("{REGISTRY}/web@{}", digest(1));
     assert_eq!(targets.image, pinned);
 
     h.recorder.clear();
-    let summary = stage(&h).redeploy("follows", &pinned).await.unwrap();
+    let summary = stage(&h)
+        .redeploy(&Names::new("follows"), &pinned)
+        .await
+        .unwrap();
     assert_eq!(
         operations(&h),
         [
@@ -347,21 +364,30 @@ async fn an_ecr_push_redeploys_only_the_environments_that_follow_the_tag() {
     );
 
     // The pin holds: a later apply of the unchanged spec keeps running the digest.
-    assert_changes_nothing(&h, async || stage(&h).apply("follows").await).await;
+    assert_changes_nothing(&h, async || stage(&h).apply(&Names::new("follows")).await).await;
     // The same digest again is already running; a new digest under the same tag redeploys.
-    assert_changes_nothing(&h, async || stage(&h).redeploy("follows", &pinned).await).await;
+    assert_changes_nothing(&h, async || {
+        stage(&h).redeploy(&Names::new("follows"), &pinned).await
+    })
+    .await;
     let second = format!("{REGISTRY}/web@{}", digest(2));
     h.recorder.clear();
-    stage(&h).redeploy("follows", &second).await.unwrap();
+    stage(&h)
+        .redeploy(&Names::new("follows"), &second)
+        .await
+        .unwrap();
     assert_eq!(h.recorder.of("RegisterTaskDefinition").len(), 1);
     assert_eq!(h.recorder.of("UpdateService").len(), 1);
     assert_eq!(
         snapshot(&h, "follows").await.services,
-        vec![("follows".into(), 2, "3".into())]
+        vec![("<env>".into(), 2, "3".into())]
     );
 
     let err = stage(&h)
-        .redeploy("follows", &format!("{REGISTRY}/api@{}", digest(3)))
+        .redeploy(
+            &Names::new("follows"),
+            &format!("{REGISTRY}/api@{}", digest(3)),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation);
@@ -373,9 +399,10 @@ async fn crash_after_any_mutating_call_converges_on_rerun() {
     let h = harness().await;
     let calls = assert_converges_after_any_crash(
         &h,
-        async || upstream(&h, "crash", json!({})).await,
-        async || stage(&h).apply("crash").await,
-        async || snapshot(&h, "crash").await,
+        "crash",
+        async |env| upstream(&h, env, json!({})).await,
+        async |env| stage(&h).apply(&Names::new(env)).await,
+        async |env| snapshot(&h, env).await,
     )
     .await;
     assert!(calls >= 6, "{calls} mutating calls");
@@ -397,7 +424,7 @@ const STOPPED_TASKS: &str = r#"{"tasks": [{"taskArn": "arn:aws:ecs:us-east-1:123
 async fn a_failed_rollout_is_an_error_that_says_why_the_tasks_stopped() {
     let h = harness().await;
     upstream(&h, "fail", json!({})).await;
-    stage(&h).apply("fail").await.unwrap();
+    stage(&h).apply(&Names::new("fail")).await.unwrap();
     for (operation, answer) in [
         ("DescribeServices", FAILED_SERVICE),
         ("ListTasks", STOPPED_TASK_ARNS),
@@ -411,7 +438,7 @@ async fn a_failed_rollout_is_an_error_that_says_why_the_tasks_stopped() {
             Fault::Respond(answer),
         );
     }
-    let err = stage(&h).status("fail").await.unwrap_err();
+    let err = stage(&h).status(&Names::new("fail")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::DeploymentFailed);
     let message = err.to_string();
     for expected in [
@@ -432,10 +459,9 @@ async fn without_an_execution_role_apply_names_the_field_and_changes_nothing() {
         ecs: h.ecs(),
         logs: h.logs(),
         elb: h.elbv2(),
-        ssm: h.ssm(),
     };
-    let err = ServiceStage::new(clients, REGION, None)
-        .apply("norole")
+    let err = ServiceStage::new(clients, h.context())
+        .apply(&Names::new("norole"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation);
@@ -450,10 +476,10 @@ async fn without_an_execution_role_apply_names_the_field_and_changes_nothing() {
 async fn destroy_takes_two_passes_and_leaves_nothing() {
     let h = harness().await;
     upstream(&h, "gone", json!({})).await;
-    stage(&h).apply("gone").await.unwrap();
+    stage(&h).apply(&Names::new("gone")).await.unwrap();
 
     h.recorder.clear();
-    let first = stage(&h).destroy("gone").await.unwrap();
+    let first = stage(&h).destroy(&Names::new("gone")).await.unwrap();
     assert_eq!(first.state, Readiness::Pending, "{}", first.message);
     assert_eq!(
         operations(&h),
@@ -461,11 +487,11 @@ async fn destroy_takes_two_passes_and_leaves_nothing() {
     );
     assert_eq!(body(&h, "UpdateService")["desiredCount"], 0);
     assert_eq!(
-        stage(&h).status("gone").await.unwrap().state,
+        stage(&h).status(&Names::new("gone")).await.unwrap().state,
         Readiness::Ready
     );
 
-    let second = stage(&h).destroy("gone").await.unwrap();
+    let second = stage(&h).destroy(&Names::new("gone")).await.unwrap();
     assert_eq!(second.state, Readiness::Ready, "{}", second.message);
     let empty = Snapshot {
         active_clusters: 0,
@@ -474,10 +500,10 @@ async fn destroy_takes_two_passes_and_leaves_nothing() {
         log_groups: vec![],
     };
     assert_eq!(snapshot(&h, "gone").await, empty);
-    assert!(outputs_of(&h, "gone", service_stage::STAGE)
+    assert!(outputs_of(&h, "gone", service_stage::outputs::STAGE)
         .await
         .is_empty());
 
-    let third = stage(&h).destroy("gone").await.unwrap();
+    let third = stage(&h).destroy(&Names::new("gone")).await.unwrap();
     assert_eq!(third.state, Readiness::Ready);
 }

@@ -1,7 +1,9 @@
-//! The local AWS emulator: a moto server on a free loopback port, stopped (by PID) when dropped.
+//! The local AWS emulator: a moto server on a free loopback port, stopped (by PID) when dropped,
+//! and ending by itself when the process that started it ends.
 //!
-//! moto comes from the project's virtualenv (`scripts/setup-python` creates it); `MOTO_SERVER`
-//! overrides the path. Used by the local run and by the tests.
+//! moto comes from the project's virtualenv (`scripts/setup-python` creates it) and is started
+//! through this crate's Python launcher (`python/localaws`), which loads the project's additions
+//! into it. `LOCAL_AWS_PYTHON` overrides the interpreter. Used by the local run and the tests.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
-    #[error("moto_server not found at {0}: run scripts/setup-python (or set MOTO_SERVER)")]
+    #[error("{0} not found: run scripts/setup-python (or set LOCAL_AWS_PYTHON)")]
     NotInstalled(PathBuf),
     #[error("could not start {path}: {source}")]
     Spawn {
@@ -48,17 +50,24 @@ pub struct EmulatorOptions {
 pub struct Emulator {
     child: Child,
     port: u16,
+    options: EmulatorOptions,
 }
 
 /// The repository root, where `.venv/` lives.
 pub fn repository_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
-fn moto_server_path() -> PathBuf {
-    std::env::var_os("MOTO_SERVER")
+fn python_path() -> PathBuf {
+    std::env::var_os("LOCAL_AWS_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repository_root().join(".venv/bin/moto_server"))
+        .unwrap_or_else(|| repository_root().join(".venv/bin/python"))
+}
+
+/// Where the launcher package lives.
+fn launcher_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python")
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -72,8 +81,26 @@ impl Emulator {
         Self::start_with(EmulatorOptions::default())
     }
 
+    /// One emulator for the whole process, started on first use with `options` (every caller
+    /// in a process must ask for the same options). Tests that share it use distinct
+    /// environment names.
+    pub fn shared(options: EmulatorOptions) -> Result<&'static Emulator, EmulatorError> {
+        static SHARED: std::sync::Mutex<Option<&'static Emulator>> = std::sync::Mutex::new(None);
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(emulator) = *shared {
+            assert_eq!(
+                emulator.options.env, options.env,
+                "every user of the shared emulator asks for the same options"
+            );
+            return Ok(emulator);
+        }
+        let emulator: &'static Emulator = Box::leak(Box::new(Self::start_with(options)?));
+        *shared = Some(emulator);
+        Ok(emulator)
+    }
+
     pub fn start_with(options: EmulatorOptions) -> Result<Self, EmulatorError> {
-        let path = moto_server_path();
+        let path = python_path();
         if !path.exists() {
             return Err(EmulatorError::NotInstalled(path));
         }
@@ -82,7 +109,8 @@ impl Emulator {
             source,
         })?;
         let child = Command::new(&path)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", "localaws", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("PYTHONPATH", launcher_path())
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -92,7 +120,11 @@ impl Emulator {
                 path: path.clone(),
                 source,
             })?;
-        let mut emulator = Emulator { child, port };
+        let mut emulator = Emulator {
+            child,
+            port,
+            options,
+        };
         emulator.wait_until_ready()?;
         Ok(emulator)
     }

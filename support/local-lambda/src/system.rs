@@ -11,9 +11,8 @@ use custom_resource::{Control, CustomResource, ResponseUrlPolicy};
 use endpoints_stage::EndpointsStage;
 use local_aws::{repository_root, Emulator, EmulatorOptions};
 use network_stage::NetworkStage;
-use provisioner_core::{AwsContext, ProvisionError, SsmStore, Stage};
-use serde_json::Value;
-use service_stage::{Clients, ServiceStage};
+use provisioner_core::{stages, AwsContext, Function, ProvisionError, Setup, Stage};
+use service_stage::ServiceStage;
 
 use crate::router::{self, Functions, Handler};
 use crate::template;
@@ -75,92 +74,92 @@ impl Drop for LocalSystem {
     }
 }
 
-fn handler<F, Fut>(f: F) -> Handler
-where
-    F: Fn(Value) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Value, lambda_runtime::Diagnostic>> + Send + 'static,
-{
-    Arc::new(move |event| Box::pin(f(event)))
+/// The functions of the template, built the way Lambda builds them (each from its environment
+/// variables), answering in-process.
+struct Hosted<'a> {
+    config: &'a SdkConfig,
+    region: &'a str,
+    vars: HashMap<&'static str, String>,
+    handlers: HashMap<String, Handler>,
 }
 
-fn stage_handler<S: Stage + Send + Sync + 'static>(stage: S) -> Handler {
-    let stage = Arc::new(stage);
-    handler(move |event| {
-        let stage = stage.clone();
-        async move {
-            let summary = provisioner_core::stage::handle(stage.as_ref(), event).await?;
-            Ok(serde_json::to_value(summary).unwrap_or(Value::Null))
-        }
-    })
+impl Hosted<'_> {
+    fn build<F: Function>(&self) -> Result<F, ProvisionError> {
+        let vars = |name: &str| self.vars.get(name).cloned();
+        F::build(&Setup::new(self.config, self.region.to_string(), &vars))
+    }
+
+    fn serve<F: Function>(&mut self, binary: &str, function: Arc<F>) {
+        let handler: Handler = Arc::new(move |event| {
+            let function = function.clone();
+            Box::pin(async move { function.handle(event).await })
+        });
+        self.handlers.insert(binary.to_string(), handler);
+    }
+
+    /// A stage's function, under the binary name the stage table gives it.
+    fn stage<S: Stage>(&mut self) -> Result<(), ProvisionError> {
+        let binary = stages::stage(S::NAME)
+            .map(|s| s.function.binary)
+            .ok_or_else(|| {
+                ProvisionError::Internal(format!("{} is not in the stage table", S::NAME))
+            })?;
+        let stage = Arc::new(self.build::<S>()?);
+        self.serve(binary, stage);
+        Ok(())
+    }
 }
 
-/// Every function of the template, by binary name, wired to the emulator.
+/// Every function of the template, by binary name, wired to the emulator. CloudFormation answers
+/// may also go to `policy`'s local stand-in for S3.
 fn functions(
     config: &SdkConfig,
     options: &LocalOptions,
     state_machine_arn: &str,
-) -> (HashMap<String, Handler>, Arc<CustomResource>) {
-    let region = options.region.clone();
-    let ec2 = aws_sdk_ec2::Client::new(config);
-    let ssm = aws_sdk_ssm::Client::new(config);
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(config);
+) -> Result<(HashMap<String, Handler>, Arc<CustomResource>), ProvisionError> {
     let policy = match &options.response_url_prefix {
         Some(prefix) => ResponseUrlPolicy::also_allowing(prefix.clone()),
         None => ResponseUrlPolicy::s3_only(),
     };
-    let service = Arc::new(ServiceStage::new(
-        Clients::new(config),
-        region.clone(),
-        Some(EXECUTION_ROLE_ARN.to_string()),
-    ));
-    let control = Arc::new(Control {
-        store: SsmStore::new(ssm.clone()),
-        region: region.clone(),
-        policy: policy.clone(),
-        poll_seconds: options.poll_seconds,
-    });
-    let custom_resource = Arc::new(CustomResource {
-        sfn: aws_sdk_sfn::Client::new(config),
-        state_machine_arn: state_machine_arn.to_string(),
-        region: region.clone(),
-        policy,
-    });
-    let mut handlers: HashMap<String, Handler> = HashMap::new();
-    handlers.insert(
-        "network-stage".into(),
-        stage_handler(NetworkStage::new(ec2.clone(), ssm.clone(), region.clone())),
-    );
-    handlers.insert(
-        "endpoints-stage".into(),
-        stage_handler(EndpointsStage::new(ec2, ssm.clone(), region.clone())),
-    );
-    handlers.insert(
-        "alb-stage".into(),
-        stage_handler(AlbStage::new(elb, ssm, region)),
-    );
-    handlers.insert(
-        "service-stage".into(),
-        handler(move |event| {
-            let service = service.clone();
-            async move { service_stage::handle_event(&service, event).await }
-        }),
-    );
-    handlers.insert(
-        "control-function".into(),
-        handler(move |event| {
-            let control = control.clone();
-            async move { custom_resource::to_lambda(control.handle(event).await) }
-        }),
-    );
-    let cr = custom_resource.clone();
-    handlers.insert(
-        "custom-resource".into(),
-        handler(move |event| {
-            let cr = cr.clone();
-            async move { custom_resource::to_lambda(cr.handle(event).await) }
-        }),
-    );
-    (handlers, custom_resource)
+    // The variables template.yaml gives the functions, resolved for the local account.
+    let vars = HashMap::from([
+        (
+            service_stage::DEFAULT_EXECUTION_ROLE_VAR,
+            EXECUTION_ROLE_ARN.to_string(),
+        ),
+        (
+            custom_resource::control::POLL_SECONDS_VAR,
+            options.poll_seconds.to_string(),
+        ),
+        (
+            custom_resource::entry::STATE_MACHINE_ARN_VAR,
+            state_machine_arn.to_string(),
+        ),
+    ]);
+    let mut hosted = Hosted {
+        config,
+        region: &options.region,
+        vars,
+        handlers: HashMap::new(),
+    };
+    hosted.stage::<NetworkStage>()?;
+    hosted.stage::<EndpointsStage>()?;
+    hosted.stage::<AlbStage>()?;
+    hosted.stage::<ServiceStage>()?;
+    let mut control: Control = hosted.build()?;
+    control.policy = policy.clone();
+    hosted.serve(stages::CONTROL.binary, Arc::new(control));
+    let mut custom_resource: CustomResource = hosted.build()?;
+    custom_resource.policy = policy;
+    let custom_resource = Arc::new(custom_resource);
+    hosted.serve(stages::CUSTOM_RESOURCE.binary, custom_resource.clone());
+    if let Some(missing) = stages::functions().find(|f| !hosted.handlers.contains_key(f.binary)) {
+        return Err(ProvisionError::Internal(format!(
+            "{} ({}) is in the stage table but not hosted by the local router",
+            missing.logical_id, missing.binary
+        )));
+    }
+    Ok((hosted.handlers, custom_resource))
 }
 
 /// The local ARN of a function: its binary name is the function name.
@@ -219,7 +218,7 @@ impl LocalSystem {
             .to_builder()
             .endpoint_url(format!("http://127.0.0.1:{router_port}"))
             .build();
-        let (handlers, custom_resource) = functions(&through_router, &options, &state_machine_arn);
+        let (handlers, custom_resource) = functions(&through_router, &options, &state_machine_arn)?;
         let functions = Functions::new(handlers, emulator.endpoint());
         let app = router::app(functions.clone());
         let listener = tokio::net::TcpListener::from_std(listener)?;

@@ -1,5 +1,8 @@
 //! Test-only helpers (a dev-dependency only): an emulator with clients that record every request
 //! they send and fail chosen calls on purpose.
+//!
+//! Every harness of a test binary shares one emulator (started on first use), so tests use
+//! distinct environment names and look only at their own environment.
 
 mod faults;
 mod recorder;
@@ -8,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_config::SdkConfig;
 use local_aws::{Emulator, EmulatorOptions};
+use provisioner_core::StageContext;
 
 pub use faults::{Fault, FaultPlan, Trigger};
 pub use recorder::{is_mutating, Recorder, Request};
@@ -40,9 +44,9 @@ recording_clients!(
     logs => aws_sdk_cloudwatchlogs,
 );
 
-/// An emulator plus clients wired to a shared recorder and fault plan.
+/// The test binary's emulator plus clients wired to this harness's own recorder and fault plan.
 pub struct Harness {
-    pub emulator: Emulator,
+    pub emulator: &'static Emulator,
     pub config: SdkConfig,
     pub recorder: Recorder,
     pub faults: FaultPlan,
@@ -54,7 +58,7 @@ impl Harness {
     }
 
     pub async fn start_with(options: EmulatorOptions) -> Self {
-        let emulator = Emulator::start_with(options)
+        let emulator = Emulator::shared(options)
             .expect("the local emulator starts (run scripts/setup-python first)");
         let config = emulator.sdk_config(REGION).await;
         Harness {
@@ -63,6 +67,16 @@ impl Harness {
             recorder: Recorder::default(),
             faults: FaultPlan::default(),
         }
+    }
+
+    /// The stage context with the recording, faulty SSM client.
+    pub fn context(&self) -> StageContext {
+        StageContext::new(self.ssm(), REGION)
+    }
+
+    /// The stage context with a plain SSM client, for set-up a test does not count.
+    pub fn plain_context(&self) -> StageContext {
+        StageContext::new(self.plain_ssm(), REGION)
     }
 
     /// Clients that neither record nor fail: for a test's own look at the account.
@@ -86,9 +100,8 @@ impl Harness {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
 
-    /// A fresh account: emulator state, recorded requests and faults all cleared.
-    pub fn reset(&self) {
-        self.emulator.reset().expect("moto resets");
+    /// Recorded requests and faults cleared.
+    pub fn clear(&self) {
         self.recorder.clear();
         self.faults.clear();
     }
@@ -174,42 +187,47 @@ pub async fn ec2_leftovers(ec2: &aws_sdk_ec2::Client, environment: &str) -> Vec<
 /// The idempotency proof every stage owes: for each k, a run that crashes right after its k-th
 /// mutating call, followed by a clean run, ends in exactly what one clean run builds.
 ///
-/// `setup` prepares a fresh account (with plain clients, so its calls are not counted), `run` is
+/// Each run gets an environment of its own, `<base>-<k>`, so the emulator is never reset.
+/// `setup` prepares an environment (with plain clients, so its calls are not counted), `run` is
 /// the stage action under test (with the harness's recording, faulty clients) and `snapshot`
-/// describes the result without ids. Returns the number of mutating calls of a clean run.
+/// describes an environment's result without ids or its name. Returns the number of mutating
+/// calls of a clean run.
 pub async fn assert_converges_after_any_crash<T, E, S>(
     h: &Harness,
-    mut setup: impl AsyncFnMut(),
-    mut run: impl AsyncFnMut() -> Result<T, E>,
-    mut snapshot: impl AsyncFnMut() -> S,
+    base: &str,
+    mut setup: impl AsyncFnMut(&str),
+    mut run: impl AsyncFnMut(&str) -> Result<T, E>,
+    mut snapshot: impl AsyncFnMut(&str) -> S,
 ) -> usize
 where
     E: std::fmt::Display,
     S: PartialEq + std::fmt::Debug,
 {
-    h.reset();
-    setup().await;
+    let clean = format!("{base}-0");
+    h.clear();
+    setup(&clean).await;
     h.recorder.clear();
-    if let Err(e) = run().await {
+    if let Err(e) = run(&clean).await {
         panic!("a clean run fails: {e}");
     }
     let calls = h.recorder.mutating().len();
-    let expected = snapshot().await;
+    let expected = snapshot(&clean).await;
     for k in 1..=calls {
-        h.reset();
-        setup().await;
+        let env = format!("{base}-{k}");
+        h.clear();
+        setup(&env).await;
         h.faults.add(Trigger::NthMutating(k), Fault::CrashAfter);
         assert!(
-            run().await.is_err(),
+            run(&env).await.is_err(),
             "a crash injected after mutating call {k} must surface"
         );
         assert_eq!(h.faults.fired(), 1, "the crash after call {k} fired");
         h.faults.clear();
-        if let Err(e) = run().await {
+        if let Err(e) = run(&env).await {
             panic!("the re-run after a crash at mutating call {k} fails: {e}");
         }
         assert_eq!(
-            snapshot().await,
+            snapshot(&env).await,
             expected,
             "after a crash at mutating call {k}"
         );
@@ -232,11 +250,11 @@ pub async fn assert_changes_nothing<T, E: std::fmt::Display>(
     result
 }
 
-/// Names of every SSM parameter the provisioner has stored, in any environment.
-pub async fn stored_parameters(ssm: &aws_sdk_ssm::Client) -> Vec<String> {
+/// Names of every SSM parameter the provisioner has stored for `environment`.
+pub async fn stored_parameters(ssm: &aws_sdk_ssm::Client, environment: &str) -> Vec<String> {
     let pages: Vec<_> = ssm
         .get_parameters_by_path()
-        .path(provisioner_core::naming::SSM_ROOT)
+        .path(provisioner_core::Names::new(environment).ssm_prefix())
         .recursive(true)
         .into_paginator()
         .send()

@@ -1,0 +1,152 @@
+//! Mermaid diagrams and the stage table for the docs, drawn from the stage table.
+
+use provisioner_core::stages::{self, Poll, StageDef};
+use provisioner_core::Action;
+
+fn node(stage: &StageDef, action: Action, poll: Poll) -> String {
+    let id = stages::state_name(stage, action);
+    let waits = match poll {
+        Poll::None => "",
+        Poll::Status { .. } => "<br/>waits: status polls",
+        Poll::Repeat { .. } => "<br/>waits: repeats until done",
+    };
+    format!("{id}[\"{} {}{waits}\"]", stage.name, action.as_str())
+}
+
+/// Edges from every stage of one group to every stage of the next, starting at `from`.
+fn path(
+    lines: &mut Vec<String>,
+    from: &str,
+    label: &str,
+    order: &[Vec<&'static StageDef>],
+    action: Action,
+    poll_of: impl Fn(&StageDef) -> Poll,
+    to: &str,
+) {
+    let mut previous: Vec<String> = vec![from.to_string()];
+    let mut first = true;
+    for group in order {
+        let nodes: Vec<String> = group.iter().map(|s| node(s, action, poll_of(s))).collect();
+        for p in &previous {
+            for n in &nodes {
+                let arrow = if first {
+                    format!(" -- {label} --> ")
+                } else {
+                    " --> ".to_string()
+                };
+                lines.push(format!("    {p}{arrow}{n}"));
+            }
+        }
+        first = false;
+        previous = group
+            .iter()
+            .map(|s| stages::state_name(s, action))
+            .collect();
+    }
+    for p in &previous {
+        lines.push(format!("    {p} --> {to}"));
+    }
+}
+
+/// The state machine's paths: apply, destroy and redeploy.
+pub fn state_machine() -> String {
+    let mut lines = vec![
+        "```mermaid".to_string(),
+        "flowchart TD".to_string(),
+        "    Prepare[\"Prepare: validate, store the spec\"] --> Route{action}".to_string(),
+    ];
+    path(
+        &mut lines,
+        "Route",
+        "apply",
+        &stages::apply_order(),
+        Action::Apply,
+        |s| s.apply,
+        "ReportSuccess",
+    );
+    path(
+        &mut lines,
+        "Route",
+        "destroy",
+        &stages::destroy_order(),
+        Action::Destroy,
+        |s| s.destroy,
+        "Forget[\"Forget: delete the spec\"]",
+    );
+    lines.push("    Forget --> ReportSuccess".into());
+    if let Some(stage) = stages::STAGES.iter().find(|s| s.redeploy.is_some()) {
+        lines.push(format!(
+            "    Route -- \"ECR push\" --> FindRedeployTargets[\"{} stage: environments that follow the pushed tag\"]",
+            stage.name
+        ));
+        lines.push(format!(
+            "    FindRedeployTargets --> RedeployEach[[\"each environment: {} redeploy, waits: status polls\"]]",
+            stage.name
+        ));
+        lines.push("    RedeployEach --> ReportSuccess".into());
+    }
+    lines.push("    ReportSuccess[\"ReportSuccess: attributes, answer CloudFormation\"] --> Done([Succeeded])".into());
+    lines.push(
+        "    Failure[\"any failure\"] -.-> ReportFailure[\"ReportFailure: answer CloudFormation FAILED\"] --> Failed([Failed: the stage's error and reason])"
+            .into(),
+    );
+    lines.push("```".into());
+    lines.join("\n")
+}
+
+/// The environment: what each stage makes, and what it builds on.
+pub fn environment() -> String {
+    let mut lines = vec!["```mermaid".to_string(), "flowchart LR".to_string()];
+    for stage in stages::STAGES {
+        lines.push(format!(
+            "    subgraph {}[\"{} stage ({})\"]",
+            stage.name, stage.name, stage.function.binary
+        ));
+        for (i, item) in stage.makes.iter().enumerate() {
+            lines.push(format!("        {}{i}[\"{item}\"]", stage.name));
+        }
+        lines.push("    end".into());
+    }
+    for stage in stages::STAGES {
+        for upstream in stage.after {
+            lines.push(format!("    {upstream} --> {}", stage.name));
+        }
+    }
+    lines.push("```".into());
+    lines.join("\n")
+}
+
+/// The stage table as Markdown.
+pub fn stage_table() -> String {
+    let wait = |poll: Poll| match poll {
+        Poll::None => "-".to_string(),
+        Poll::Status { budget_seconds } => format!("status polls, {} min", budget_seconds / 60),
+        Poll::Repeat { budget_seconds } => {
+            format!("repeats until done, {} min", budget_seconds / 60)
+        }
+    };
+    let mut lines = vec![
+        "| stage | Lambda (binary) | after | apply waits | destroy waits | redeploy | attributes |"
+            .to_string(),
+        "|---|---|---|---|---|---|---|".to_string(),
+    ];
+    for stage in stages::STAGES {
+        let after = if stage.after.is_empty() {
+            "-".to_string()
+        } else {
+            stage.after.join(", ")
+        };
+        let attributes: Vec<&str> = stage.attributes.iter().map(|a| a.name).collect();
+        lines.push(format!(
+            "| {} | {} ({}) | {after} | {} | {} | {} | {} |",
+            stage.name,
+            stage.function.logical_id,
+            stage.function.binary,
+            wait(stage.apply),
+            wait(stage.destroy),
+            stage.redeploy.map(wait).unwrap_or_else(|| "-".into()),
+            attributes.join(", ")
+        ));
+    }
+    lines.join("\n")
+}

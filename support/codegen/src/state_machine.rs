@@ -1,0 +1,419 @@
+//! The state machine, generated from the stage table: Prepare routes each execution to the
+//! apply, destroy or redeploy path; each path runs the stages in the table's order, side by side
+//! where the table allows; every wait is the same loop; every failure ends in ReportFailure.
+
+use provisioner_core::stages::{self, Function, Poll, StageDef, CONTROL};
+use provisioner_core::Action;
+use serde_json::{json, Map, Value};
+
+/// Where SAM reads the definition (template.yaml's `DefinitionUri`).
+pub const PATH: &str = "statemachine/provisioner.asl.json";
+
+use provisioner_core::stages::states::{
+    FIND_REDEPLOY_TARGETS, FORGET, PREPARE, REDEPLOY_EACH, REPORT_FAILURE, REPORT_SUCCESS, ROUTE,
+};
+const DONE: &str = "Done";
+const FAILED: &str = "Failed";
+
+/// Errors that clear up on their own: our `Retryable` and Lambda's transient service errors.
+const TRANSIENT: [&str; 5] = [
+    "Retryable",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+
+/// Where a step sits: at the top level, where a failure goes to ReportFailure, or in a branch of
+/// a Parallel or Map, where a failure ends the branch and the Parallel's or Map's Catch reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Top,
+    Branch,
+}
+
+#[derive(Default)]
+struct States(Map<String, Value>);
+
+impl States {
+    fn add(&mut self, name: &str, state: Value) {
+        let previous = self.0.insert(name.to_string(), state);
+        assert!(previous.is_none(), "state {name} is defined twice");
+    }
+}
+
+fn resource(function: Function) -> String {
+    format!("${{{}}}", function.substitution())
+}
+
+/// The one retry policy of every task. A teardown also waits out `DependencyViolation`: network
+/// interfaces that AWS releases some minutes after their owner is deleted.
+fn retry(action: Action) -> Value {
+    let mut policies = vec![json!({
+        "ErrorEquals": TRANSIENT,
+        "IntervalSeconds": 2,
+        "MaxAttempts": 5,
+        "BackoffRate": 2.0
+    })];
+    if action == Action::Destroy {
+        policies.push(json!({
+            "ErrorEquals": ["DependencyViolation"],
+            "IntervalSeconds": 20,
+            "MaxAttempts": 30,
+            "BackoffRate": 1.0
+        }));
+    }
+    Value::Array(policies)
+}
+
+fn catch_into_report() -> Value {
+    json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": REPORT_FAILURE}])
+}
+
+fn task(
+    function: Function,
+    parameters: Value,
+    result_path: Value,
+    action: Action,
+    place: Place,
+    next: &str,
+) -> Value {
+    let mut state = json!({
+        "Type": "Task",
+        "Resource": resource(function),
+        "Parameters": parameters,
+        "ResultPath": result_path,
+        "Retry": retry(action),
+        "Next": next
+    });
+    if place == Place::Top {
+        state["Catch"] = catch_into_report();
+    }
+    state
+}
+
+fn stage_request(action: Action) -> Value {
+    let mut request = json!({"action": action.as_str(), "environment.$": "$.request.environment"});
+    if action == Action::Redeploy {
+        request["image.$"] = json!("$.image");
+    }
+    request
+}
+
+/// A stage's step, and when it waits, its loop:
+/// `{Step}` → `{Step}Polls` → `{Step}Ready` → (`{Step}Wait` → `{Step}Poll` → `{Step}Count` →
+/// `{Step}Ready`)* → `next`, or `{Step}TimedOut` once the poll budget Prepare computed is spent.
+/// Returns the name of its first state.
+fn stage_step(
+    states: &mut States,
+    stage: &StageDef,
+    action: Action,
+    poll: Poll,
+    place: Place,
+    next: &str,
+) -> String {
+    let step = stages::state_name(stage, action);
+    let (polls, ready, wait, poll_state, count, timed_out) = (
+        format!("{step}Polls"),
+        format!("{step}Ready"),
+        format!("{step}Wait"),
+        format!("{step}Poll"),
+        format!("{step}Count"),
+        format!("{step}TimedOut"),
+    );
+    let poll_action = match poll {
+        Poll::None => {
+            states.add(
+                &step,
+                task(
+                    stage.function,
+                    stage_request(action),
+                    json!("$.stage"),
+                    action,
+                    place,
+                    next,
+                ),
+            );
+            return step;
+        }
+        Poll::Status { .. } => Action::Status,
+        Poll::Repeat { .. } => action,
+    };
+    states.add(
+        &step,
+        task(
+            stage.function,
+            stage_request(action),
+            json!("$.stage"),
+            action,
+            place,
+            &polls,
+        ),
+    );
+    states.add(
+        &polls,
+        json!({"Type": "Pass", "Result": {"n": 0}, "ResultPath": "$.polls", "Next": ready}),
+    );
+    states.add(
+        &ready,
+        json!({
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.stage.state", "StringEquals": "ready", "Next": next},
+                {"Variable": "$.polls.n", "NumericGreaterThanEqualsPath": format!("$.request.budgets.{step}"), "Next": timed_out}
+            ],
+            "Default": wait
+        }),
+    );
+    states.add(
+        &wait,
+        json!({"Type": "Wait", "SecondsPath": "$.request.pollSeconds", "Next": poll_state}),
+    );
+    states.add(
+        &poll_state,
+        task(
+            stage.function,
+            stage_request(poll_action),
+            json!("$.stage"),
+            action,
+            place,
+            &count,
+        ),
+    );
+    states.add(
+        &count,
+        json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, 1)"}, "ResultPath": "$.polls", "Next": ready}),
+    );
+    let cause = format!(
+        "States.Format('{step} did not finish within its wait budget; last status: {{}}', $.stage.message)"
+    );
+    match place {
+        Place::Branch => states.add(
+            &timed_out,
+            json!({"Type": "Fail", "Error": "Timeout", "CausePath": cause}),
+        ),
+        Place::Top => states.add(
+            &timed_out,
+            json!({
+                "Type": "Pass",
+                "Parameters": {"Error": "Timeout", "Cause.$": cause},
+                "ResultPath": "$.error",
+                "Next": REPORT_FAILURE
+            }),
+        ),
+    }
+    step
+}
+
+/// One group of the table's order: a single stage runs in line; several run as a Parallel whose
+/// branches end in Succeed. Returns the name of the group's first state.
+fn group_step(
+    states: &mut States,
+    group: &[&StageDef],
+    action: Action,
+    poll_of: impl Fn(&StageDef) -> Poll,
+    next: &str,
+) -> String {
+    if let [stage] = group {
+        return stage_step(states, stage, action, poll_of(stage), Place::Top, next);
+    }
+    let titles: Vec<&str> = group.iter().map(|s| s.title).collect();
+    let name = format!(
+        "{}{}",
+        titles.join("And"),
+        stages::state_name(group[0], action).trim_start_matches(group[0].title)
+    );
+    let branches: Vec<Value> = group
+        .iter()
+        .map(|stage| {
+            let mut branch = States::default();
+            let done = format!("{}Done", stages::state_name(stage, action));
+            let start = stage_step(
+                &mut branch,
+                stage,
+                action,
+                poll_of(stage),
+                Place::Branch,
+                &done,
+            );
+            branch.add(&done, json!({"Type": "Succeed"}));
+            json!({"StartAt": start, "States": branch.0})
+        })
+        .collect();
+    states.add(
+        &name,
+        json!({
+            "Type": "Parallel",
+            "Comment": format!("{} depend only on earlier stages: they run side by side.", titles.join(" and ")),
+            "Branches": branches,
+            "ResultPath": null,
+            "Catch": catch_into_report(),
+            "Next": next
+        }),
+    );
+    name
+}
+
+/// The groups of `order`, chained, ending at `last`. Returns the first state.
+fn chain(
+    states: &mut States,
+    order: &[Vec<&'static StageDef>],
+    action: Action,
+    poll_of: impl Fn(&StageDef) -> Poll + Copy,
+    last: &str,
+) -> String {
+    order.iter().rev().fold(last.to_string(), |next, group| {
+        group_step(states, group, action, poll_of, &next)
+    })
+}
+
+fn control(operation: &str, mut parameters: Value, result_path: Value, next: &str) -> Value {
+    parameters["operation"] = json!(operation);
+    task(
+        CONTROL,
+        parameters,
+        result_path,
+        Action::Apply,
+        Place::Top,
+        next,
+    )
+}
+
+/// The redeploy path: the stage that redeploys finds the environments following the pushed
+/// image, then a Map rolls each of them.
+fn redeploy_path(states: &mut States) -> String {
+    let (stage, poll) = stages::STAGES
+        .iter()
+        .find_map(|s| Some((s, s.redeploy?)))
+        .expect("one stage of the table redeploys");
+    states.add(
+        FIND_REDEPLOY_TARGETS,
+        json!({
+            "Comment": "Environments whose spec follows the pushed repository and tag.",
+            "Type": "Task",
+            "Resource": resource(stage.function),
+            "ResultPath": "$.targets",
+            "Retry": retry(Action::Apply),
+            "Catch": catch_into_report(),
+            "Next": REDEPLOY_EACH
+        }),
+    );
+    let mut iteration = States::default();
+    let done = format!("{}Done", stages::state_name(stage, Action::Redeploy));
+    let start = stage_step(
+        &mut iteration,
+        stage,
+        Action::Redeploy,
+        poll,
+        Place::Branch,
+        &done,
+    );
+    iteration.add(&done, json!({"Type": "Succeed"}));
+    states.add(
+        REDEPLOY_EACH,
+        json!({
+            "Type": "Map",
+            "ItemsPath": "$.targets.environments",
+            "MaxConcurrency": 4,
+            "Parameters": {
+                "image.$": "$.targets.image",
+                "request": {
+                    "environment.$": "$$.Map.Item.Value",
+                    "pollSeconds.$": "$.request.pollSeconds",
+                    "budgets.$": "$.request.budgets"
+                }
+            },
+            "Iterator": {"StartAt": start, "States": iteration.0},
+            "ResultPath": null,
+            "Catch": catch_into_report(),
+            "Next": REPORT_SUCCESS
+        }),
+    );
+    FIND_REDEPLOY_TARGETS.to_string()
+}
+
+/// The whole definition.
+pub fn definition() -> Value {
+    let mut states = States::default();
+    states.add(
+        PREPARE,
+        control(
+            "prepare",
+            json!({"input.$": "$"}),
+            json!("$.request"),
+            ROUTE,
+        ),
+    );
+    let apply = chain(
+        &mut states,
+        &stages::apply_order(),
+        Action::Apply,
+        |s| s.apply,
+        REPORT_SUCCESS,
+    );
+    states.add(
+        FORGET,
+        control(
+            "forget",
+            json!({"environment.$": "$.request.environment"}),
+            Value::Null,
+            REPORT_SUCCESS,
+        ),
+    );
+    let destroy = chain(
+        &mut states,
+        &stages::destroy_order(),
+        Action::Destroy,
+        |s| s.destroy,
+        FORGET,
+    );
+    let redeploy = redeploy_path(&mut states);
+    states.add(
+        ROUTE,
+        json!({
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.request.action", "StringEquals": "apply", "Next": apply},
+                {"Variable": "$.request.action", "StringEquals": "destroy", "Next": destroy},
+                {"Variable": "$.request.action", "StringEquals": "redeploy", "Next": redeploy}
+            ],
+            "Default": REPORT_FAILURE
+        }),
+    );
+    let report = |outcome: &str, next: &str| {
+        let mut state = control(
+            "report",
+            json!({"outcome": outcome, "execution.$": "$"}),
+            json!("$.result"),
+            next,
+        );
+        if outcome == "failure" {
+            // A failure to report still ends the execution as failed.
+            state["Catch"] = json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.reportError", "Next": FAILED}]);
+        }
+        state
+    };
+    states.add(REPORT_SUCCESS, report("success", DONE));
+    states.add(DONE, json!({"Type": "Succeed"}));
+    states.add(REPORT_FAILURE, report("failure", FAILED));
+    states.add(
+        FAILED,
+        json!({
+            "Type": "Fail",
+            "ErrorPath": "$.result.error",
+            "CausePath": "$.result.reason"
+        }),
+    );
+    json!({
+        "Comment": "fargate-provisioner: apply, destroy and ECR redeploys of an ECS Fargate environment behind an ALB. Generated from the stage table (functions/core/src/stages.rs) by `cargo run -p codegen`; do not edit.",
+        "StartAt": PREPARE,
+        "States": states.0
+    })
+}
+
+/// The definition as committed: pretty JSON with a final newline.
+pub fn text() -> String {
+    let mut text = serde_json::to_string_pretty(&definition()).expect("a definition serializes");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,1 @@
+"""The local AWS: moto's server with this project's additions loaded into it."""
