@@ -17,7 +17,11 @@ pub struct Finished {
     pub output: Option<Value>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// Wall time spent following it.
     pub elapsed: Duration,
+    /// From its start date to its stop date: AWS time on AWS, modelled AWS time on the local
+    /// world (whose Step Functions dates are world time).
+    pub aws_seconds: f64,
 }
 
 impl Finished {
@@ -27,12 +31,14 @@ impl Finished {
 }
 
 /// One line of progress: a state finished (or failed), with the stage's message when it has one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
     pub state: String,
     pub ok: bool,
     pub detail: String,
-    pub at: Duration,
+    /// Seconds since the execution started, by the execution's own clock (AWS's, or the local
+    /// world's).
+    pub at: f64,
 }
 
 /// A readable execution name that does not repeat: `<what>-<unix millis>`.
@@ -84,9 +90,13 @@ fn news_of(state: &str) -> Option<&'static str> {
     }
 }
 
+fn seconds(date: &aws_smithy_types::DateTime) -> f64 {
+    date.as_secs_f64()
+}
+
 /// What a history event says about progress, if anything worth a line.
-fn progress_of(event: &HistoryEvent, started: Instant) -> Option<Progress> {
-    let at = started.elapsed();
+fn progress_of(event: &HistoryEvent, started: f64) -> Option<Progress> {
+    let at = seconds(event.timestamp()) - started;
     match event.r#type() {
         HistoryEventType::TaskStateExited => {
             let details = event.state_exited_event_details()?;
@@ -137,7 +147,7 @@ pub async fn follow(
     limit: Duration,
     mut on_progress: impl FnMut(&Progress),
 ) -> Result<Finished, ProvisionError> {
-    let started = Instant::now();
+    let followed = Instant::now();
     let mut seen = 0usize;
     loop {
         // Status first, history second: a finished execution's last events are then all read.
@@ -157,6 +167,7 @@ pub async fn follow(
             let page = page.context("GetExecutionHistory", execution_arn)?;
             events.extend(page.events().iter().cloned());
         }
+        let started = seconds(described.start_date());
         for event in events.iter().skip(seen) {
             if let Some(progress) = progress_of(event, started) {
                 on_progress(&progress);
@@ -173,10 +184,14 @@ pub async fn follow(
                     .and_then(|o| serde_json::from_str(o).ok()),
                 error: described.error().map(str::to_string),
                 cause: described.cause().map(str::to_string),
-                elapsed: started.elapsed(),
+                elapsed: followed.elapsed(),
+                aws_seconds: described
+                    .stop_date()
+                    .map(|stop| seconds(stop) - started)
+                    .unwrap_or_default(),
             });
         }
-        if started.elapsed() > limit {
+        if followed.elapsed() > limit {
             return Err(ProvisionError::Timeout(format!(
                 "execution {execution_arn} still running after {} s",
                 limit.as_secs()
@@ -189,10 +204,5 @@ pub async fn follow(
 /// Prints a progress line.
 pub fn print_progress(p: &Progress) {
     let mark = if p.ok { "ok " } else { "ERR" };
-    println!(
-        "  [{:>6.1}s] {mark} {:<28} {}",
-        p.at.as_secs_f64(),
-        p.state,
-        p.detail
-    );
+    println!("  [{:>6.1}s] {mark} {:<28} {}", p.at, p.state, p.detail);
 }

@@ -9,11 +9,77 @@ use serde_json::{json, Value};
 
 use crate::{read_spec, run_and_follow, Failure};
 
-/// Creates the environment of `spec` on the local emulator, prints it, and with `destroy`
+/// How AWS behaves locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Aws {
+    /// As AWS does: time passes, ids are eventually consistent, interfaces linger, zones differ
+    /// by region... (docs/LOCAL-AWS.md lists every behaviour).
+    Realistic,
+    /// The plain emulator: instant, lenient, always consistent.
+    Instant,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LocalArgs {
+    /// The environment spec (JSON), read from the current folder; the reference spec when not
+    /// given.
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    /// After creating, delete the environment again through the delete path.
+    #[arg(long)]
+    destroy: bool,
+    /// The region the local account is in.
+    #[arg(long, default_value = local_aws::DEFAULT_REGION)]
+    region: String,
+    /// How AWS behaves.
+    #[arg(long, value_enum, default_value_t = Aws::Realistic)]
+    aws: Aws,
+    /// Switch one realistic behaviour off (repeatable), e.g. --without eventual-consistency.
+    #[arg(long, value_name = "BEHAVIOUR", value_parser = behaviour_id)]
+    without: Vec<String>,
+    /// AWS seconds per wall second of the realistic world's clock.
+    #[arg(long, default_value_t = local_aws::world::DEFAULT_SCALE)]
+    scale: f64,
+}
+
+fn behaviour_id(id: &str) -> Result<String, String> {
+    match local_aws::world::behaviour(id) {
+        Some(b) => Ok(b.id.to_string()),
+        None => Err(format!(
+            "no such behaviour; allowed: {}",
+            local_aws::world::BEHAVIOURS
+                .iter()
+                .map(|b| b.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+impl LocalArgs {
+    fn options(&self) -> local_lambda::LocalOptions {
+        let mut options = match self.aws {
+            Aws::Realistic => local_lambda::LocalOptions::default(),
+            Aws::Instant => local_lambda::LocalOptions::instant(),
+        };
+        options.region = self.region.clone();
+        options.world = options.world.map(|world| {
+            self.without
+                .iter()
+                .fold(world.with_scale(self.scale), |w, id| w.with(id, false))
+        });
+        options
+    }
+}
+
+/// Creates the environment of the spec on the local emulator, prints it, and with `--destroy`
 /// deletes it again and checks that nothing is left.
-pub async fn run(spec: Option<PathBuf>, destroy: bool) -> Result<bool, Failure> {
-    let spec_path =
-        spec.unwrap_or_else(|| local_aws::repository_root().join("events/reference-spec.json"));
+pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
+    let LocalArgs { spec, destroy, .. } = &args;
+    let destroy = *destroy;
+    let spec_path = spec
+        .clone()
+        .unwrap_or_else(|| local_aws::repository_root().join("events/reference-spec.json"));
     let spec = read_spec(&spec_path)?;
     let name = spec
         .get("name")
@@ -21,7 +87,21 @@ pub async fn run(spec: Option<PathBuf>, destroy: bool) -> Result<bool, Failure> 
         .unwrap_or_default()
         .to_string();
     println!("starting the local AWS emulator and the functions...");
-    let system = local_lambda::LocalSystem::start(local_lambda::LocalOptions::default()).await?;
+    let options = args.options();
+    let system = local_lambda::LocalSystem::start(options.clone()).await?;
+    match &options.world {
+        Some(world) => println!(
+            "realistic AWS in {}: every behaviour on{}; the clock runs {}x",
+            options.region,
+            if args.without.is_empty() {
+                String::new()
+            } else {
+                format!(" but {}", args.without.join(", "))
+            },
+            world.scale
+        ),
+        None => println!("plain emulator in {}: instant and lenient", options.region),
+    }
     println!(
         "emulator {}; state machine {} (from template.yaml)",
         system.emulator.endpoint(),

@@ -27,15 +27,7 @@ struct Cli {
 enum Command {
     /// Run everything on the local AWS emulator: no account needed.
     #[cfg(feature = "local")]
-    Local {
-        /// The environment spec (JSON), read from the current folder; the reference spec when
-        /// not given.
-        #[arg(long)]
-        spec: Option<PathBuf>,
-        /// After creating, delete the environment again through the delete path.
-        #[arg(long)]
-        destroy: bool,
-    },
+    Local(local::LocalArgs),
     /// Start and follow an execution of a deployed state machine.
     Run {
         #[arg(long, env = "STATE_MACHINE_ARN")]
@@ -89,7 +81,11 @@ pub(crate) async fn run_and_follow(
     println!("execution {arn}");
     let finished = execution::follow(sfn, &arn, every, limit, execution::print_progress).await?;
     if finished.succeeded() {
-        println!("succeeded in {:.1} s", finished.elapsed.as_secs_f64());
+        println!(
+            "succeeded: {:.0} s of AWS time ({:.1} s here)",
+            finished.aws_seconds,
+            finished.elapsed.as_secs_f64()
+        );
     } else {
         let reason = finished
             .output
@@ -149,7 +145,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         #[cfg(feature = "local")]
-        Command::Local { spec, destroy } => local::run(spec, destroy).await,
+        Command::Local(args) => local::run(args).await,
         Command::Run {
             state_machine_arn,
             spec,

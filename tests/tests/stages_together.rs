@@ -28,6 +28,7 @@ fn ready(summary: StageSummary) {
 async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
     let h = Harness::start_with(EmulatorOptions {
         env: vec![("MOTO_ECS_SERVICE_RUNNING".into(), "2".into())],
+        ..Default::default()
     })
     .await;
     let store = SsmStore::new(h.ssm());

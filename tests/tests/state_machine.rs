@@ -62,7 +62,7 @@ async fn service_image(system: &LocalSystem, env: &str) -> String {
 
 #[tokio::test]
 async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
-    let system = LocalSystem::start(LocalOptions::default()).await.unwrap();
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
 
     let created = execute(&system, create("web", &format!("{REGISTRY}/web:latest"))).await;
     assert!(created.succeeded(), "{created:?}");
@@ -150,7 +150,7 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
 
 #[tokio::test]
 async fn bad_console_input_fails_naming_the_field_before_any_change() {
-    let system = LocalSystem::start(LocalOptions::default()).await.unwrap();
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
     let bad = json!({"action": "apply", "spec": {"name": "bad", "service": {"image": "web:1", "cpu": 300}}});
     let finished = execute(&system, bad).await;
     assert!(!finished.succeeded());
@@ -213,7 +213,7 @@ async fn system_with_catcher() -> (LocalSystem, ResponseCatcher) {
     let catcher = ResponseCatcher::start().await.unwrap();
     let system = LocalSystem::start(LocalOptions {
         response_url_prefix: Some(catcher.prefix()),
-        ..LocalOptions::default()
+        ..system_tests::options()
     })
     .await
     .unwrap();

@@ -130,7 +130,23 @@ fn every_function_of_the_state_machine_is_in_the_template_and_the_workspace() {
             function.binary
         );
     }
-    assert_eq!(template.functions.len(), 6);
+    // The template's functions are exactly the stage table's, with the same binaries.
+    let in_template: BTreeSet<(String, String)> = template
+        .functions
+        .values()
+        .map(|f| (f.logical_id.clone(), f.binary.clone()))
+        .collect();
+    let in_table: BTreeSet<(String, String)> = provisioner_core::stages::functions()
+        .map(|f| (f.logical_id.to_string(), f.binary.to_string()))
+        .collect();
+    assert_eq!(in_template, in_table);
+    for stage in provisioner_core::stages::STAGES {
+        assert!(
+            substituted.contains(&stage.function.substitution()),
+            "{} is not substituted into the state machine",
+            stage.function.substitution()
+        );
+    }
 }
 
 /// The ECR rule's pattern, with the repository narrowing resolved one way or the other.

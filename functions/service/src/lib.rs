@@ -198,9 +198,7 @@ impl ServiceStage {
             .replace_stage_outputs(names, Self::NAME, &recorded, &out)
             .await?;
 
-        let (state, stability) = self
-            .readiness(names, &out, Some(&target_group_arn))
-            .await?;
+        let (state, stability) = self.readiness(names, &out, Some(&target_group_arn)).await?;
         let registered = if registered {
             "registered a new task definition revision; "
         } else {

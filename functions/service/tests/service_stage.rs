@@ -25,6 +25,7 @@ fn digest(n: u8) -> String {
 async fn harness() -> Harness {
     Harness::start_with(EmulatorOptions {
         env: vec![("MOTO_ECS_SERVICE_RUNNING".into(), "2".into())],
+        ..Default::default()
     })
     .await
 }

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
 
+pub mod world;
+
+pub use world::World;
+
 /// The region local runs use unless told otherwise.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -28,21 +32,24 @@ pub enum EmulatorError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("moto did not answer on {endpoint} within {seconds} s (exit status: {status})")]
+    #[error("moto did not answer on {endpoint} within {seconds} s (exit status: {status}; its log: {log})")]
     NotReady {
         endpoint: String,
         seconds: u64,
         status: String,
+        log: String,
     },
     #[error("moto API call {path} failed: {message}")]
     Api { path: String, message: String },
 }
 
 /// Settings for one emulator process.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct EmulatorOptions {
     /// Extra environment for the moto process, e.g. `MOTO_ECS_SERVICE_RUNNING`.
     pub env: Vec<(String, String)>,
+    /// The realistic behaviours; `None` is the plain emulator (instant, lenient, consistent).
+    pub world: Option<World>,
 }
 
 /// A running moto server. Dropping it stops the process.
@@ -51,6 +58,8 @@ pub struct Emulator {
     child: Child,
     port: u16,
     options: EmulatorOptions,
+    /// The emulator's own log (its errors, with tracebacks).
+    pub log_path: PathBuf,
 }
 
 /// The repository root, where `.venv/` lives.
@@ -89,7 +98,7 @@ impl Emulator {
         let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(emulator) = *shared {
             assert_eq!(
-                emulator.options.env, options.env,
+                emulator.options, options,
                 "every user of the shared emulator asks for the same options"
             );
             return Ok(emulator);
@@ -108,13 +117,23 @@ impl Emulator {
             path: path.clone(),
             source,
         })?;
-        let child = Command::new(&path)
+        let log_path = std::env::temp_dir().join(format!("local-aws-{port}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|source| EmulatorError::Spawn {
+            path: log_path.clone(),
+            source,
+        })?;
+        let mut command = Command::new(&path);
+        command
             .args(["-m", "localaws", "-H", "127.0.0.1", "-p", &port.to_string()])
             .env("PYTHONPATH", launcher_path())
-            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(world) = &options.world {
+            command.env("LOCALAWS_CONFIG", world.to_json().to_string());
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .map_err(|source| EmulatorError::Spawn {
                 path: path.clone(),
@@ -124,6 +143,7 @@ impl Emulator {
             child,
             port,
             options,
+            log_path,
         };
         emulator.wait_until_ready()?;
         Ok(emulator)
@@ -153,6 +173,7 @@ impl Emulator {
             endpoint: self.endpoint(),
             seconds: START_TIMEOUT.as_secs(),
             status,
+            log: self.log_path.display().to_string(),
         }
     }
 
@@ -179,6 +200,59 @@ impl Emulator {
             ))
             .load()
             .await
+    }
+
+    /// The realistic behaviours it runs with, if any.
+    pub fn world(&self) -> Option<&World> {
+        self.options.world.as_ref()
+    }
+
+    /// World time now, in epoch seconds (wall time on the plain emulator).
+    pub fn world_now(&self) -> Result<f64, EmulatorError> {
+        let path = "/moto-api/localaws/clock";
+        let error = |message: String| EmulatorError::Api {
+            path: path.to_string(),
+            message,
+        };
+        let text = ureq::get(format!("{}{path}", self.endpoint()))
+            .call()
+            .map_err(|e| error(e.to_string()))?
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| error(e.to_string()))?;
+        let clock: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| error(e.to_string()))?;
+        clock["now"]
+            .as_f64()
+            .ok_or_else(|| error(format!("no clock in {text}")))
+    }
+
+    /// Replaces the world's configuration while it runs (a test switching a behaviour).
+    pub fn set_world(&self, world: &World) -> Result<(), EmulatorError> {
+        self.post("/moto-api/localaws/config", &world.to_json().to_string())
+    }
+
+    /// The behaviour ids the emulator implements.
+    pub fn implemented_behaviours(&self) -> Result<Vec<String>, EmulatorError> {
+        let path = "/moto-api/localaws/behaviours";
+        let error = |message: String| EmulatorError::Api {
+            path: path.to_string(),
+            message,
+        };
+        let text = ureq::get(format!("{}{path}", self.endpoint()))
+            .call()
+            .map_err(|e| error(e.to_string()))?
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| error(e.to_string()))?;
+        let answer: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| error(e.to_string()))?;
+        Ok(answer["implemented"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect())
     }
 
     /// Forgets every resource: a fresh account without restarting the process.
@@ -231,5 +305,9 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Kept on request, for a look at what the emulator said.
+        if std::env::var_os("LOCAL_AWS_KEEP_LOG").is_none() {
+            let _ = std::fs::remove_file(&self.log_path);
+        }
     }
 }

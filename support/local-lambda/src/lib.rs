@@ -1,6 +1,7 @@
 //! The whole system on this machine, with no AWS account: the emulator runs the state machine
 //! from template.yaml, and its Lambda tasks are answered by the functions' own handlers.
 
+pub mod clock;
 pub mod response_catcher;
 pub mod router;
 pub mod system;

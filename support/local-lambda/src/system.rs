@@ -9,7 +9,7 @@ use alb_stage::AlbStage;
 use aws_config::SdkConfig;
 use custom_resource::{Control, CustomResource, ResponseUrlPolicy};
 use endpoints_stage::EndpointsStage;
-use local_aws::{repository_root, Emulator, EmulatorOptions};
+use local_aws::{repository_root, Emulator, EmulatorOptions, World};
 use network_stage::NetworkStage;
 use provisioner_core::{stages, AwsContext, Function, ProvisionError, Setup, Stage};
 use service_stage::ServiceStage;
@@ -26,21 +26,38 @@ pub const EXECUTION_ROLE_ARN: &str =
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
     pub region: String,
-    /// Tasks the emulator reports running per service (it never starts any).
-    pub running_tasks: u32,
-    /// Seconds between status polls in the state machine's wait loops.
+    /// How AWS behaves; `None` runs the plain emulator: instant, lenient, always consistent, and
+    /// every service reporting 2 running tasks.
+    pub world: Option<World>,
+    /// Seconds between status polls in the state machine's wait loops (AWS seconds when the
+    /// world's clock runs, wall seconds on the plain emulator).
     pub poll_seconds: u32,
     /// Where CloudFormation answers may go besides S3 (a local stand-in server).
     pub response_url_prefix: Option<String>,
 }
 
+/// Tasks the plain emulator reports running per service (it never starts any).
+const PLAIN_RUNNING_TASKS: u32 = 2;
+
 impl Default for LocalOptions {
+    /// The realistic world, polling every 15 AWS seconds as the template does.
     fn default() -> Self {
         Self {
             region: local_aws::DEFAULT_REGION.into(),
-            running_tasks: 2,
-            poll_seconds: 1,
+            world: Some(World::realistic()),
+            poll_seconds: custom_resource::control::DEFAULT_POLL_SECONDS,
             response_url_prefix: None,
+        }
+    }
+}
+
+impl LocalOptions {
+    /// The plain emulator, polling every second.
+    pub fn instant() -> Self {
+        Self {
+            world: None,
+            poll_seconds: 1,
+            ..Self::default()
         }
     }
 }
@@ -173,14 +190,16 @@ impl LocalSystem {
         let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
         listener.set_nonblocking(true)?;
         let router_port = listener.local_addr()?.port();
+        let mut env = vec![("MOTO_PORT".into(), router_port.to_string())];
+        if options.world.is_none() {
+            env.push((
+                "MOTO_ECS_SERVICE_RUNNING".into(),
+                PLAIN_RUNNING_TASKS.to_string(),
+            ));
+        }
         let emulator = Emulator::start_with(EmulatorOptions {
-            env: vec![
-                ("MOTO_PORT".into(), router_port.to_string()),
-                (
-                    "MOTO_ECS_SERVICE_RUNNING".into(),
-                    options.running_tasks.to_string(),
-                ),
-            ],
+            env,
+            world: options.world.clone(),
         })?;
         emulator.post(
             "/moto-api/config",
@@ -213,11 +232,16 @@ impl LocalSystem {
             .context("CreateStateMachine", "fargate-provisioner")?;
         let state_machine_arn = created.state_machine_arn().to_string();
 
-        // The functions reach the emulator through the router, which notes each AWS operation.
-        let through_router = config
+        // The functions reach the emulator through the router, which notes each AWS operation;
+        // their SDK's retry sleeps run on the world's clock.
+        let mut through_router = config
             .to_builder()
-            .endpoint_url(format!("http://127.0.0.1:{router_port}"))
-            .build();
+            .endpoint_url(format!("http://127.0.0.1:{router_port}"));
+        if let Some(world) = &options.world {
+            through_router =
+                through_router.sleep_impl(crate::clock::ScaledSleep::shared(world.scale));
+        }
+        let through_router = through_router.build();
         let (handlers, custom_resource) = functions(&through_router, &options, &state_machine_arn)?;
         let functions = Functions::new(handlers, emulator.endpoint());
         let app = router::app(functions.clone());

@@ -1,13 +1,13 @@
-"""Starts moto's server (same arguments as `moto_server`) with this project's additions: the
-process ends when the process that started it ends, so a test binary that shares one emulator
-across its tests never leaves it behind."""
+"""Starts moto's server with this project's additions: the world's clock and behaviours (see
+world.py), configured by the LOCALAWS_CONFIG variable; and an end with the parent process, so a
+test binary that shares one emulator across its tests never leaves it behind.
 
+Arguments: -H HOST -p PORT, as moto_server takes them."""
+
+import argparse
 import os
-import sys
 import threading
 import time
-
-from moto.server import main as moto_main
 
 
 def exit_with_parent(interval=0.5):
@@ -22,6 +22,39 @@ def exit_with_parent(interval=0.5):
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-if __name__ == "__main__":
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("MOTO_PORT", str(args.port))
     exit_with_parent()
-    sys.exit(moto_main(sys.argv[1:]))
+
+    # The world's clock must replace moto's before moto's models are imported: they bind
+    # `utcnow` when they are.
+    from . import world
+
+    import moto.core.utils
+
+    moto.core.utils.utcnow = world.CLOCK.utcnow
+
+    from . import behaviours
+
+    behaviours.install()
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    from .server import WorldApp
+
+    run_simple(
+        args.host,
+        args.port,
+        WorldApp(),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The world the emulator runs in: its configuration, its clock and the registry of behaviours.
+
+Time is compressed: while the emulator is idle, world time runs `scale` times faster than the
+wall clock. While it handles a request, world time stands still; each API call instead costs
+`latency` world seconds after its answer is ready. So the modelled AWS time of a run depends on the
+calls made and the waits the code chose, not on how fast this machine is.
+
+Behaviours register here with the id they have in the behaviour table of the Rust side
+(support/local-aws/src/behaviours.rs), which sends the configuration: which are on, and their
+durations in AWS seconds.
+"""
+
+import datetime
+import json
+import os
+import threading
+import time
+
+CONFIG_VAR = "LOCALAWS_CONFIG"
+
+
+class Clock:
+    def __init__(self, scale):
+        self.scale = float(scale)
+        self._lock = threading.Lock()
+        self._wall = time.monotonic()
+        self._world = time.time()
+        self._busy = 0
+
+    def _advance(self):
+        now = time.monotonic()
+        if self._busy == 0:
+            self._world += (now - self._wall) * self.scale
+        self._wall = now
+
+    def now(self):
+        """World time, in epoch seconds."""
+        with self._lock:
+            self._advance()
+            return self._world
+
+    def utcnow(self):
+        """World time as moto keeps it: a naive UTC datetime."""
+        return datetime.datetime.fromtimestamp(self.now(), datetime.timezone.utc).replace(
+            tzinfo=None
+        )
+
+    def enter(self):
+        with self._lock:
+            self._advance()
+            self._busy += 1
+
+    def leave(self):
+        with self._lock:
+            self._advance()
+            self._busy -= 1
+
+    def wait_until(self, deadline, interrupted=None):
+        """Sleeps (in wall time) until world time reaches `deadline`."""
+        while True:
+            left = deadline - self.now()
+            if left <= 0 or (interrupted is not None and interrupted()):
+                return
+            time.sleep(min(max(left / self.scale, 0.001), 0.05))
+
+    def sleep(self, seconds):
+        self.wait_until(self.now() + seconds)
+
+
+class Config:
+    def __init__(self, raw):
+        self.raw = raw
+        self.scale = float(raw.get("scale", 1.0))
+        self.latency = float(raw.get("latencySeconds", 0.0))
+        self.behaviours = raw.get("behaviours", {})
+
+    def on(self, behaviour):
+        return bool(self.behaviours.get(behaviour, {}).get("on", False))
+
+    def seconds(self, behaviour, name):
+        return float(self.behaviours[behaviour]["seconds"][name])
+
+    def value(self, behaviour, name, default=None):
+        return self.behaviours.get(behaviour, {}).get("values", {}).get(name, default)
+
+
+def _load():
+    text = os.environ.get(CONFIG_VAR)
+    return Config(json.loads(text) if text else {})
+
+
+CONFIG = _load()
+CLOCK = Clock(CONFIG.scale if CONFIG.behaviours else 1.0)
+
+# Every behaviour's id, with the function that installs its patches into moto.
+INSTALLERS = {}
+# Functions run at the start of every request, with the world time: lifecycles advance lazily.
+TICKERS = []
+# Functions run after the configuration changes (behaviours that rewrite moto's tables).
+CONFIG_LISTENERS = []
+# One request at a time: the world advances and is read consistently.
+REQUEST_LOCK = threading.RLock()
+
+
+def behaviour(behaviour_id):
+    """Registers the installer of a behaviour."""
+
+    def register(install):
+        INSTALLERS[behaviour_id] = install
+        return install
+
+    return register
+
+
+def ticker(function):
+    TICKERS.append(function)
+    return function
+
+
+def on(behaviour_id):
+    return CONFIG.on(behaviour_id)
+
+
+def seconds(behaviour_id, name):
+    return CONFIG.seconds(behaviour_id, name)
+
+
+def set_config(raw):
+    """Replaces the configuration (the Rust side sends the whole table)."""
+    global CONFIG
+    CONFIG = Config(raw)
+    CLOCK.scale = CONFIG.scale if CONFIG.behaviours else 1.0
+    for listener in CONFIG_LISTENERS:
+        listener()
+
+
+def tick():
+    now = CLOCK.now()
+    for function in TICKERS:
+        function(now)

@@ -1,0 +1,384 @@
+//! The realistic local AWS: the table of behaviours in which it differs from the plain emulator,
+//! each with the AWS documentation or report it follows, and the configuration that switches them
+//! on and sets their durations.
+//!
+//! Most behaviours run inside the emulator (`python/localaws/behaviours/`); the router behaviours
+//! (IAM, faults) run in support/local-lambda. Durations are AWS seconds; the world's clock is
+//! compressed by `scale` (world time stands still while the emulator handles a request, and each
+//! API call costs `latency_seconds`), so the modelled AWS time of a run does not depend on this
+//! machine's speed.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+/// Where a behaviour is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Inside the emulator (a module of `python/localaws/behaviours`).
+    Emulator,
+    /// In the router in front of the emulator (support/local-lambda).
+    Router,
+}
+
+/// One way the local world behaves like AWS.
+#[derive(Debug, Clone, Copy)]
+pub struct Behaviour {
+    pub id: &'static str,
+    pub side: Side,
+    pub what: &'static str,
+    /// The AWS documentation or public report it follows.
+    pub source: &'static str,
+    /// Its durations, in AWS seconds, with their defaults.
+    pub seconds: &'static [(&'static str, f64)],
+    /// Its other settings (JSON), with their defaults.
+    pub values: &'static [(&'static str, &'static str)],
+    /// On in the local run and the whole-system tests unless switched off.
+    pub on_by_default: bool,
+}
+
+pub const BEHAVIOURS: &[Behaviour] = &[
+    Behaviour {
+        id: "time",
+        side: Side::Emulator,
+        what: "Step Functions runs on the world's clock: a Wait lasts its AWS seconds, and execution and history dates are world time (so they give the modelled AWS time)",
+        source: "Step Functions Wait state; the world's compressed clock",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "api-latency",
+        side: Side::Emulator,
+        what: "every API call costs time after its answer is ready (world time stands still while the emulator works)",
+        source: "a typical AWS control-plane call; the figure is the model's, configurable",
+        seconds: &[("perCall", 0.1)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "alb-lifecycle",
+        side: Side::Emulator,
+        what: "a new load balancer is `provisioning`, then `active`",
+        source: "ELB User Guide (load balancer state); terraform-provider-aws#8054",
+        seconds: &[("provisioning", 150.0)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "endpoint-lifecycle",
+        side: Side::Emulator,
+        what: "a new interface endpoint is `pending`, a gateway briefly; a deleted one is `deleting` before it is gone",
+        source: "AWS PrivateLink guide (endpoint states)",
+        seconds: &[("interface", 90.0), ("gateway", 5.0), ("deleting", 30.0)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "ecs-tasks",
+        side: Side::Emulator,
+        what: "services run tasks PROVISIONING -> PENDING -> RUNNING with an interface in a private subnet, register them as ip targets (initial until healthy threshold x interval after the load balancer is active), roll deployments within the service's percentages, drain old tasks for the deregistration delay, trip the circuit breaker (0.5 x desired, 3..200) and roll back; a deleted service is DRAINING until its tasks stop and a same-name CreateService meanwhile is refused; DescribeServices reports the deployment configuration and grace period",
+        source: "ECS Developer Guide (task lifecycle, rolling update, deployment circuit breaker, DeleteService); ELB User Guide (target health, deregistration delay)",
+        seconds: &[("provisioning", 15.0), ("pending", 30.0)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "network-interfaces",
+        side: Side::Emulator,
+        what: "interface endpoints, load balancers and tasks own network interfaces in their subnets, released some time after their owner is deleted",
+        source: "cloud-nuke#285, #293; hashicorp/terraform#3758",
+        seconds: &[("endpoint", 60.0), ("alb", 90.0), ("task", 30.0)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "dependency-violations",
+        side: Side::Emulator,
+        what: "DeleteSubnet, DeleteSecurityGroup and DeleteVpc fail with DependencyViolation while an interface (or another group's rule) uses them; DetachInternetGateway while public addresses are mapped",
+        source: "EC2 API reference (DeleteSubnet, DeleteSecurityGroup, DeleteVpc, DetachInternetGateway), with AWS's wording",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "eventual-consistency",
+        side: Side::Emulator,
+        what: "for a few seconds after an EC2 create, a request naming the new id answers Invalid<Kind>ID.NotFound",
+        source: "EC2 API reference, \"Eventual consistency in the Amazon EC2 API\"; terraform-provider-aws#18391",
+        seconds: &[("window", 2.0)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "availability-zones",
+        side: Side::Emulator,
+        what: "each region has the zones a new account can use (us-west-1: b and c; ap-northeast-1: no b; ca-central-1: no c); CreateSubnet elsewhere fails with InvalidParameterValue",
+        source: "EC2 DescribeAvailabilityZones; aws-samples/saas-reference-architecture-ecs#12 (AWS's message)",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "endpoint-service-zones",
+        side: Side::Emulator,
+        what: "each endpoint service is offered in the zones of a table; CreateVpcEndpoint in another zone fails with InvalidParameter",
+        source: "terraform-aws-vpc#462, #785 (email-smtp in us-east-1 lacks a, e, f); DescribeVpcEndpointServices",
+        seconds: &[],
+        values: &[("gaps", "{}")],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "service-linked-roles",
+        side: Side::Emulator,
+        what: "a new account's first ECS cluster with capacity providers fails with \"Unable to assume the service linked role\" until the role has propagated",
+        source: "cloudformation-coverage-roadmap#818; baseline-environment-on-aws#238",
+        seconds: &[("propagation", 15.0)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "quotas",
+        side: Side::Emulator,
+        what: "default quotas per region: 5 VPCs (VpcLimitExceeded), 5 internet gateways (InternetGatewayLimitExceeded)",
+        source: "Amazon VPC quotas",
+        seconds: &[],
+        values: &[("vpcsPerRegion", "5"), ("internetGatewaysPerRegion", "5")],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "image-pulls",
+        side: Side::Emulator,
+        what: "a task starts only if it can reach ECR's API, its secrets, CloudWatch Logs, the registry and S3 (through endpoints, or an internet path); otherwise it stops with ResourceInitializationError or CannotPullContainerError",
+        source: "ECS troubleshooting guide; aws-samples/keycloak-on-aws#222",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "strict-vpc-attributes",
+        side: Side::Emulator,
+        what: "ModifyVpcAttribute takes one attribute per call (InvalidParameterCombination)",
+        source: "EC2 API reference, ModifyVpcAttribute",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "strict-private-dns",
+        side: Side::Emulator,
+        what: "private DNS on an interface endpoint needs both VPC DNS attributes (InvalidParameter)",
+        source: "AWS PrivateLink guide, private DNS",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "strict-alb-subnets",
+        side: Side::Emulator,
+        what: "an application load balancer needs subnets in two zones (ValidationError) with 8 free addresses each (InvalidSubnet)",
+        source: "ELB User Guide, \"Subnets for your load balancer\"",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "strict-fargate-sizes",
+        side: Side::Emulator,
+        what: "a Fargate task definition needs a CPU and memory pair Fargate offers (ClientException)",
+        source: "ECS Developer Guide, \"Task CPU and memory\"",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "strict-target-group-attached",
+        side: Side::Emulator,
+        what: "a service's target group must be one a load balancer forwards to (InvalidParameterException)",
+        source: "ECS CreateService",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "strict-duplicate-names",
+        side: Side::Emulator,
+        what: "creating a load balancer or target group under an existing name returns it when the settings are the same and fails (Duplicate...Name) when they differ",
+        source: "ELB API reference, CreateLoadBalancer and CreateTargetGroup",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "strict-client-token",
+        side: Side::Emulator,
+        what: "CreateVpcEndpoint repeated with a client token returns the endpoint the first call made",
+        source: "EC2 API reference, \"Ensuring idempotency\"",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+];
+
+/// The behaviour of that id.
+pub fn behaviour(id: &str) -> Option<&'static Behaviour> {
+    BEHAVIOURS.iter().find(|b| b.id == id)
+}
+
+/// How the local world runs: which behaviours are on, their durations, and the clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct World {
+    /// World seconds per wall second while the emulator is idle.
+    pub scale: f64,
+    on: BTreeMap<&'static str, bool>,
+    seconds: BTreeMap<(&'static str, &'static str), f64>,
+    values: BTreeMap<(&'static str, &'static str), Value>,
+}
+
+/// The default compression: the reference create (about 300 AWS seconds) in about 20 s.
+pub const DEFAULT_SCALE: f64 = 15.0;
+
+impl World {
+    /// Every behaviour on by default on, with its default durations.
+    pub fn realistic() -> Self {
+        Self {
+            scale: DEFAULT_SCALE,
+            on: BEHAVIOURS.iter().map(|b| (b.id, b.on_by_default)).collect(),
+            seconds: BTreeMap::new(),
+            values: BTreeMap::new(),
+        }
+    }
+
+    fn known(id: &str) -> &'static Behaviour {
+        behaviour(id).unwrap_or_else(|| panic!("no behaviour {id} in the table"))
+    }
+
+    pub fn with_scale(mut self, scale: f64) -> Self {
+        self.scale = scale;
+        self
+    }
+
+    /// Switches one behaviour on or off.
+    pub fn with(mut self, id: &str, on: bool) -> Self {
+        self.on.insert(Self::known(id).id, on);
+        self
+    }
+
+    /// Sets one duration of a behaviour, in AWS seconds.
+    pub fn with_seconds(mut self, id: &str, name: &str, seconds: f64) -> Self {
+        let behaviour = Self::known(id);
+        let name = behaviour
+            .seconds
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{id} has no duration {name}"))
+            .0;
+        self.seconds.insert((behaviour.id, name), seconds);
+        self
+    }
+
+    /// Sets one value of a behaviour.
+    pub fn with_value(mut self, id: &str, name: &str, value: Value) -> Self {
+        let behaviour = Self::known(id);
+        let name = behaviour
+            .values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{id} has no value {name}"))
+            .0;
+        self.values.insert((behaviour.id, name), value);
+        self
+    }
+
+    pub fn is_on(&self, id: &str) -> bool {
+        self.on.get(id).copied().unwrap_or(false)
+    }
+
+    pub fn seconds(&self, id: &str, name: &str) -> f64 {
+        let behaviour = Self::known(id);
+        self.seconds
+            .get(&(behaviour.id, name))
+            .copied()
+            .unwrap_or_else(|| {
+                behaviour
+                    .seconds
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, d)| *d)
+                    .unwrap_or_else(|| panic!("{id} has no duration {name}"))
+            })
+    }
+
+    /// The configuration the emulator reads (`LOCALAWS_CONFIG`).
+    pub fn to_json(&self) -> Value {
+        let behaviours: serde_json::Map<String, Value> = BEHAVIOURS
+            .iter()
+            .map(|b| {
+                let seconds: serde_json::Map<String, Value> = b
+                    .seconds
+                    .iter()
+                    .map(|(name, _)| (name.to_string(), json!(self.seconds(b.id, name))))
+                    .collect();
+                let values: serde_json::Map<String, Value> = b
+                    .values
+                    .iter()
+                    .map(|(name, default)| {
+                        let value = self.values.get(&(b.id, *name)).cloned().unwrap_or_else(|| {
+                            serde_json::from_str(default).expect("defaults are JSON")
+                        });
+                        (name.to_string(), value)
+                    })
+                    .collect();
+                (
+                    b.id.to_string(),
+                    json!({"on": self.is_on(b.id), "seconds": seconds, "values": values}),
+                )
+            })
+            .collect();
+        let latency = if self.is_on("api-latency") {
+            self.seconds("api-latency", "perCall")
+        } else {
+            0.0
+        };
+        json!({"scale": self.scale, "latencySeconds": latency, "behaviours": behaviours})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_behaviour_once_with_a_source() {
+        let mut ids: Vec<&str> = BEHAVIOURS.iter().map(|b| b.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), BEHAVIOURS.len());
+        for b in BEHAVIOURS {
+            assert!(!b.source.is_empty() && !b.what.is_empty(), "{}", b.id);
+        }
+    }
+
+    #[test]
+    fn overrides_reach_the_emulator_configuration() {
+        let world = World::realistic()
+            .with("quotas", false)
+            .with_seconds("alb-lifecycle", "provisioning", 10.0)
+            .with_value("quotas", "vpcsPerRegion", json!(50));
+        let config = world.to_json();
+        assert_eq!(config["behaviours"]["quotas"]["on"], false);
+        assert_eq!(
+            config["behaviours"]["quotas"]["values"]["vpcsPerRegion"],
+            50
+        );
+        assert_eq!(
+            config["behaviours"]["alb-lifecycle"]["seconds"]["provisioning"],
+            10.0
+        );
+        assert_eq!(
+            config["behaviours"]["endpoint-lifecycle"]["seconds"]["interface"],
+            90.0
+        );
+        assert_eq!(config["latencySeconds"], 0.1);
+    }
+}

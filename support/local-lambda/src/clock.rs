@@ -1,0 +1,26 @@
+//! Sleeps on the world's clock: the functions hosted here sleep (SDK retry backoff) for world
+//! seconds, which pass `scale` times faster than wall seconds.
+
+use std::time::Duration;
+
+use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep, Sleep};
+
+#[derive(Debug, Clone)]
+pub struct ScaledSleep {
+    scale: f64,
+}
+
+impl ScaledSleep {
+    pub fn shared(scale: f64) -> SharedAsyncSleep {
+        SharedAsyncSleep::new(Self {
+            scale: scale.max(1.0),
+        })
+    }
+}
+
+impl AsyncSleep for ScaledSleep {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        let wall = duration.div_f64(self.scale);
+        Sleep::new(tokio::time::sleep(wall))
+    }
+}
