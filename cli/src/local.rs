@@ -63,11 +63,14 @@ impl LocalArgs {
             Aws::Instant => local_lambda::LocalOptions::instant(),
         };
         options.region = self.region.clone();
-        options.world = options.world.map(|world| {
-            self.without
+        if self.aws == Aws::Realistic {
+            options.world = self
+                .without
                 .iter()
-                .fold(world.with_scale(self.scale), |w, id| w.with(id, false))
-        });
+                .fold(options.world.with_scale(self.scale), |w, id| {
+                    w.with(id, false)
+                });
+        }
         options
     }
 }
@@ -89,8 +92,8 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
     println!("starting the local AWS emulator and the functions...");
     let options = args.options();
     let system = local_lambda::LocalSystem::start(options.clone()).await?;
-    match &options.world {
-        Some(world) => println!(
+    match args.aws {
+        Aws::Realistic => println!(
             "realistic AWS in {}: every behaviour on{}; the clock runs {}x",
             options.region,
             if args.without.is_empty() {
@@ -98,13 +101,13 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
             } else {
                 format!(" but {}", args.without.join(", "))
             },
-            world.scale
+            options.world.scale
         ),
-        None => println!("plain emulator in {}: instant and lenient", options.region),
+        Aws::Instant => println!("plain emulator in {}: instant and lenient", options.region),
     }
     println!(
-        "emulator {}; state machine {} (from template.yaml)",
-        system.emulator.endpoint(),
+        "template.yaml deployed as stack {}; state machine {}",
+        local_lambda::system::STACK_NAME,
         system.state_machine_arn
     );
     let sfn = aws_sdk_sfn::Client::new(&system.config);

@@ -19,7 +19,7 @@ pub fn world() -> World {
 /// The local system on that world.
 pub fn options() -> LocalOptions {
     LocalOptions {
-        world: Some(world()),
+        world: world(),
         ..LocalOptions::default()
     }
 }

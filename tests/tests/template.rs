@@ -28,7 +28,7 @@ fn tool(name: &str) -> Command {
 
 fn run(command: &mut Command) -> Output {
     command.output().unwrap_or_else(|e| {
-        panic!("{command:?} does not run (scripts/setup-python installs it): {e}")
+        panic!("{command:?} does not run (scripts/setup-tools installs it): {e}")
     })
 }
 

@@ -150,3 +150,37 @@ pub fn stage_table() -> String {
     }
     lines.join("\n")
 }
+
+/// The local world's behaviours, from the table in support/local-aws/src/world.rs.
+pub fn behaviours() -> String {
+    use local_aws::world::{Side, BEHAVIOURS};
+    let mut lines = vec![
+        "| behaviour | where | on by default | what AWS does | AWS seconds | source |".to_string(),
+        "| --- | --- | --- | --- | --- | --- |".to_string(),
+    ];
+    for b in BEHAVIOURS {
+        let side = match b.side {
+            Side::Emulator => "emulator",
+            Side::Router => "router",
+        };
+        let on = if b.on_by_default { "yes" } else { "no" };
+        let mut settings: Vec<String> = b
+            .seconds
+            .iter()
+            .map(|(name, seconds)| format!("{name} {seconds}"))
+            .collect();
+        settings.extend(
+            b.values
+                .iter()
+                .map(|(name, value)| format!("{name} {value}")),
+        );
+        lines.push(format!(
+            "| `{}` | {side} | {on} | {} | {} | {} |",
+            b.id,
+            b.what.replace('|', "\\|"),
+            settings.join(", "),
+            b.source.replace('|', "\\|"),
+        ));
+    }
+    lines.join("\n")
+}

@@ -58,6 +58,11 @@ pub fn all() -> Vec<Generated> {
             section: Some("environment"),
             content: diagrams::environment(),
         },
+        Generated {
+            path: "docs/LOCAL-AWS.md",
+            section: Some("behaviours"),
+            content: diagrams::behaviours(),
+        },
     ]
 }
 

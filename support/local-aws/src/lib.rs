@@ -1,7 +1,7 @@
 //! The local AWS emulator: a moto server on a free loopback port, stopped (by PID) when dropped,
 //! and ending by itself when the process that started it ends.
 //!
-//! moto comes from the project's virtualenv (`scripts/setup-python` creates it) and is started
+//! moto comes from the project's virtualenv (`scripts/setup-tools` creates it) and is started
 //! through this crate's Python launcher (`python/localaws`), which loads the project's additions
 //! into it. `LOCAL_AWS_PYTHON` overrides the interpreter. Used by the local run and the tests.
 
@@ -25,7 +25,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
-    #[error("{0} not found: run scripts/setup-python (or set LOCAL_AWS_PYTHON)")]
+    #[error("{0} not found: run scripts/setup-tools (or set LOCAL_AWS_PYTHON)")]
     NotInstalled(PathBuf),
     #[error("could not start {path}: {source}")]
     Spawn {
@@ -62,20 +62,40 @@ pub struct Emulator {
     pub log_path: PathBuf,
 }
 
+/// World time now at the emulator answering at `endpoint`, in epoch seconds.
+pub fn world_now_at(endpoint: &str) -> Result<f64, EmulatorError> {
+    let path = "/moto-api/localaws/clock";
+    let error = |message: String| EmulatorError::Api {
+        path: path.to_string(),
+        message,
+    };
+    let text = ureq::get(format!("{endpoint}{path}"))
+        .call()
+        .map_err(|e| error(e.to_string()))?
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| error(e.to_string()))?;
+    let clock: serde_json::Value = serde_json::from_str(&text).map_err(|e| error(e.to_string()))?;
+    clock["now"]
+        .as_f64()
+        .ok_or_else(|| error(format!("no clock in {text}")))
+}
+
 /// The repository root, where `.venv/` lives.
 pub fn repository_root() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     root.canonicalize().unwrap_or(root)
 }
 
-fn python_path() -> PathBuf {
+/// The Python interpreter of the project's virtualenv.
+pub fn python_path() -> PathBuf {
     std::env::var_os("LOCAL_AWS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repository_root().join(".venv/bin/python"))
 }
 
 /// Where the launcher package lives.
-fn launcher_path() -> PathBuf {
+pub fn launcher_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python")
 }
 
@@ -209,22 +229,7 @@ impl Emulator {
 
     /// World time now, in epoch seconds (wall time on the plain emulator).
     pub fn world_now(&self) -> Result<f64, EmulatorError> {
-        let path = "/moto-api/localaws/clock";
-        let error = |message: String| EmulatorError::Api {
-            path: path.to_string(),
-            message,
-        };
-        let text = ureq::get(format!("{}{path}", self.endpoint()))
-            .call()
-            .map_err(|e| error(e.to_string()))?
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| error(e.to_string()))?;
-        let clock: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| error(e.to_string()))?;
-        clock["now"]
-            .as_f64()
-            .ok_or_else(|| error(format!("no clock in {text}")))
+        world_now_at(&self.endpoint())
     }
 
     /// Replaces the world's configuration while it runs (a test switching a behaviour).

@@ -68,7 +68,7 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         id: "endpoint-lifecycle",
         side: Side::Emulator,
-        what: "a new interface endpoint is `pending`, a gateway briefly; a deleted one is `deleting` before it is gone",
+        what: "a new interface endpoint is `pending`, a gateway briefly; a deleted one is `deleting`, then `deleted` (still listed a while, as AWS lists it)",
         source: "AWS PrivateLink guide (endpoint states)",
         seconds: &[("interface", 90.0), ("gateway", 5.0), ("deleting", 30.0)],
         values: &[],
@@ -77,7 +77,7 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         id: "ecs-tasks",
         side: Side::Emulator,
-        what: "services run tasks PROVISIONING -> PENDING -> RUNNING with an interface in a private subnet, register them as ip targets (initial until healthy threshold x interval after the load balancer is active), roll deployments within the service's percentages, drain old tasks for the deregistration delay, trip the circuit breaker (0.5 x desired, 3..200) and roll back; a deleted service is DRAINING until its tasks stop and a same-name CreateService meanwhile is refused; DescribeServices reports the deployment configuration and grace period",
+        what: "services run tasks PROVISIONING -> PENDING -> RUNNING with an interface in a private subnet, register them as ip targets (initial until healthy threshold x interval after the load balancer is active), roll deployments within the service's percentages, drain old tasks for the deregistration delay, trip the circuit breaker (0.5 x desired, 3..200) and roll back; a deleted service is DRAINING until its tasks stop and a same-name CreateService meanwhile is refused; DescribeServices reports the deployment configuration and grace period; ListTasks filters by service",
         source: "ECS Developer Guide (task lifecycle, rolling update, deployment circuit breaker, DeleteService); ELB User Guide (target health, deregistration delay)",
         seconds: &[("provisioning", 15.0), ("pending", 30.0)],
         values: &[],
@@ -104,7 +104,7 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         id: "eventual-consistency",
         side: Side::Emulator,
-        what: "for a few seconds after an EC2 create, a request naming the new id answers Invalid<Kind>ID.NotFound",
+        what: "for a few seconds after an EC2 create, a request naming the new id answers Invalid<Kind>ID.NotFound; after ModifyVpcAttribute, DescribeVpcAttribute still reads the old value",
         source: "EC2 API reference, \"Eventual consistency in the Amazon EC2 API\"; terraform-provider-aws#18391",
         seconds: &[("window", 2.0)],
         values: &[],
@@ -149,7 +149,7 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         id: "image-pulls",
         side: Side::Emulator,
-        what: "a task starts only if it can reach ECR's API, its secrets, CloudWatch Logs, the registry and S3 (through endpoints, or an internet path); otherwise it stops with ResourceInitializationError or CannotPullContainerError",
+        what: "a task starts only if it can reach, in this order, ECR's API, its secrets, the registry, S3 and CloudWatch Logs (through endpoints, or an internet path); otherwise it stops with ResourceInitializationError or CannotPullContainerError, worded as AWS words it",
         source: "ECS troubleshooting guide; aws-samples/keycloak-on-aws#222",
         seconds: &[],
         values: &[],
@@ -210,6 +210,42 @@ pub const BEHAVIOURS: &[Behaviour] = &[
         on_by_default: true,
     },
     Behaviour {
+        id: "iam",
+        side: Side::Router,
+        what: "every call of a function is authorized against its role's policies as the stack created them, with the dependent actions AWS documents (tagging on create, iam:PassRole, ELB's EC2 describes, a first service-linked role, private DNS's hosted zone), by an IAM simulator this project did not write; what is not allowed is answered AccessDenied / UnauthorizedOperation",
+        source: "IAM policy evaluation logic; ELB \"API permissions\"; Service Authorization Reference; @cloud-copilot/iam-simulate",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "lambda-timeouts",
+        side: Side::Router,
+        what: "an invocation still running after its function's Timeout (AWS seconds on the world's clock) ends with Sandbox.Timedout; the state machine sees that error",
+        source: "Lambda Developer Guide, function timeout; Step Functions error names for Lambda tasks",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "cloudformation-resources",
+        side: Side::Emulator,
+        what: "CloudFormation attaches a role's ManagedPolicyArns and fills a state machine's DefinitionSubstitutions (the emulator drops both): the deploy rehearsal's stack is the template's",
+        source: "CloudFormation AWS::IAM::Role and AWS::StepFunctions::StateMachine",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
+        id: "eventbridge-targets",
+        side: Side::Emulator,
+        what: "a rule whose target is a state machine starts an execution with the event as input (the emulator delivers only to logs, archives, queues and buses)",
+        source: "EventBridge User Guide, Step Functions state machine as a target",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
         id: "strict-client-token",
         side: Side::Emulator,
         what: "CreateVpcEndpoint repeated with a client token returns the endpoint the first call made",
@@ -238,7 +274,21 @@ pub struct World {
 /// The default compression: the reference create (about 300 AWS seconds) in about 20 s.
 pub const DEFAULT_SCALE: f64 = 15.0;
 
+/// Behaviours that fill gaps of the emulator the deployment itself needs: on even in the instant
+/// world.
+pub const FIDELITY: [&str; 2] = ["cloudformation-resources", "eventbridge-targets"];
+
 impl World {
+    /// The plain emulator's behaviour (instant, lenient, consistent) with only the gaps the
+    /// deployment needs filled.
+    pub fn instant() -> Self {
+        let mut world = Self::realistic().with_scale(1.0);
+        for behaviour in BEHAVIOURS {
+            world = world.with(behaviour.id, FIDELITY.contains(&behaviour.id));
+        }
+        world
+    }
+
     /// Every behaviour on by default on, with its default durations.
     pub fn realistic() -> Self {
         Self {

@@ -2,6 +2,9 @@
 //! from template.yaml, and its Lambda tasks are answered by the functions' own handlers.
 
 pub mod clock;
+pub mod faults;
+pub mod iam;
+pub mod rehearsal;
 pub mod response_catcher;
 pub mod router;
 pub mod system;

@@ -17,31 +17,119 @@ use axum::routing::post;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 
+use std::time::Duration;
+
+use crate::faults::{self, FaultKind, FaultPlan};
+
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, Diagnostic>> + Send>>;
 /// A function's handler: the event in, the answer or a Diagnostic out.
 pub type Handler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
 
+/// A hosted function as an AWS caller: its AWS calls are signed with its name as the access key.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Its deployed name.
+    pub function: String,
+    /// Its logical id in template.yaml.
+    pub logical_id: String,
+    pub role_arn: String,
+    /// Its role's policy documents.
+    pub policies: Vec<Value>,
+    /// Seconds Lambda lets one invocation run (AWS seconds).
+    pub timeout_seconds: u64,
+}
+
+/// The IAM behaviour: the simulator and what it needs to read.
+pub struct Iam {
+    pub check: crate::iam::IamCheck,
+    pub tags: crate::iam::TagReader,
+}
+
 #[derive(Clone)]
 pub struct Functions {
     handlers: Arc<HashMap<String, Handler>>,
+    /// By access key.
+    callers: Arc<HashMap<String, Caller>>,
     upstream: String,
     next_request: Arc<AtomicU64>,
     calls: Arc<Mutex<Vec<String>>>,
+    iam: Option<Arc<Iam>>,
+    faults: FaultPlan,
+    /// Invocations running, by function name: a fault can end them.
+    running: Arc<Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<FaultKind>>>>>,
+    /// World seconds per wall second (a function's timeout is in world seconds).
+    scale: f64,
+    /// Whether an invocation ends at its function's timeout.
+    timeouts: bool,
 }
 
 impl Functions {
     /// `upstream` is the emulator's endpoint, for everything that is not an invocation.
-    pub fn new(handlers: HashMap<String, Handler>, upstream: impl Into<String>) -> Self {
+    pub fn new(
+        handlers: HashMap<String, Handler>,
+        callers: HashMap<String, Caller>,
+        upstream: impl Into<String>,
+    ) -> Self {
         Self {
             handlers: Arc::new(handlers),
+            callers: Arc::new(callers),
             upstream: upstream.into(),
             next_request: Arc::new(AtomicU64::new(1)),
             calls: Arc::default(),
+            iam: None,
+            faults: FaultPlan::default(),
+            running: Arc::default(),
+            scale: 1.0,
+            timeouts: false,
         }
     }
 
-    /// The AWS operations passed through to the emulator so far (the functions' clients talk to
-    /// the emulator through this router), e.g. `CreateVpc`, `PutParameter`.
+    pub fn with_scale(mut self, scale: f64) -> Self {
+        self.scale = scale.max(1.0);
+        self
+    }
+
+    /// Invocations end at their function's timeout, in AWS seconds on the world's clock.
+    pub fn with_timeouts(mut self) -> Self {
+        self.timeouts = true;
+        self
+    }
+
+    pub fn faults(&self) -> &FaultPlan {
+        &self.faults
+    }
+
+    fn caller_named(&self, name: &str) -> Option<&Caller> {
+        self.callers.values().find(|c| c.function == name)
+    }
+
+    /// Ends the running invocations of `function` with `kind`.
+    fn end_invocations(&self, function: &str, kind: FaultKind) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        for end in running.remove(function).unwrap_or_default() {
+            let _ = end.send(kind);
+        }
+    }
+
+    /// Authorizes every call of a hosted function against its role's policies.
+    pub fn with_iam(mut self, iam: Iam) -> Self {
+        self.iam = Some(Arc::new(iam));
+        self
+    }
+
+    /// The hosted function that signed a request, if one did.
+    pub fn caller_of(&self, headers: &axum::http::HeaderMap) -> Option<&Caller> {
+        let authorization = headers.get("authorization")?.to_str().ok()?;
+        let key = authorization
+            .split("Credential=")
+            .nth(1)?
+            .split('/')
+            .next()?;
+        self.callers.get(key)
+    }
+
+    /// The AWS operations the hosted functions passed through to the emulator so far, e.g.
+    /// `CreateVpc`, `PutParameter` (other callers' are not counted).
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
@@ -101,7 +189,24 @@ async fn invoke(
     };
     let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     tracing::debug!(function = name, %request_id, "invoke");
-    let (body, failed) = match handler(event).await {
+    // Lambda ends an invocation that runs past the function's timeout; a fault may end it sooner.
+    let (end, ended) = tokio::sync::oneshot::channel();
+    functions
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(name.to_string())
+        .or_default()
+        .push(end);
+    let timeout = functions
+        .caller_named(name)
+        .map(|c| c.timeout_seconds as f64);
+    let outcome = tokio::select! {
+        answer = handler(event) => answer,
+        kind = ended => Err(lambda_error(kind.unwrap_or(FaultKind::Crash))),
+        _ = world_timeout(functions.upstream.clone(), timeout, functions.scale) => Err(lambda_error(FaultKind::Timeout)),
+    };
+    let (body, failed) = match outcome {
         Ok(answer) => (answer, false),
         Err(d) => {
             tracing::info!(function = name, error_type = %d.error_type, error = %d.error_message, "function error");
@@ -124,6 +229,56 @@ async fn invoke(
         );
     }
     add_request_id(&mut response, &request_id);
+    response
+}
+
+/// Ends `seconds` of world time from now (never, for `None`). The world's clock stands still
+/// while the emulator works, so a function is timed in AWS seconds, however slow this machine.
+async fn world_timeout(upstream: String, seconds: Option<f64>, scale: f64) {
+    let Some(seconds) = seconds else {
+        return std::future::pending().await;
+    };
+    let now = || {
+        let upstream = upstream.clone();
+        async move {
+            tokio::task::spawn_blocking(move || local_aws::world_now_at(&upstream).ok())
+                .await
+                .ok()
+                .flatten()
+        }
+    };
+    let Some(start) = now().await else {
+        return tokio::time::sleep(Duration::from_secs_f64(seconds / scale)).await;
+    };
+    while let Some(at) = now().await {
+        let left = start + seconds - at;
+        if left <= 0.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs_f64(left / scale).max(Duration::from_millis(20)))
+            .await;
+    }
+}
+
+fn lambda_error(kind: FaultKind) -> Diagnostic {
+    let (error_type, message) = kind
+        .lambda_error()
+        .unwrap_or(("Runtime.ExitError", "exited"));
+    Diagnostic {
+        error_type: error_type.to_string(),
+        error_message: message.to_string(),
+    }
+}
+
+fn respond((status, content_type, body): (u16, &'static str, String)) -> Response {
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(content_type));
     response
 }
 
@@ -153,9 +308,64 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    if let Some(operation) = operation_of(&parts.headers, &body) {
+    let caller = functions.caller_of(&parts.headers).cloned();
+    let operation = operation_of(&parts.headers, &body);
+    if let (Some(_), Some(operation)) = (&caller, &operation) {
         if let Ok(mut calls) = functions.calls.lock() {
-            calls.push(operation);
+            calls.push(operation.clone());
+        }
+    }
+    let scope = signing_scope(&parts.headers);
+    let fault = match (&caller, &operation) {
+        (Some(c), Some(op)) => functions.faults.decide([&c.logical_id, &c.function], op),
+        _ => None,
+    };
+    let service_name = scope.as_ref().map(|(_, s)| s.as_str()).unwrap_or_default();
+    match fault {
+        Some(FaultKind::ThrottleBefore) => return respond(faults::throttling(service_name)),
+        Some(FaultKind::ServerErrorBefore) => return respond(faults::server_error(service_name)),
+        Some(FaultKind::GatewayErrorBefore) => return respond(faults::gateway_error()),
+        Some(FaultKind::Hang) => {
+            // As long as an hour of AWS time: the caller's timeouts or its Lambda's end it first.
+            tokio::time::sleep(std::time::Duration::from_secs(3600).div_f64(functions.scale)).await;
+            return (StatusCode::GATEWAY_TIMEOUT, "hung").into_response();
+        }
+        _ => {}
+    }
+    if let (Some(iam), Some(caller), Some(operation), Some((region, service))) =
+        (&functions.iam, &caller, &operation, &scope)
+    {
+        let json = parts.headers.contains_key("x-amz-target");
+        let params = crate::iam::Params::parse(&body, json);
+        let target = crate::iam::Target {
+            service,
+            operation,
+            params: &params,
+            region,
+        };
+        let tags = iam
+            .tags
+            .of(service, &crate::iam::tagged_resources(&target))
+            .await;
+        let needed =
+            crate::iam::authorizations(&target, &tags, iam.check.first_use(service, operation));
+        match iam.check.check(caller, &needed).await {
+            Ok(crate::iam::Decision::Allowed) => {}
+            Ok(crate::iam::Decision::Denied {
+                authorization,
+                explicit,
+            }) => {
+                tracing::info!(function = %caller.function, action = %authorization.action, resource = %authorization.resource, "denied by IAM");
+                return respond(crate::iam::access_denied(
+                    service,
+                    caller,
+                    &authorization,
+                    explicit,
+                ));
+            }
+            Err(e) => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+            }
         }
     }
     let mut forward = axum::http::Request::builder()
@@ -182,6 +392,22 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
     .await;
     match answer {
         Ok(Ok((parts, bytes))) => {
+            if let (Some(iam), Some(operation), Some((_, service))) =
+                (&functions.iam, &operation, &scope)
+            {
+                if parts.status.is_success() {
+                    iam.check.note_success(service, operation);
+                }
+            }
+            match (fault, &caller) {
+                (Some(FaultKind::ServerErrorAfter), _) => {
+                    return respond(faults::server_error(service_name))
+                }
+                (Some(kind @ (FaultKind::Crash | FaultKind::Timeout)), Some(caller)) => {
+                    functions.end_invocations(&caller.function, kind);
+                }
+                _ => {}
+            }
             let mut response = Response::new(Body::from(bytes));
             *response.status_mut() = parts.status;
             for (name, value) in &parts.headers {
@@ -194,6 +420,17 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
         Ok(Err(e)) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
+}
+
+/// The region and signing service of a SigV4-signed request
+/// (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`).
+fn signing_scope(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let authorization = headers.get("authorization")?.to_str().ok()?;
+    let scope = authorization.split("Credential=").nth(1)?;
+    let mut parts = scope.split('/').skip(2);
+    let region = parts.next()?.to_string();
+    let service = parts.next()?.to_string();
+    Some((region, service))
 }
 
 /// The AWS operation of a request: `X-Amz-Target: Service.Operation` (JSON protocols) or the

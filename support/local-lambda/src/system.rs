@@ -1,5 +1,6 @@
-//! The whole system on this machine: the emulator (Step Functions interpreter on), the router
-//! serving our functions, and the state machine created from template.yaml.
+//! The whole system on this machine: the emulator (its world configured, its Step Functions
+//! interpreter on), template.yaml deployed to it as a CloudFormation stack (the deploy rehearsal),
+//! and the router serving the stack's functions from their own code.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -7,36 +8,35 @@ use std::sync::Arc;
 
 use alb_stage::AlbStage;
 use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
 use custom_resource::{Control, CustomResource, ResponseUrlPolicy};
 use endpoints_stage::EndpointsStage;
 use local_aws::{repository_root, Emulator, EmulatorOptions, World};
 use network_stage::NetworkStage;
-use provisioner_core::{stages, AwsContext, Function, ProvisionError, Setup, Stage};
+use provisioner_core::{stages, Function, ProvisionError, Setup, Stage};
 use service_stage::ServiceStage;
 
-use crate::router::{self, Functions, Handler};
-use crate::template;
+use crate::rehearsal::{self, DeployedFunction, RehearsalError, Stack};
+use crate::router::{self, Caller, Functions, Handler};
 
 /// The account id the emulator uses.
 pub const ACCOUNT: &str = "123456789012";
-/// The task execution role the template provides, as the local run names it.
-pub const EXECUTION_ROLE_ARN: &str =
-    "arn:aws:iam::123456789012:role/fargate-provisioner-task-execution";
+/// The stack the local system deploys.
+pub const STACK_NAME: &str = "fargate-provisioner";
 
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
     pub region: String,
-    /// How AWS behaves; `None` runs the plain emulator: instant, lenient, always consistent, and
-    /// every service reporting 2 running tasks.
-    pub world: Option<World>,
-    /// Seconds between status polls in the state machine's wait loops (AWS seconds when the
-    /// world's clock runs, wall seconds on the plain emulator).
+    /// How AWS behaves.
+    pub world: World,
+    /// Seconds between status polls in the state machine's wait loops (AWS seconds on the
+    /// world's clock).
     pub poll_seconds: u32,
     /// Where CloudFormation answers may go besides S3 (a local stand-in server).
     pub response_url_prefix: Option<String>,
 }
 
-/// Tasks the plain emulator reports running per service (it never starts any).
+/// Tasks the plain emulator reports running per service when ECS tasks are not simulated.
 const PLAIN_RUNNING_TASKS: u32 = 2;
 
 impl Default for LocalOptions {
@@ -44,7 +44,7 @@ impl Default for LocalOptions {
     fn default() -> Self {
         Self {
             region: local_aws::DEFAULT_REGION.into(),
-            world: Some(World::realistic()),
+            world: World::realistic(),
             poll_seconds: custom_resource::control::DEFAULT_POLL_SECONDS,
             response_url_prefix: None,
         }
@@ -52,10 +52,10 @@ impl Default for LocalOptions {
 }
 
 impl LocalOptions {
-    /// The plain emulator, polling every second.
+    /// The plain emulator's behaviour, polling every second.
     pub fn instant() -> Self {
         Self {
-            world: None,
+            world: World::instant(),
             poll_seconds: 1,
             ..Self::default()
         }
@@ -67,7 +67,7 @@ pub enum LocalError {
     #[error(transparent)]
     Emulator(#[from] local_aws::EmulatorError),
     #[error(transparent)]
-    Template(#[from] template::TemplateError),
+    Rehearsal(#[from] RehearsalError),
     #[error(transparent)]
     Provision(#[from] ProvisionError),
     #[error("router: {0}")]
@@ -76,9 +76,12 @@ pub enum LocalError {
 
 pub struct LocalSystem {
     pub emulator: Emulator,
+    /// Configuration for a caller of its own (a test, the CLI): through the router.
     pub config: SdkConfig,
     pub region: String,
     pub state_machine_arn: String,
+    /// The stack as CloudFormation created it.
+    pub stack: Stack,
     /// The custom resource function, for callers standing in for CloudFormation.
     pub custom_resource: Arc<CustomResource>,
     functions: Functions,
@@ -91,97 +94,119 @@ impl Drop for LocalSystem {
     }
 }
 
-/// The functions of the template, built the way Lambda builds them (each from its environment
-/// variables), answering in-process.
-struct Hosted<'a> {
-    config: &'a SdkConfig,
-    region: &'a str,
-    vars: HashMap<&'static str, String>,
+/// The stack's functions, each built the way Lambda builds it (from its environment variables)
+/// with its own credentials, answering in-process under its deployed name.
+struct Hosted {
+    config: SdkConfig,
+    region: String,
+    stack: Stack,
     handlers: HashMap<String, Handler>,
+    callers: HashMap<String, Caller>,
 }
 
-impl Hosted<'_> {
-    fn build<F: Function>(&self) -> Result<F, ProvisionError> {
-        let vars = |name: &str| self.vars.get(name).cloned();
-        F::build(&Setup::new(self.config, self.region.to_string(), &vars))
-    }
-
-    fn serve<F: Function>(&mut self, binary: &str, function: Arc<F>) {
-        let handler: Handler = Arc::new(move |event| {
-            let function = function.clone();
-            Box::pin(async move { function.handle(event).await })
-        });
-        self.handlers.insert(binary.to_string(), handler);
-    }
-
-    /// A stage's function, under the binary name the stage table gives it.
-    fn stage<S: Stage>(&mut self) -> Result<(), ProvisionError> {
-        let binary = stages::stage(S::NAME)
-            .map(|s| s.function.binary)
+impl Hosted {
+    fn deployed(&self, function: stages::Function) -> Result<&DeployedFunction, ProvisionError> {
+        self.stack
+            .functions
+            .iter()
+            .find(|f| f.logical_id == function.logical_id)
             .ok_or_else(|| {
-                ProvisionError::Internal(format!("{} is not in the stage table", S::NAME))
-            })?;
-        let stage = Arc::new(self.build::<S>()?);
-        self.serve(binary, stage);
+                ProvisionError::Internal(format!(
+                    "{} is in the stage table but not in the stack",
+                    function.logical_id
+                ))
+            })
+    }
+
+    /// Builds a function from its deployed environment, with credentials that name it (the
+    /// router's IAM check reads them).
+    fn build<F: Function>(&mut self, function: stages::Function) -> Result<F, ProvisionError> {
+        let deployed = self.deployed(function)?.clone();
+        let config = as_function(&self.config, &deployed.name);
+        let vars = |name: &str| deployed.environment.get(name).cloned();
+        let built = F::build(&Setup::new(&config, self.region.clone(), &vars))?;
+        self.callers.insert(
+            deployed.name.clone(),
+            Caller {
+                function: deployed.name.clone(),
+                logical_id: deployed.logical_id.clone(),
+                role_arn: deployed.role_arn.clone(),
+                policies: deployed.policies.clone(),
+                timeout_seconds: deployed.timeout,
+            },
+        );
+        Ok(built)
+    }
+
+    fn serve<F: Function>(
+        &mut self,
+        function: stages::Function,
+        built: Arc<F>,
+    ) -> Result<(), ProvisionError> {
+        let name = self.deployed(function)?.name.clone();
+        let handler: Handler = Arc::new(move |event| {
+            let built = built.clone();
+            Box::pin(async move { built.handle(event).await })
+        });
+        self.handlers.insert(name, handler);
         Ok(())
     }
+
+    /// A stage's function, under the name the stack gave it.
+    fn stage<S: Stage>(&mut self) -> Result<(), ProvisionError> {
+        let function = stages::stage(S::NAME).map(|s| s.function).ok_or_else(|| {
+            ProvisionError::Internal(format!("{} is not in the stage table", S::NAME))
+        })?;
+        let stage = Arc::new(self.build::<S>(function)?);
+        self.serve(function, stage)
+    }
 }
 
-/// Every function of the template, by binary name, wired to the emulator. CloudFormation answers
-/// may also go to `policy`'s local stand-in for S3.
-fn functions(
+/// `config` signing as the deployed function `name` (the router's IAM check and faults key on
+/// the access key).
+fn as_function(config: &SdkConfig, name: &str) -> SdkConfig {
+    let credentials = Credentials::new(name, "local", None, None, "local-lambda");
+    config
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .build()
+}
+
+/// Every function of the stack, by deployed name, wired to the emulator through the router.
+/// CloudFormation answers may also go to `options`' local stand-in for S3.
+fn host(
     config: &SdkConfig,
     options: &LocalOptions,
-    state_machine_arn: &str,
-) -> Result<(HashMap<String, Handler>, Arc<CustomResource>), ProvisionError> {
+    stack: &Stack,
+) -> Result<(Hosted, Arc<CustomResource>), ProvisionError> {
+    let mut hosted = Hosted {
+        config: config.clone(),
+        region: options.region.clone(),
+        stack: stack.clone(),
+        handlers: HashMap::new(),
+        callers: HashMap::new(),
+    };
     let policy = match &options.response_url_prefix {
         Some(prefix) => ResponseUrlPolicy::also_allowing(prefix.clone()),
         None => ResponseUrlPolicy::s3_only(),
-    };
-    // The variables template.yaml gives the functions, resolved for the local account.
-    let vars = HashMap::from([
-        (
-            service_stage::DEFAULT_EXECUTION_ROLE_VAR,
-            EXECUTION_ROLE_ARN.to_string(),
-        ),
-        (
-            custom_resource::control::POLL_SECONDS_VAR,
-            options.poll_seconds.to_string(),
-        ),
-        (
-            custom_resource::entry::STATE_MACHINE_ARN_VAR,
-            state_machine_arn.to_string(),
-        ),
-    ]);
-    let mut hosted = Hosted {
-        config,
-        region: &options.region,
-        vars,
-        handlers: HashMap::new(),
     };
     hosted.stage::<NetworkStage>()?;
     hosted.stage::<EndpointsStage>()?;
     hosted.stage::<AlbStage>()?;
     hosted.stage::<ServiceStage>()?;
-    let mut control: Control = hosted.build()?;
+    let mut control: Control = hosted.build(stages::CONTROL)?;
     control.policy = policy.clone();
-    hosted.serve(stages::CONTROL.binary, Arc::new(control));
-    let mut custom_resource: CustomResource = hosted.build()?;
+    hosted.serve(stages::CONTROL, Arc::new(control))?;
+    let mut custom_resource: CustomResource = hosted.build(stages::CUSTOM_RESOURCE)?;
     custom_resource.policy = policy;
     let custom_resource = Arc::new(custom_resource);
-    hosted.serve(stages::CUSTOM_RESOURCE.binary, custom_resource.clone());
-    if let Some(missing) = stages::functions().find(|f| !hosted.handlers.contains_key(f.binary)) {
-        return Err(ProvisionError::Internal(format!(
-            "{} ({}) is in the stage table but not hosted by the local router",
-            missing.logical_id, missing.binary
-        )));
+    hosted.serve(stages::CUSTOM_RESOURCE, custom_resource.clone())?;
+    for function in stages::functions() {
+        hosted.deployed(function)?;
     }
-    Ok((hosted.handlers, custom_resource))
-}
-
-/// The local ARN of a function: its binary name is the function name.
-pub fn function_arn(region: &str, binary: &str) -> String {
-    format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{binary}")
+    Ok((hosted, custom_resource))
 }
 
 impl LocalSystem {
@@ -190,8 +215,9 @@ impl LocalSystem {
         let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
         listener.set_nonblocking(true)?;
         let router_port = listener.local_addr()?.port();
+        let router_endpoint = format!("http://127.0.0.1:{router_port}");
         let mut env = vec![("MOTO_PORT".into(), router_port.to_string())];
-        if options.world.is_none() {
+        if !options.world.is_on("ecs-tasks") {
             env.push((
                 "MOTO_ECS_SERVICE_RUNNING".into(),
                 PLAIN_RUNNING_TASKS.to_string(),
@@ -199,51 +225,49 @@ impl LocalSystem {
         }
         let emulator = Emulator::start_with(EmulatorOptions {
             env,
-            world: options.world.clone(),
+            world: Some(options.world.clone()),
         })?;
         emulator.post(
             "/moto-api/config",
             r#"{"stepfunctions": {"execute_state_machine": true}}"#,
         )?;
-        let config = emulator.sdk_config(&options.region).await;
 
-        let root = repository_root();
-        let template = template::read(&root.join("template.yaml"))?;
-        let definition_path = root.join(&template.definition_uri);
-        let definition = std::fs::read_to_string(&definition_path).map_err(|source| {
-            template::TemplateError::Read {
-                path: definition_path.display().to_string(),
-                source,
-            }
-        })?;
-        let definition = template::fill_definition(&definition, &template, |f| {
-            function_arn(&options.region, &f.binary)
-        });
-        let sfn = aws_sdk_sfn::Client::new(&config);
-        let created = sfn
-            .create_state_machine()
-            .name("fargate-provisioner")
-            .definition(definition)
-            .role_arn(format!(
-                "arn:aws:iam::{ACCOUNT}:role/fargate-provisioner-state-machine"
-            ))
-            .send()
+        let stack = rehearsal::deploy(
+            &local_aws::python_path(),
+            &local_aws::launcher_path(),
+            &emulator.endpoint(),
+            &options.region,
+            &repository_root().join("template.yaml"),
+            STACK_NAME,
+            &[("PollSeconds", options.poll_seconds.to_string())],
+        )?;
+        let state_machine_arn = stack.output("StateMachineArn")?.to_string();
+
+        // Everything reaches the emulator through the router, which notes each AWS operation of
+        // the functions; their SDK's retry sleeps run on the world's clock.
+        let config = emulator
+            .sdk_config(&options.region)
             .await
-            .context("CreateStateMachine", "fargate-provisioner")?;
-        let state_machine_arn = created.state_machine_arn().to_string();
-
-        // The functions reach the emulator through the router, which notes each AWS operation;
-        // their SDK's retry sleeps run on the world's clock.
-        let mut through_router = config
             .to_builder()
-            .endpoint_url(format!("http://127.0.0.1:{router_port}"));
-        if let Some(world) = &options.world {
-            through_router =
-                through_router.sleep_impl(crate::clock::ScaledSleep::shared(world.scale));
+            .endpoint_url(&router_endpoint)
+            .build();
+        let functions_config = config
+            .to_builder()
+            .sleep_impl(crate::clock::ScaledSleep::shared(options.world.scale))
+            .build();
+        let (hosted, custom_resource) = host(&functions_config, &options, &stack)?;
+        let mut functions = Functions::new(hosted.handlers, hosted.callers, emulator.endpoint())
+            .with_scale(options.world.scale);
+        if options.world.is_on("lambda-timeouts") {
+            functions = functions.with_timeouts();
         }
-        let through_router = through_router.build();
-        let (handlers, custom_resource) = functions(&through_router, &options, &state_machine_arn)?;
-        let functions = Functions::new(handlers, emulator.endpoint());
+        if options.world.is_on("iam") {
+            let direct = emulator.sdk_config(&options.region).await;
+            functions = functions.with_iam(crate::router::Iam {
+                check: crate::iam::IamCheck::start()?,
+                tags: crate::iam::TagReader::new(&direct),
+            });
+        }
         let app = router::app(functions.clone());
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let router = tokio::spawn(async move {
@@ -256,6 +280,7 @@ impl LocalSystem {
             config,
             region: options.region,
             state_machine_arn,
+            stack,
             custom_resource,
             functions,
             router,
@@ -281,5 +306,26 @@ impl LocalSystem {
 
     pub fn clear_calls(&self) {
         self.functions.clear_calls();
+    }
+
+    /// Configuration for calling AWS as the stack's function `logical_id` would: through the
+    /// router, under its role's policies and the faults aimed at it.
+    pub fn config_as(&self, logical_id: &str) -> Option<SdkConfig> {
+        let deployed = self
+            .stack
+            .functions
+            .iter()
+            .find(|f| f.logical_id == logical_id)?;
+        Some(as_function(&self.config, &deployed.name))
+    }
+
+    /// Where Lambda's Invoke API answers for the stack's functions.
+    pub fn lambda_endpoint(&self) -> &str {
+        self.config.endpoint_url().unwrap_or_default()
+    }
+
+    /// The faults the router injects into the functions' calls and invocations.
+    pub fn faults(&self) -> &crate::faults::FaultPlan {
+        self.functions.faults()
     }
 }

@@ -59,7 +59,7 @@ impl Harness {
 
     pub async fn start_with(options: EmulatorOptions) -> Self {
         let emulator = Emulator::shared(options)
-            .expect("the local emulator starts (run scripts/setup-python first)");
+            .expect("the local emulator starts (run scripts/setup-tools first)");
         let config = emulator.sdk_config(REGION).await;
         Harness {
             emulator,

@@ -32,9 +32,9 @@ def main():
 
     # The world's clock must replace moto's before moto's models are imported: they bind
     # `utcnow` when they are.
-    from . import world
-
     import moto.core.utils
+
+    from . import world
 
     moto.core.utils.utcnow = world.CLOCK.utcnow
 

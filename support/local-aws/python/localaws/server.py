@@ -33,7 +33,7 @@ class WorldApp:
         self.moto.debug = True
 
     def api(self, environ, start_response):
-        path = environ["PATH_INFO"][len(API):]
+        path = environ["PATH_INFO"][len(API) :]
         method = environ["REQUEST_METHOD"]
         if path == "clock":
             return _json(start_response, "200 OK", {"now": world.CLOCK.now(), "scale": world.CLOCK.scale})

@@ -6,7 +6,7 @@ wall clock. While it handles a request, world time stands still; each API call i
 calls made and the waits the code chose, not on how fast this machine is.
 
 Behaviours register here with the id they have in the behaviour table of the Rust side
-(support/local-aws/src/behaviours.rs), which sends the configuration: which are on, and their
+(support/local-aws/src/world.rs), which sends the configuration: which are on, and their
 durations in AWS seconds.
 """
 
@@ -26,6 +26,7 @@ class Clock:
         self._wall = time.monotonic()
         self._world = time.time()
         self._busy = 0
+        self._pinned = threading.local()
 
     def _advance(self):
         now = time.monotonic()
@@ -34,16 +35,17 @@ class Clock:
         self._wall = now
 
     def now(self):
-        """World time, in epoch seconds."""
+        """World time, in epoch seconds (for this thread, a pinned time while it catches up)."""
+        pinned = getattr(self._pinned, "at", None)
+        if pinned is not None:
+            return pinned
         with self._lock:
             self._advance()
             return self._world
 
     def utcnow(self):
         """World time as moto keeps it: a naive UTC datetime."""
-        return datetime.datetime.fromtimestamp(self.now(), datetime.timezone.utc).replace(
-            tzinfo=None
-        )
+        return datetime.datetime.fromtimestamp(self.now(), datetime.UTC).replace(tzinfo=None)
 
     def enter(self):
         with self._lock:
@@ -54,6 +56,13 @@ class Clock:
         with self._lock:
             self._advance()
             self._busy -= 1
+
+    def pin(self, at):
+        """For this thread, world time is `at` until `unpin`."""
+        self._pinned.at = at
+
+    def unpin(self):
+        self._pinned.at = None
 
     def wait_until(self, deadline, interrupted=None):
         """Sleeps (in wall time) until world time reaches `deadline`."""
@@ -134,7 +143,26 @@ def set_config(raw):
         listener()
 
 
+# Lifecycles advance in steps of this many world seconds, so what happened while nobody asked
+# happened when it would have (a task that turned healthy 80 s ago did, not at this request).
+TICK_STEP = 1.0
+# Beyond this gap, earlier steps are skipped: nothing the behaviours model takes that long.
+CATCH_UP = 3 * 3600.0
+_last_tick = None
+
+
 def tick():
+    global _last_tick
     now = CLOCK.now()
-    for function in TICKERS:
-        function(now)
+    at = now if _last_tick is None else max(_last_tick, now - CATCH_UP)
+    try:
+        while True:
+            at = min(at + TICK_STEP, now)
+            CLOCK.pin(at)
+            for function in TICKERS:
+                function(at)
+            if at >= now:
+                break
+    finally:
+        CLOCK.unpin()
+        _last_tick = now

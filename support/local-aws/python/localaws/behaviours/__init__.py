@@ -4,9 +4,11 @@ their patches into moto. Patches check at run time whether their behaviour is on
 from .. import hooks, world
 from . import (  # noqa: F401 (imported for their registrations)
     account,
+    cloudformation,
     consistency,
     ecs,
     endpoints,
+    eventbridge,
     interfaces,
     load_balancers,
     pulls,

@@ -2,7 +2,8 @@
 may answer that it does not exist (EC2 API reference, "Eventual consistency in the Amazon EC2
 API"; terraform-provider-aws#18391). Here every such request does, for `window` seconds, so code
 that does not wait it out fails every time rather than now and then. Values of filters are not
-checked: a describe by filter answers with what it finds."""
+checked: a describe by filter answers with what it finds. Likewise a DescribeVpcAttribute within
+`window` seconds of a ModifyVpcAttribute still reads the value from before the change."""
 
 from .. import server, world
 from ..hooks import AwsError, check, wrap
@@ -11,6 +12,8 @@ ID = "eventual-consistency"
 
 # id -> world time of its creation
 CREATED = {}
+# (vpc id, attribute) -> (value before the last change, world time of the change)
+CHANGED = {}
 
 NOT_FOUND = {
     "vpc-": ("InvalidVpcID.NotFound", "The vpc ID '{}' does not exist"),
@@ -34,6 +37,7 @@ CREATES = [
 @server.resetter
 def forget():
     CREATED.clear()
+    CHANGED.clear()
 
 
 def _young(value, now):
@@ -53,6 +57,20 @@ def install():
             if getattr(made, "id", None) and made.id not in CREATED:
                 CREATED[made.id] = world.CLOCK.now()
             return made
+
+    @wrap(EC2Backend, "modify_vpc_attribute")
+    def remember(original, self, vpc_id, attr_name, attr_value):
+        before = getattr(self.get_vpc(vpc_id), attr_name, None)
+        original(self, vpc_id, attr_name, attr_value)
+        CHANGED[(vpc_id, attr_name)] = (before, world.CLOCK.now())
+
+    @wrap(EC2Backend, "describe_vpc_attribute")
+    def stale(original, self, vpc_id, attr_name):
+        value = original(self, vpc_id, attr_name)
+        before, at = CHANGED.get((vpc_id, attr_name), (None, None))
+        if world.on(ID) and at is not None and world.CLOCK.now() < at + world.seconds(ID, "window"):
+            return before
+        return value
 
     @check(ID, "ec2", "*")
     def named_too_soon(response):

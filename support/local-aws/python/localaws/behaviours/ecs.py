@@ -55,7 +55,12 @@ def _ec2(backend):
 
 def _event(service, message):
     service.events.insert(
-        0, {"id": str(uuid.uuid4()), "createdAt": world.CLOCK.utcnow(), "message": f"(service {service.name}) {message}"}
+        0,
+        {
+            "id": str(uuid.uuid4()),
+            "createdAt": world.CLOCK.utcnow(),
+            "message": f"(service {service.name}) {message}",
+        },
     )
     del service.events[100:]
 
@@ -129,7 +134,9 @@ def _start_task(backend, service, deployment):
         group=f"service:{service.name}",
         launch_type=service.launch_type or "FARGATE",
         started_by=deployment["id"],
-        networking_configuration={"awsvpcConfiguration": {"subnets": [subnet.id], "securityGroups": vpc.get("securityGroups", [])}},
+        networking_configuration={
+            "awsvpcConfiguration": {"subnets": [subnet.id], "securityGroups": vpc.get("securityGroups", [])}
+        },
         platform_version=service.platform_version or "LATEST",
     )
     task.__class__ = type("WorldEcsTask", (WorldTask, Task), {})
@@ -138,7 +145,9 @@ def _start_task(backend, service, deployment):
         if detail["name"] == "networkInterfaceId":
             ec2.enis.pop(detail["value"], None)
     public = vpc.get("assignPublicIp") == "ENABLED"
-    eni = interfaces.create(ec2, subnet, vpc.get("securityGroups", []), "arn:aws:ecs task interface", public=public)
+    eni = interfaces.create(
+        ec2, subnet, vpc.get("securityGroups", []), "arn:aws:ecs task interface", public=public
+    )
     task.attachments[0]["details"] = [
         {"name": "subnetId", "value": subnet.id},
         {"name": "networkInterfaceId", "value": eni.id},
@@ -175,7 +184,7 @@ def _stop_task(backend, service, task, reason, failed=False):
     now = world.CLOCK.now()
     drain = 0.0
     elb = _elb(backend)
-    for tg_arn, port in task._world_registered:
+    for tg_arn, _port in task._world_registered:
         tg = elb.target_groups.get(tg_arn)
         if tg is not None:
             drain = max(drain, float(tg.attributes.get("deregistration_delay.timeout_seconds", 300)))
@@ -187,7 +196,7 @@ def _stop_task(backend, service, task, reason, failed=False):
 
 def _finish_stop(backend, service, task, now):
     elb = _elb(backend)
-    for tg_arn, port in task._world_registered:
+    for tg_arn, _port in task._world_registered:
         tg = elb.target_groups.get(tg_arn)
         if tg is not None:
             tg.targets.pop(task._world_address, None)
@@ -302,7 +311,11 @@ def _schedule(backend, service, now):
     of_primary = [t for t in live if t._world_deployment == primary["id"]]
     older = [t for t in live if t._world_deployment != primary["id"]]
 
-    failed = sum(1 for t in service._world_tasks if getattr(t, "_world_failed", False) and t._world_deployment == primary["id"])
+    failed = sum(
+        1
+        for t in service._world_tasks
+        if getattr(t, "_world_failed", False) and t._world_deployment == primary["id"]
+    )
     primary["failedTasks"] = failed
     if breaker and primary["rolloutState"] == "IN_PROGRESS" and failed >= _breaker_threshold(desired or 1):
         primary["rolloutState"] = "FAILED"
@@ -321,7 +334,9 @@ def _schedule(backend, service, now):
 
     healthy = [t for t in live if _healthy(backend, t, now)]
     # Scale in the primary beyond its desired count, newest first.
-    for task in sorted(of_primary, key=lambda t: t._world_since, reverse=True)[: max(len(of_primary) - desired, 0)]:
+    for task in sorted(of_primary, key=lambda t: t._world_since, reverse=True)[
+        : max(len(of_primary) - desired, 0)
+    ]:
         _stop_task(backend, service, task, f"Scaling activity initiated by (deployment {primary['id']})")
         live.remove(task)
     of_primary = [t for t in of_primary if t.desired_status == "RUNNING"]
@@ -334,7 +349,9 @@ def _schedule(backend, service, now):
         of_primary.append(task)
         live.append(task)
     if started:
-        _event(service, f"has started {len(started)} tasks: " + " ".join(f"(task {t.id})" for t in started) + ".")
+        _event(
+            service, f"has started {len(started)} tasks: " + " ".join(f"(task {t.id})" for t in started) + "."
+        )
     # Stop older deployments' tasks while minimumHealthyPercent of desired stays healthy.
     floor = math.ceil(minimum * desired / 100)
     healthy_count = len(healthy)
@@ -369,7 +386,9 @@ def advance(now):
             _advance_task(backend, service, task, now)
         _schedule(backend, service, now)
         live = [t for t in service._world_tasks if t._world_status != "STOPPED"]
-        service.running_count = sum(1 for t in live if t._world_status == "RUNNING" and t.desired_status == "RUNNING")
+        service.running_count = sum(
+            1 for t in live if t._world_status == "RUNNING" and t.desired_status == "RUNNING"
+        )
         service.pending_count = sum(1 for t in live if t._world_status in ("PROVISIONING", "PENDING"))
         for deployment in service.deployments:
             mine = [t for t in live if t._world_deployment == deployment["id"]]
@@ -392,7 +411,9 @@ def install():
             cluster = self._get_cluster(cluster_str)
             existing = self.services.get(f"{cluster.name}:{service_name}")
             if existing is not None and existing.status == "DRAINING":
-                raise AwsError("InvalidParameterException", "Unable to Start a service that is still Draining.")
+                raise AwsError(
+                    "InvalidParameterException", "Unable to Start a service that is still Draining."
+                )
         service = original(self, cluster_str, service_name, *args, **kwargs)
         if world.on(ID):
             service._world_tasks = []
@@ -408,7 +429,9 @@ def install():
     @wrap(EC2ContainerServiceResponse, "create_service")
     def create_service_settings(original, self):
         result = original(self)
-        service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+        service = self.ecs_backend._get_service(
+            self._get_param("cluster", "default"), self._get_param("serviceName")
+        )
         if world.on(ID):
             service.deployment_configuration = self._get_param("deploymentConfiguration")
             service.health_check_grace_period_seconds = self._get_param("healthCheckGracePeriodSeconds")
@@ -431,7 +454,10 @@ def install():
             _new_deployment(updated, updated.task_definition)
         elif updated.deployments:
             updated.deployments[0]["updatedAt"] = world.CLOCK.utcnow()
-            if updated.deployments[0]["rolloutState"] == "COMPLETED" and props.get("desired_count") is not None:
+            if (
+                updated.deployments[0]["rolloutState"] == "COMPLETED"
+                and props.get("desired_count") is not None
+            ):
                 updated.deployments[0]["rolloutState"] = "IN_PROGRESS"
                 updated.deployments[0]["rolloutStateReason"] = "ECS deployment in progress."
         return updated
@@ -449,7 +475,8 @@ def install():
     @wrap(EC2ContainerServiceBackend, "list_tasks")
     def list_tasks(original, self, *args, **kwargs):
         tasks = original(self, *args, **kwargs)
-        service_name = kwargs.get("service_name")
+        # The emulator ignores serviceName (its responses pass it fifth, positionally).
+        service_name = kwargs.get("service_name", args[4] if len(args) > 4 else None)
         if service_name and world.on(ID):
             tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{service_name}"]
         return tasks
@@ -462,10 +489,31 @@ def install():
         port = self.targets[target["Id"]]["Port"]
         state, since = entry
         if state == "draining":
-            return FakeHealthStatus(target["Id"], port, self.health_check_port, "draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
+            return FakeHealthStatus(
+                target["Id"],
+                port,
+                self.health_check_port,
+                "draining",
+                "Target.DeregistrationInProgress",
+                "Target deregistration is in progress",
+            )
         at = _healthy_since(self.arn, since)
         if at is None:
-            return FakeHealthStatus(target["Id"], port, self.health_check_port, "unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer")
+            return FakeHealthStatus(
+                target["Id"],
+                port,
+                self.health_check_port,
+                "unused",
+                "Target.NotInUse",
+                "Target group is not configured to receive traffic from the load balancer",
+            )
         if world.CLOCK.now() < at:
-            return FakeHealthStatus(target["Id"], port, self.health_check_port, "initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+            return FakeHealthStatus(
+                target["Id"],
+                port,
+                self.health_check_port,
+                "initial",
+                "Elb.RegistrationInProgress",
+                "Target registration is in progress",
+            )
         return FakeHealthStatus(target["Id"], port, self.health_check_port, "healthy")

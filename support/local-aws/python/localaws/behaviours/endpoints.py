@@ -33,8 +33,21 @@ ENDPOINTS = []
 # Services a region offers, and the zones each lacks (terraform-aws-vpc#462: SES SMTP in
 # us-east-1 is not offered in us-east-1a, e or f). Tests add gaps through the behaviour's values.
 SERVICES = [
-    "ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm", "ssmmessages", "kms", "ecs",
-    "ecs-agent", "ecs-telemetry", "sts", "email-smtp", "lambda", "monitoring", "elasticloadbalancing",
+    "ecr.api",
+    "ecr.dkr",
+    "logs",
+    "secretsmanager",
+    "ssm",
+    "ssmmessages",
+    "kms",
+    "ecs",
+    "ecs-agent",
+    "ecs-telemetry",
+    "sts",
+    "email-smtp",
+    "lambda",
+    "monitoring",
+    "elasticloadbalancing",
 ]
 GATEWAY_SERVICES = ["s3", "dynamodb"]
 GAPS = {"us-east-1": {"email-smtp": ["us-east-1a", "us-east-1e", "us-east-1f"]}}
@@ -231,7 +244,9 @@ def install_client_token():
         if world.on(CLIENT_TOKEN) and token:
             for endpoint in self.vpc_end_points.values():
                 if endpoint.client_token == token and endpoint.state != "deleted":
-                    if endpoint.service_name != kwargs.get("service_name") or endpoint.vpc_id != kwargs.get("vpc_id"):
+                    if endpoint.service_name != kwargs.get("service_name") or endpoint.vpc_id != kwargs.get(
+                        "vpc_id"
+                    ):
                         raise AwsError(
                             "IdempotentParameterMismatch",
                             f"The client token {token} is already used with different parameters.",

@@ -71,6 +71,8 @@ def install_lifecycle():
     @wrap(ELBv2Backend, "create_load_balancer")
     def create(original, self, name, *args, **kwargs):
         lb = original(self, name, *args, **kwargs)
+        # AWS's default scheme; the emulator leaves it unset.
+        lb.scheme = lb.scheme or "internet-facing"
         if world.on(interfaces.NETWORK) and not lb._world_enis:
             _add_interfaces(self, lb, lb.subnets)
         return lb
@@ -100,9 +102,7 @@ def install_lifecycle():
         for eni_id in lb._world_enis.values():
             eni = self.ec2_backend.enis.get(eni_id)
             if eni is not None:
-                eni._group_set = [
-                    self.ec2_backend.get_security_group_from_id(g) for g in sec_groups
-                ]
+                eni._group_set = [self.ec2_backend.get_security_group_from_id(g) for g in sec_groups]
 
 
 @world.behaviour(SUBNETS)
@@ -139,7 +139,7 @@ def install_duplicates():
                 same = (
                     sorted(lb.security_groups or []) == sorted(security_groups or [])
                     and sorted(s.id for s in lb.subnets) == sorted(subnet_ids or [])
-                    and lb.scheme == kwargs.get("scheme", lb.scheme)
+                    and lb.scheme == (kwargs.get("scheme") or "internet-facing")
                 )
                 if same:
                     return lb

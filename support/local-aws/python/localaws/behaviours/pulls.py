@@ -1,7 +1,7 @@
 """image-pulls: a Fargate task starts only if, from its subnet, it can reach what Fargate calls to
-start it: ECR's API for registry auth (platform 1.4.0 and later), Secrets Manager or SSM for its
-secrets, CloudWatch Logs for the awslogs driver, the registry for the image manifest and S3 for
-ECR's layers. A subnet routed to an internet gateway (with a public address) or a NAT gateway
+start it, in this order: ECR's API for registry auth (platform 1.4.0 and later), Secrets Manager or
+SSM for its secrets, the registry for the image manifest, S3 for ECR's layers, and CloudWatch Logs
+for the awslogs driver. A subnet routed to an internet gateway (with a public address) or a NAT gateway
 reaches everything; otherwise each call needs its VPC endpoint: available, with private DNS, in a
 group that lets the task in on 443, and for S3 a gateway on the subnet's route table. An image
 outside this region's ECR needs the internet. A task that cannot reach one stops with the reason
@@ -105,7 +105,10 @@ def failure(ec2, task_definition, subnet, task_groups, public, address, platform
     for secret in container.get("secrets") or []:
         source = secret.get("valueFrom", "").split(":")[2:3]
         if source == ["secretsmanager"] and not reach("secretsmanager"):
-            what, url = "unable to retrieve secret from asm", f"https://secretsmanager.{region}.amazonaws.com/"
+            what, url = (
+                "unable to retrieve secret from asm",
+                f"https://secretsmanager.{region}.amazonaws.com/",
+            )
         elif source == ["ssm"] and not reach("ssm"):
             what, url = "unable to retrieve secrets from ssm", f"https://ssm.{region}.amazonaws.com/"
         else:
@@ -115,13 +118,7 @@ def failure(ec2, task_definition, subnet, task_groups, public, address, platform
             f"{what}: service call has been retried 5 time(s): {_timeout(url)}. Please check your task network configuration.",
             None,
         )
-    log = container.get("logConfiguration") or {}
-    if log.get("logDriver") == "awslogs" and not reach("logs"):
-        return (
-            "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
-            f"failed to create Cloudwatch log stream: {_timeout(f'https://logs.{region}.amazonaws.com/')} : exit status 1",
-            None,
-        )
+    # The image is pulled before the container is created, which is when its log driver starts.
     manifest = f'Head "https://{registry}/v2/{repository}/manifests/{tag or "latest"}": dial tcp {REMOTE}:443: i/o timeout'
     if not this_ecr or not reach("ecr.dkr"):
         reason = f"CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref {image}: failed to do request: {manifest}"
@@ -132,4 +129,11 @@ def failure(ec2, task_definition, subnet, task_groups, public, address, platform
             f'failed to do request: Get "https://prod-{region}-starport-layer-bucket.s3.{region}.amazonaws.com/": dial tcp {REMOTE}:443: i/o timeout'
         )
         return reason, reason
+    log = container.get("logConfiguration") or {}
+    if log.get("logDriver") == "awslogs" and not reach("logs"):
+        return (
+            "ResourceInitializationError: failed to validate logger args: create stream has been retried 1 times: "
+            f"failed to create Cloudwatch log stream: {_timeout(f'https://logs.{region}.amazonaws.com/')} : exit status 1",
+            None,
+        )
     return None

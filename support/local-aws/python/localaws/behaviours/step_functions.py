@@ -12,7 +12,7 @@ ID = "time"
 
 
 def _world_now():
-    return datetime.datetime.fromtimestamp(world.CLOCK.now(), datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(world.CLOCK.now(), datetime.UTC)
 
 
 @world.behaviour(ID)
@@ -84,7 +84,9 @@ def _world_sleep(seconds):
 
 # Stand-ins for the `datetime` and `time` modules, as the interpreter's modules use them.
 WORLD_DATETIME_MODULE = type(
-    "world_datetime", (), {"datetime": _WorldDatetime, "timezone": datetime.timezone, "timedelta": datetime.timedelta}
+    "world_datetime",
+    (),
+    {"datetime": _WorldDatetime, "timezone": datetime.timezone, "timedelta": datetime.timedelta},
 )
 WORLD_TIME_MODULE = type(
     "world_time", (), {"sleep": staticmethod(_world_sleep), "time": staticmethod(lambda: world.CLOCK.now())}

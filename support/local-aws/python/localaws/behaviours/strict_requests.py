@@ -57,7 +57,10 @@ def install_fargate_sizes():
         except (TypeError, ValueError):
             valid = False
         if not valid:
-            raise AwsError("ClientException", f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory.")
+            raise AwsError(
+                "ClientException",
+                f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory.",
+            )
 
 
 @world.behaviour(TARGET_GROUP_ATTACHED)

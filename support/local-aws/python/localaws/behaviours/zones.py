@@ -1,9 +1,6 @@
 """availability-zones: each region has the zones a new account can use there (zone letters are
 mapped to zone ids per account; these are one account's), and CreateSubnet in a zone the region
-lacks fails with AWS's message (the emulator takes any zone of any region).
-
-Fargate runs only in some zone ids of some regions (ECS developer guide, "Supported Regions for
-Amazon ECS on AWS Fargate"); `fargate_runs_in` tells."""
+lacks fails with AWS's message (the emulator takes any zone of any region)."""
 
 from .. import world
 from ..hooks import AwsError, check
@@ -40,22 +37,10 @@ TABLE = {
     ],
 }
 
-# Regions where Fargate runs in some zone ids only.
-FARGATE_ZONE_IDS = {
-    "us-west-1": {"usw1-az1", "usw1-az3"},
-    "ap-northeast-1": {"apne1-az1", "apne1-az2", "apne1-az4"},
-}
-
-
 def names(region):
     from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 
     return [z.name for z in RegionsAndZonesBackend.zones.get(region, [])]
-
-
-def fargate_runs_in(region, zone_id):
-    allowed = FARGATE_ZONE_IDS.get(region)
-    return allowed is None or zone_id in allowed
 
 
 @world.behaviour(ID)
