@@ -21,8 +21,8 @@ pub enum Aws {
 
 #[derive(Debug, clap::Args)]
 pub struct LocalArgs {
-    /// The environment spec (JSON), read from the current folder; the reference spec when not
-    /// given.
+    /// The environment spec (JSON), read from the current folder; when not given, the reference
+    /// spec with its image in the region's ECR.
     #[arg(long)]
     spec: Option<PathBuf>,
     /// After creating, delete the environment again through the delete path.
@@ -75,15 +75,30 @@ impl LocalArgs {
     }
 }
 
+/// The reference spec's image is in us-east-1's ECR; a run in another region pulls it from that
+/// region's ECR, as a real environment there would (the tasks reach ECR only through endpoints).
+fn in_region_ecr(spec: &mut Value, region: &str) {
+    if let Some(image) = spec.pointer_mut("/service/image") {
+        if let Some(text) = image.as_str() {
+            *image = Value::String(text.replace(
+                &format!(".dkr.ecr.{}.", local_aws::DEFAULT_REGION),
+                &format!(".dkr.ecr.{region}."),
+            ));
+        }
+    }
+}
+
 /// Creates the environment of the spec on the local emulator, prints it, and with `--destroy`
 /// deletes it again and checks that nothing is left.
 pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
     let LocalArgs { spec, destroy, .. } = &args;
     let destroy = *destroy;
-    let spec_path = spec
-        .clone()
-        .unwrap_or_else(|| local_aws::repository_root().join("events/reference-spec.json"));
-    let spec = read_spec(&spec_path)?;
+    let reference = local_aws::repository_root().join("events/reference-spec.json");
+    let spec_path = spec.clone().unwrap_or_else(|| reference.clone());
+    let mut spec = read_spec(&spec_path)?;
+    if spec_path == reference {
+        in_region_ecr(&mut spec, &args.region);
+    }
     let name = spec
         .get("name")
         .and_then(Value::as_str)

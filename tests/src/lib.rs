@@ -6,14 +6,7 @@ use local_lambda::LocalOptions;
 /// The realistic world the whole-system tests run in, every behaviour on, its clock faster than
 /// the local run's so a test takes seconds.
 pub fn world() -> World {
-    World::realistic()
-        .with_scale(40.0)
-        // Not survived yet (the first-deploy issue): a just-created VPC answers NotFound to the
-        // network stage's DescribeVpcAttribute.
-        .with("eventual-consistency", false)
-        // Not survived yet (the first-deploy issue): the first CreateCluster fails with "Unable to
-        // assume the service linked role" while the role propagates.
-        .with("service-linked-roles", false)
+    World::realistic().with_scale(40.0)
 }
 
 /// The local system on that world.

@@ -2,7 +2,7 @@
 
 use provisioner_core::{ErrorKind, ProvisionError, SsmStore};
 use serde_json::{json, Value};
-use test_support::{Harness, REGION};
+use test_support::Harness;
 
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest";
 
@@ -83,6 +83,11 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             spec_with(
                 json!({"network": {"privateSubnets": [subnet("10.0.1.0/24", "eu-west-1a")]}}),
             ),
+            "network.privateSubnets[0].availabilityZone",
+        ),
+        (
+            "AZ the region does not offer",
+            spec_with(json!({"network": {"privateSubnets": [subnet("10.0.1.0/24", "g")]}})),
             "network.privateSubnets[0].availabilityZone",
         ),
         (
@@ -202,7 +207,10 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
     let h = Harness::start().await;
     let store = SsmStore::new(h.ssm());
     for (what, spec, field) in cases {
-        let err = store.submit_spec(&spec, REGION).await.expect_err(what);
+        let err = store
+            .submit_spec(&spec, &h.region_zones().await)
+            .await
+            .expect_err(what);
         assert_eq!(err.kind(), ErrorKind::Validation, "{what}: {err}");
         let ProvisionError::Spec(spec_err) = &err else {
             panic!("{what}: not a spec error: {err}")
@@ -228,13 +236,19 @@ async fn strings_are_accepted_for_numbers_and_booleans_and_the_spec_is_stored() 
         json!({"service": {"desiredCount": "3", "cpu": "512", "memory": "1024", "enableExecuteCommand": "true"}, "alb": {"listenerPort": "8080"}}),
     );
 
-    let accepted = store.submit_spec(&spec, REGION).await.unwrap();
+    let accepted = store
+        .submit_spec(&spec, &h.region_zones().await)
+        .await
+        .unwrap();
 
     assert_eq!(accepted.service.desired_count, 3);
     assert_eq!(accepted.alb.listener_port, 8080);
     assert!(accepted.service.enable_execute_command);
     assert_eq!(h.recorder.of("PutParameter").len(), 1);
     // The same spec again is not written twice.
-    store.submit_spec(&spec, REGION).await.unwrap();
+    store
+        .submit_spec(&spec, &h.region_zones().await)
+        .await
+        .unwrap();
     assert_eq!(h.recorder.of("PutParameter").len(), 1);
 }

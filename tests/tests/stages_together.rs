@@ -8,7 +8,7 @@ use local_aws::EmulatorOptions;
 use network_stage::NetworkStage;
 use provisioner_core::{Names, Readiness, SsmStore, Stage, StageSummary};
 use service_stage::{Clients, ServiceStage};
-use test_support::{ec2_leftovers, Harness, REGION};
+use test_support::{ec2_leftovers, Harness};
 
 const SPEC: &str = r#"{"name": "together",
   "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest",
@@ -33,7 +33,10 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
     .await;
     let store = SsmStore::new(h.ssm());
     store
-        .submit_spec(&serde_json::from_str(SPEC).unwrap(), REGION)
+        .submit_spec(
+            &serde_json::from_str(SPEC).unwrap(),
+            &h.region_zones().await,
+        )
         .await
         .unwrap();
     let network = NetworkStage::new(h.ec2(), h.context());

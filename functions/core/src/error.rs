@@ -189,7 +189,7 @@ const RETRYABLE_CODES: &[&str] = &[
     "IncorrectState",
 ];
 
-fn classify<E, R>(err: &SdkError<E, R>, code: &str) -> ErrorKind
+fn classify<E, R>(err: &SdkError<E, R>, code: &str, message: &str) -> ErrorKind
 where
     E: ProvideErrorMetadata,
 {
@@ -198,6 +198,10 @@ where
             return ErrorKind::Retryable
         }
         _ => {}
+    }
+    // Still propagating after the SDK's patient retries: later, not never.
+    if crate::not_yet::LINKED_ROLE_PROPAGATING.matches(code, message) {
+        return ErrorKind::Retryable;
     }
     kind_of_code(code)
 }
@@ -246,7 +250,7 @@ where
             ProvisionError::Aws {
                 operation,
                 resource: resource.into(),
-                kind: classify(&err, &code),
+                kind: classify(&err, &code, &message),
                 code,
                 message,
                 source: Box::new(err),

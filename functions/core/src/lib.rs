@@ -3,9 +3,11 @@
 //! the error type.
 
 pub mod aws;
+pub mod endpoint_plan;
 pub mod error;
 pub mod lambda;
 pub mod naming;
+pub mod not_yet;
 pub mod outputs;
 pub mod spec;
 pub mod stage;
@@ -15,6 +17,7 @@ pub mod tags;
 pub mod telemetry;
 #[cfg(feature = "ec2")]
 pub mod vpc_dns;
+pub mod zones;
 
 pub use error::{AwsContext, ErrorKind, NotFoundAsNone, ProvisionError};
 pub use lambda::{Function, Setup};

@@ -112,7 +112,10 @@ pub const NETWORK: StageDef = StageDef {
     },
     after: &[],
     apply: Poll::None,
-    destroy: Poll::None,
+    // The other stages' network interfaces linger for minutes after them.
+    destroy: Poll::Repeat {
+        budget_seconds: 20 * MINUTE,
+    },
     redeploy: None,
     attributes: &[
         Attribute {

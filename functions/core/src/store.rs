@@ -292,14 +292,15 @@ impl SsmStore {
         Ok(())
     }
 
-    /// Validates a spec given as JSON and stores it: the entry every caller uses. A bad spec is
-    /// rejected before any AWS request.
+    /// Validates a spec given as JSON, names its zones in full from the region's `zones`, and
+    /// stores it: the entry every caller uses. A bad spec is rejected before it is stored.
     pub async fn submit_spec(
         &self,
         json: &serde_json::Value,
-        region: &str,
+        zones: &crate::zones::RegionZones,
     ) -> Result<EnvironmentSpec, ProvisionError> {
-        let spec = EnvironmentSpec::from_json(json, region)?;
+        let spec = EnvironmentSpec::from_json(json, &zones.region)?;
+        let spec = zones.resolve(&spec)?;
         self.put_spec(&spec).await?;
         Ok(spec)
     }

@@ -1,5 +1,6 @@
 //! The state machine's own steps around the stages:
-//! - `prepare` reads the execution input, validates the spec and stores it, and says which path
+//! - `prepare` reads the execution input, validates the spec, names its zones from the region's
+//!   (DescribeAvailabilityZones) and stores it, and says which path
 //!   to take (apply, destroy, redeploy);
 //! - `report` collects the environment's outputs and, when CloudFormation started the execution,
 //!   answers it: SUCCESS with the outputs as attributes, or FAILED with the failed state's reason;
@@ -10,8 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 use provisioner_core::error::failure_of;
 use provisioner_core::outputs;
 use provisioner_core::spec::check_environment_name;
-use provisioner_core::stages;
-use provisioner_core::{Action, Function, Names, OutputValue, ProvisionError, Setup, SsmStore};
+use provisioner_core::{endpoint_plan, stages, zones};
+use provisioner_core::{
+    Action, EnvironmentSpec, Function, Names, OutputValue, ProvisionError, Setup, SsmStore,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -81,6 +84,8 @@ pub const DEFAULT_POLL_SECONDS: u32 = 15;
 
 pub struct Control {
     pub store: SsmStore,
+    /// For the region's availability zones, which a spec's zones are resolved against.
+    pub ec2: aws_sdk_ec2::Client,
     pub region: String,
     pub policy: ResponseUrlPolicy,
     pub poll_seconds: u32,
@@ -93,6 +98,7 @@ impl Function for Control {
     fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
         Ok(Control {
             store: SsmStore::new(aws_sdk_ssm::Client::new(setup.config)),
+            ec2: aws_sdk_ec2::Client::new(setup.config),
             region: setup.region.clone(),
             policy: ResponseUrlPolicy::s3_only(),
             poll_seconds: setup
@@ -151,7 +157,8 @@ impl Control {
                 let spec = input.spec.ok_or_else(|| {
                     ProvisionError::request("spec", "required for apply: the environment spec")
                 })?;
-                let spec = self.store.submit_spec(&spec, &self.region).await?;
+                let zones = self.placement_rules(&spec).await?;
+                let spec = self.store.submit_spec(&spec, &zones).await?;
                 Ok(self.prepared("apply", Some(spec.name)))
             }
             ExecutionAction::Destroy => {
@@ -176,6 +183,23 @@ impl Control {
                 Ok(self.prepared("destroy", Some(environment)))
             }
         }
+    }
+
+    /// Where the spec's subnets may go: the region's zones, and for the tasks the zones where
+    /// every interface endpoint they need is offered. The spec's own rules are checked first, so
+    /// a bad spec fails before any AWS call.
+    async fn placement_rules(&self, spec: &Value) -> Result<zones::RegionZones, ProvisionError> {
+        let parsed = EnvironmentSpec::from_json(spec, &self.region)?;
+        let interface_services = endpoint_plan::for_service(&parsed.service, &self.region)
+            .into_iter()
+            .filter(|p| p.kind == endpoint_plan::EndpointKind::Interface)
+            .map(|p| p.service_name)
+            .collect();
+        let (region_zones, offered) = tokio::join!(
+            zones::describe(&self.ec2, &self.region),
+            zones::describe_endpoint_services(&self.ec2, interface_services),
+        );
+        Ok(region_zones?.with_endpoint_services(offered?))
     }
 
     fn prepared(&self, action: &str, environment: Option<String>) -> Prepared {

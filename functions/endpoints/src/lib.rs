@@ -2,7 +2,6 @@
 //! tasks in private subnets (no internet route) pull images, ship logs and read secrets.
 //! Which endpoints, and why, comes from the table in [`plan`].
 
-pub mod plan;
 mod preflight;
 pub mod vpc_endpoints;
 
@@ -13,7 +12,7 @@ use provisioner_core::{
     StageSummary,
 };
 
-use plan::{EndpointKind, PlannedEndpoint};
+use provisioner_core::endpoint_plan::{self as plan, EndpointKind, PlannedEndpoint};
 use vpc_endpoints::{is_state, Placement};
 
 /// Output names under `/fargate-provisioner/<environment>/endpoints/`.
@@ -21,6 +20,8 @@ pub use provisioner_core::outputs::endpoints as outputs;
 
 pub struct EndpointsStage {
     ec2: aws_sdk_ec2::Client,
+    /// For apply: the network's ids may be seconds old, and so are the endpoints it creates.
+    patient: aws_sdk_ec2::Client,
     ctx: StageContext,
 }
 
@@ -136,7 +137,8 @@ impl Stage for EndpointsStage {
     type Clients = aws_sdk_ec2::Client;
 
     fn new(ec2: Self::Clients, ctx: StageContext) -> Self {
-        Self { ec2, ctx }
+        let patient = provisioner_core::not_yet::patient_ec2(&ec2);
+        Self { ec2, patient, ctx }
     }
 
     async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
@@ -148,9 +150,9 @@ impl Stage for EndpointsStage {
             tracing::info!(service = %p.service_name, kind = p.kind.as_str(), why = p.why, "endpoint planned");
         }
         if planned.iter().any(|p| p.kind == EndpointKind::Interface) {
-            preflight::private_dns_possible(&self.ec2, &placement.vpc_id).await?;
+            preflight::private_dns_possible(&self.patient, &placement.vpc_id).await?;
         }
-        let ids = vpc_endpoints::ensure(&self.ec2, names, &placement, &planned).await?;
+        let ids = vpc_endpoints::ensure(&self.patient, names, &placement, &planned).await?;
 
         let mut out = Outputs::new();
         let ordered: Vec<String> = planned.iter().map(|p| ids[p.service].clone()).collect();

@@ -9,7 +9,7 @@ use provisioner_core::tags::ec2::{filter, on_create, owned};
 use provisioner_core::{AwsContext, Names, ProvisionError};
 
 use crate::owner;
-use crate::plan::{EndpointKind, PlannedEndpoint};
+use provisioner_core::endpoint_plan::{EndpointKind, PlannedEndpoint};
 
 /// Where the endpoints go, from the network stage's outputs.
 #[derive(Debug, Clone)]

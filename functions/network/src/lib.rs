@@ -3,6 +3,7 @@
 //! `/fargate-provisioner/<environment>/network/`.
 
 mod gateway;
+mod in_use;
 mod routes;
 mod security_groups;
 mod subnets;
@@ -10,7 +11,7 @@ mod teardown;
 mod vpc;
 
 use provisioner_core::{
-    Action, Names, Outputs, ProvisionError, Readiness, Stage, StageContext, StageSummary,
+    zones, Action, Names, Outputs, ProvisionError, Readiness, Stage, StageContext, StageSummary,
 };
 
 pub use security_groups::{ALB_ROLE, PRIVATELINK_ROLE, WEB_ROLE};
@@ -20,6 +21,8 @@ pub use provisioner_core::outputs::network as outputs;
 
 pub struct NetworkStage {
     ec2: aws_sdk_ec2::Client,
+    /// For apply, which names ids it has just created: waits out EC2's eventual consistency.
+    patient: aws_sdk_ec2::Client,
     ctx: StageContext,
 }
 
@@ -34,16 +37,24 @@ impl Stage for NetworkStage {
     type Clients = aws_sdk_ec2::Client;
 
     fn new(ec2: Self::Clients, ctx: StageContext) -> Self {
-        Self { ec2, ctx }
+        let patient = provisioner_core::not_yet::patient_ec2(&ec2);
+        Self { ec2, patient, ctx }
     }
 
     async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
         let environment = names.environment();
         let spec = self.ctx.spec(names).await?;
-        let ec2 = &self.ec2;
+        let ec2 = &self.patient;
+        let region = &self.ctx.region;
+        // Prepare stores the spec with its zones named; one stored another way is resolved here.
+        let spec = if zones::is_resolved(&spec, region) {
+            spec
+        } else {
+            zones::describe(ec2, region).await?.resolve(&spec)?
+        };
 
+        let wanted_subnets = subnets::wanted(&spec.network, region)?;
         let vpc_id = vpc::ensure(ec2, names, &spec.network.vpc_cidr).await?;
-        let wanted_subnets = subnets::wanted(&spec.network, &self.ctx.region);
         // Joined, not raced: every create in flight finishes before a failure is reported.
         let (subnet_ids, gateway_id, group_ids) = tokio::join!(
             subnets::ensure(ec2, names, &vpc_id, &wanted_subnets),
@@ -158,9 +169,28 @@ impl Stage for NetworkStage {
         Ok(self.summary(Action::Status, names, state, outputs, message))
     }
 
+    /// Pending while AWS still releases the network interfaces of the environment's deleted
+    /// load balancer, endpoints and tasks: the state machine runs it again.
     async fn destroy(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
         let environment = names.environment();
-        let deleted = teardown::destroy(&self.ec2, names).await?;
+        let deleted = match teardown::destroy(&self.ec2, names).await? {
+            teardown::Teardown::Done(deleted) => deleted,
+            teardown::Teardown::Waiting(interfaces) => {
+                let message = format!(
+                    "waiting for AWS to release {} network interfaces in the VPC of {environment}: {}",
+                    interfaces.len(),
+                    interfaces.join(", ")
+                );
+                let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+                return Ok(self.summary(
+                    Action::Destroy,
+                    names,
+                    Readiness::Pending,
+                    outputs,
+                    message,
+                ));
+            }
+        };
         self.ctx
             .store
             .delete_stage_outputs(names, Self::NAME)

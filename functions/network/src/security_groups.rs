@@ -1,4 +1,4 @@
-//! The three security groups and exactly their ingress rules (DESIGN.md):
+//! The three security groups and exactly their ingress rules (the reference design):
 //! sec-alb: the listener port(s) from anywhere; sec-web-via-alb: the container port from sec-alb only;
 //! sec-privatelink: 443 from sec-web-via-alb only. Any other ingress rule is removed.
 

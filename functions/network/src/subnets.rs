@@ -20,13 +20,20 @@ pub struct WantedSubnet {
     pub field: String,
 }
 
-pub fn wanted(network: &NetworkSpec, region: &str) -> Vec<WantedSubnet> {
+/// The subnets of a spec whose zones are resolved (see `provisioner_core::zones`).
+pub fn wanted(network: &NetworkSpec, region: &str) -> Result<Vec<WantedSubnet>, ProvisionError> {
     let kind = |kind: &'static str, list: &'static str| {
-        move |(i, s): (usize, &provisioner_core::spec::SubnetSpec)| WantedSubnet {
-            role: format!("{kind}-subnet-{}", i + 1),
-            cidr: s.cidr.clone(),
-            zone: s.zone_in(region),
-            field: format!("network.{list}[{i}]"),
+        move |(i, s): (usize, &provisioner_core::spec::SubnetSpec)| {
+            let field = format!("network.{list}[{i}]");
+            let zone = s.zone_in(region).ok_or_else(|| {
+                ProvisionError::Internal(format!("{field} has no zone after zones were resolved"))
+            })?;
+            Ok(WantedSubnet {
+                role: format!("{kind}-subnet-{}", i + 1),
+                cidr: s.cidr.clone(),
+                zone,
+                field,
+            })
         }
     };
     network

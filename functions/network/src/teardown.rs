@@ -1,17 +1,59 @@
 //! `destroy`: everything the stage made, in dependency order, each step tolerating what is gone.
 //! Resources are found by tag, not from the stored outputs, so a half-finished apply is cleaned too.
+//! Nothing is deleted while the VPC still holds what the other stages' resources left behind
+//! (their network interfaces linger after them) or what the environment does not own.
 
 use provisioner_core::tags::ec2::owned;
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
 use crate::owner;
-use crate::{gateway, security_groups, subnets, vpc};
+use crate::{gateway, in_use, security_groups, subnets, vpc};
 
-/// Deletes the stage's resources; returns how many it deleted.
-pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, ProvisionError> {
+/// How far a teardown got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Teardown {
+    /// Everything is deleted; how many resources this pass deleted.
+    Done(usize),
+    /// Nothing deleted yet: AWS has still to release these interfaces.
+    Waiting(Vec<String>),
+}
+
+/// Deletes the stage's resources, or says what it waits for.
+pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<Teardown, ProvisionError> {
+    let groups = security_groups::find(ec2, names, None).await?;
+    let own_subnets = ec2
+        .describe_subnets()
+        .set_filters(Some(owned(owner(names))))
+        .send()
+        .await
+        .context("DescribeSubnets", names.environment())?;
+    if let Some(found) = vpc::find(ec2, names).await? {
+        let vpc_id = found.vpc_id().unwrap_or_default();
+        let subnet_ids: Vec<String> = own_subnets
+            .subnets()
+            .iter()
+            .filter_map(|s| s.subnet_id().map(str::to_string))
+            .collect();
+        let group_ids: Vec<String> = groups
+            .values()
+            .filter_map(|g| g.group_id().map(str::to_string))
+            .collect();
+        let in_use = in_use::find(ec2, names, vpc_id, &subnet_ids, &group_ids).await?;
+        if !in_use.foreign.is_empty() {
+            return Err(ProvisionError::Conflict(format!(
+                "VPC {vpc_id} of environment {} holds what the environment does not own: {}. \
+                 Nothing was deleted; remove these (or move them out of the VPC), then run the \
+                 destroy again",
+                names.environment(),
+                in_use.foreign.join("; ")
+            )));
+        }
+        if !in_use.lingering.is_empty() {
+            return Ok(Teardown::Waiting(in_use.lingering));
+        }
+    }
     let mut deleted = 0;
 
-    let groups = security_groups::find(ec2, names, None).await?;
     for group in groups.values() {
         security_groups::revoke_all(ec2, group).await?;
     }
@@ -26,13 +68,7 @@ pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, 
         deleted += 1;
     }
 
-    let found = ec2
-        .describe_subnets()
-        .set_filters(Some(owned(owner(names))))
-        .send()
-        .await
-        .context("DescribeSubnets", names.environment())?;
-    for subnet in found.subnets() {
+    for subnet in own_subnets.subnets() {
         subnets::delete(ec2, subnet.subnet_id().unwrap_or_default()).await?;
         deleted += 1;
     }
@@ -98,5 +134,5 @@ pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<usize, 
             .gone_is_fine()?;
         deleted += 1;
     }
-    Ok(deleted)
+    Ok(Teardown::Done(deleted))
 }

@@ -2,7 +2,7 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 use provisioner_core::tags::ec2::{on_create, owned, role_of};
-use provisioner_core::{vpc_dns, AwsContext, Names, ProvisionError};
+use provisioner_core::{not_yet, vpc_dns, AwsContext, Names, ProvisionError};
 
 use crate::owner;
 
@@ -77,6 +77,7 @@ pub async fn ensure(
 }
 
 /// AWS takes one attribute per ModifyVpcAttribute call; the change is read back to be sure.
+/// `ec2` is patient: the VPC may be seconds old.
 async fn ensure_attribute(
     ec2: &aws_sdk_ec2::Client,
     vpc_id: &str,
@@ -95,7 +96,10 @@ async fn ensure_attribute(
         "ModifyVpcAttribute",
         format!("{vpc_id} {}", attribute.as_str()),
     )?;
-    if !vpc_dns::is_on(ec2, vpc_id, attribute.clone()).await? {
+    // Right after the change a read may still show the old value (eventual consistency).
+    let sleep = ec2.config().sleep_impl();
+    let read = || vpc_dns::is_on(ec2, vpc_id, attribute.clone());
+    if !not_yet::read_until_true(sleep, read).await? {
         return Err(ProvisionError::Conflict(format!(
             "{} of VPC {vpc_id} is still off after ModifyVpcAttribute turned it on",
             attribute.as_str()

@@ -224,6 +224,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// The reference network: zones left to choose go to the region's first two zones.
 fn reference_snapshot() -> Snapshot {
     let subnet = |cidr: &str, zone: &str| (cidr.to_string(), zone.to_string());
     Snapshot {
@@ -235,7 +236,7 @@ fn reference_snapshot() -> Snapshot {
             ),
             (
                 "public-subnet-2".into(),
-                subnet("10.0.3.0/24", "us-east-1c"),
+                subnet("10.0.3.0/24", "us-east-1b"),
             ),
             (
                 "private-subnet-1".into(),
@@ -483,9 +484,10 @@ async fn a_call_that_keeps_failing_is_reported_as_retryable_with_aws_code() {
     assert_eq!(err.kind(), ErrorKind::Retryable);
     assert_eq!(err.aws_code(), Some("RequestLimitExceeded"));
     assert!(err.to_string().contains("CreateVpc"), "{err}");
+    // Apply's client is patient (EC2 is eventually consistent): it tries longer than the default.
     assert_eq!(
         h.recorder.of("CreateVpc").len(),
-        provisioner_core::aws::MAX_ATTEMPTS as usize
+        provisioner_core::not_yet::patient_retries().max_attempts() as usize
     );
 }
 
@@ -493,7 +495,10 @@ async fn a_call_that_keeps_failing_is_reported_as_retryable_with_aws_code() {
 async fn aws_rejection_keeps_code_and_message() {
     let h = Harness::start().await;
     let spec = EnvironmentSpec::from_json(
-        &json!({"name": "badzone", "network": {"privateSubnets": [{"cidr": "10.0.1.0/24", "availabilityZone": "z"}]}, "service": {"image": IMAGE}}),
+        // A stored spec that names its zones in full is used as it is (Prepare resolves them).
+        &json!({"name": "badzone", "network": {
+            "publicSubnets": [{"cidr": "10.0.0.0/24", "availabilityZone": "us-east-1a"}, {"cidr": "10.0.3.0/24", "availabilityZone": "us-east-1b"}],
+            "privateSubnets": [{"cidr": "10.0.1.0/24", "availabilityZone": "us-east-1z"}]}, "service": {"image": IMAGE}}),
         REGION,
     )
     .unwrap();

@@ -1,7 +1,7 @@
 //! The environment's ECS cluster, with the FARGATE and FARGATE_SPOT capacity providers.
 
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, Cluster, ClusterField};
-use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{not_yet, AwsContext, Names, NotFoundAsNone, ProvisionError};
 
 use provisioner_core::tags::ecs;
 
@@ -48,6 +48,13 @@ pub async fn ensure(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<String, 
             .set_capacity_providers(Some(CAPACITY_PROVIDERS.map(String::from).to_vec()))
             .default_capacity_provider_strategy(default_strategy()?)
             .set_tags(Some(ecs::on_create(owner(names), ROLE)))
+            // A new account's first cluster waits for ECS's service-linked role to propagate.
+            .customize()
+            .config_override(
+                aws_sdk_ecs::config::Builder::default()
+                    .retry_config(not_yet::patient_retries())
+                    .retry_classifier(not_yet::LINKED_ROLE_PROPAGATING),
+            )
             .send()
             .await
             .context("CreateCluster", &name)?;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
 
+pub mod clock;
 pub mod world;
 
 pub use world::World;

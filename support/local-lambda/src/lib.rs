@@ -1,7 +1,6 @@
 //! The whole system on this machine, with no AWS account: the emulator runs the state machine
 //! from template.yaml, and its Lambda tasks are answered by the functions' own handlers.
 
-pub mod clock;
 pub mod faults;
 pub mod iam;
 pub mod rehearsal;

@@ -253,7 +253,7 @@ impl LocalSystem {
             .build();
         let functions_config = config
             .to_builder()
-            .sleep_impl(crate::clock::ScaledSleep::shared(options.world.scale))
+            .sleep_impl(local_aws::clock::ScaledSleep::shared(options.world.scale))
             .build();
         let (hosted, custom_resource) = host(&functions_config, &options, &stack)?;
         let mut functions = Functions::new(hosted.handlers, hosted.callers, emulator.endpoint())

@@ -19,6 +19,9 @@ pub use recorder::{is_mutating, Recorder, Request};
 /// The region tests run in.
 pub const REGION: &str = "us-east-1";
 
+/// How much faster than real time the harness's clients back off between retries.
+const RETRY_SCALE: f64 = 50.0;
+
 /// Clients of one AWS service that record their requests and take the harness's faults.
 macro_rules! recording_clients {
     ($($method:ident => $sdk:ident),* $(,)?) => {
@@ -60,13 +63,26 @@ impl Harness {
     pub async fn start_with(options: EmulatorOptions) -> Self {
         let emulator = Emulator::shared(options)
             .expect("the local emulator starts (run scripts/setup-tools first)");
-        let config = emulator.sdk_config(REGION).await;
+        // The SDK's retry backoff runs fast: the tests count attempts, they do not wait them out.
+        let config = emulator
+            .sdk_config(REGION)
+            .await
+            .to_builder()
+            .sleep_impl(local_aws::clock::ScaledSleep::shared(RETRY_SCALE))
+            .build();
         Harness {
             emulator,
             config,
             recorder: Recorder::default(),
             faults: FaultPlan::default(),
         }
+    }
+
+    /// The zones of [`REGION`] in the emulator, read with a client the test does not count.
+    pub async fn region_zones(&self) -> provisioner_core::zones::RegionZones {
+        provisioner_core::zones::describe(&self.plain_ec2(), REGION)
+            .await
+            .expect("the emulator lists its zones")
     }
 
     /// The stage context with the recording, faulty SSM client.

@@ -36,8 +36,9 @@ pub struct EnvironmentSpec {
     pub service: ServiceSpec,
 }
 
-/// VPC and subnets. The reference layout: 10.0.0.0/16, public 10.0.0.0/24 (a) and 10.0.3.0/24 (c),
-/// private 10.0.1.0/24 (a).
+/// VPC and subnets. The reference layout: 10.0.0.0/16, public 10.0.0.0/24 and 10.0.3.0/24 in the
+/// region's first two zones, private 10.0.1.0/24 in the first (zones chosen per region: see
+/// `zones`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkSpec {
@@ -58,8 +59,11 @@ pub struct NetworkSpec {
 pub struct SubnetSpec {
     /// IPv4 CIDR inside the VPC CIDR, prefix /16 to /28.
     pub cidr: String,
-    /// Availability zone: a zone letter ("a") appended to the region, or a full name ("eu-west-1a").
-    pub availability_zone: String,
+    /// Availability zone: a zone letter ("a") appended to the region, or a full name
+    /// ("eu-west-1a"). When not given, one is chosen among the zones the region offers: private
+    /// subnets where Fargate runs, public subnets in the same zones first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
 }
 
 /// Internet-facing application load balancer and its `ip` target group.
@@ -274,23 +278,26 @@ impl EnvironmentSpec {
 }
 
 impl SubnetSpec {
-    /// The full availability zone name in `region` ("a" becomes "us-east-1a").
-    pub fn zone_in(&self, region: &str) -> String {
-        if self.availability_zone.len() == 1 {
-            format!("{region}{}", self.availability_zone)
+    /// The full availability zone name in `region` ("a" becomes "us-east-1a"); `None` while the
+    /// zone is still to be chosen.
+    pub fn zone_in(&self, region: &str) -> Option<String> {
+        let zone = self.availability_zone.as_deref()?;
+        Some(if zone.len() == 1 {
+            format!("{region}{zone}")
         } else {
-            self.availability_zone.clone()
-        }
+            zone.to_string()
+        })
     }
 }
 
 mod defaults {
     use super::SubnetSpec;
 
-    fn subnet(cidr: &str, zone: &str) -> SubnetSpec {
+    /// A subnet whose zone is chosen for the region.
+    fn subnet(cidr: &str) -> SubnetSpec {
         SubnetSpec {
             cidr: cidr.into(),
-            availability_zone: zone.into(),
+            availability_zone: None,
         }
     }
 
@@ -298,10 +305,10 @@ mod defaults {
         "10.0.0.0/16".into()
     }
     pub fn public_subnets() -> Vec<SubnetSpec> {
-        vec![subnet("10.0.0.0/24", "a"), subnet("10.0.3.0/24", "c")]
+        vec![subnet("10.0.0.0/24"), subnet("10.0.3.0/24")]
     }
     pub fn private_subnets() -> Vec<SubnetSpec> {
-        vec![subnet("10.0.1.0/24", "a")]
+        vec![subnet("10.0.1.0/24")]
     }
     pub fn listener_port() -> i64 {
         80

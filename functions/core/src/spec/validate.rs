@@ -162,20 +162,24 @@ fn network(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
         placed.push((field, cidr));
     }
 
-    let zones: HashSet<String> = net
+    // Zones left to choose are chosen apart; the region's zones are checked when they are known.
+    let given: Vec<String> = net
         .public_subnets
         .iter()
-        .map(|s| s.zone_in(region))
+        .filter_map(|s| s.zone_in(region))
         .collect();
-    if net.public_subnets.len() >= 2 && zones.len() < 2 {
+    let zones: HashSet<&String> = given.iter().collect();
+    if net.public_subnets.len() >= 2 && given.len() == net.public_subnets.len() && zones.len() < 2 {
         p.add("network.publicSubnets", format!(
             "all in {}; an application load balancer needs subnets in at least 2 different availability zones",
-            zones.into_iter().next().unwrap_or_default()));
+            zones.into_iter().next().cloned().unwrap_or_default()));
     }
 }
 
 fn zone(p: &mut Problems, path: &str, subnet: &SubnetSpec, region: &str) {
-    let az = &subnet.availability_zone;
+    let Some(az) = &subnet.availability_zone else {
+        return;
+    };
     let letter = az.strip_prefix(region).unwrap_or(az);
     let is_letter = letter.len() == 1 && letter.chars().all(|c| c.is_ascii_lowercase());
     if !is_letter {

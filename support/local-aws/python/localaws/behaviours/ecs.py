@@ -145,9 +145,9 @@ def _start_task(backend, service, deployment):
         if detail["name"] == "networkInterfaceId":
             ec2.enis.pop(detail["value"], None)
     public = vpc.get("assignPublicIp") == "ENABLED"
-    eni = interfaces.create(
-        ec2, subnet, vpc.get("securityGroups", []), "arn:aws:ecs task interface", public=public
-    )
+    # As Fargate describes a task's interface: the task's ENI attachment.
+    attachment = f"arn:aws:ecs:{ec2.region_name}:{ec2.account_id}:attachment/{uuid.uuid4()}"
+    eni = interfaces.create(ec2, subnet, vpc.get("securityGroups", []), attachment, public=public)
     task.attachments[0]["details"] = [
         {"name": "subnetId", "value": subnet.id},
         {"name": "networkInterfaceId", "value": eni.id},

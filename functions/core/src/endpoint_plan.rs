@@ -1,8 +1,9 @@
 //! Which VPC endpoints the tasks of an environment need, from one table: launch type x platform
 //! version x task features. Tasks in private subnets have no internet route, so every AWS API the
-//! container runtime calls must be reachable through an endpoint.
+//! container runtime calls must be reachable through an endpoint. The endpoints stage creates them;
+//! Prepare checks first that each interface endpoint service is offered in the tasks' zones.
 
-use provisioner_core::spec::{LaunchType, SecretSource, ServiceSpec};
+use crate::spec::{LaunchType, SecretSource, ServiceSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointKind {
@@ -331,7 +332,7 @@ mod tests {
 
     #[test]
     fn features_follow_the_spec() {
-        let spec = provisioner_core::EnvironmentSpec::from_json(
+        let spec = crate::EnvironmentSpec::from_json(
             &serde_json::json!({"name": "x", "service": {
                 "image": "nginx:1",
                 "secrets": [{"name": "A", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/a"}],

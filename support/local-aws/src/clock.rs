@@ -1,5 +1,6 @@
-//! Sleeps on the world's clock: the functions hosted here sleep (SDK retry backoff) for world
-//! seconds, which pass `scale` times faster than wall seconds.
+//! Sleeps on the world's clock: the SDK's retry backoff of the functions hosted locally (and of
+//! the stage tests' clients) lasts world seconds, which pass `scale` times faster than wall
+//! seconds.
 
 use std::time::Duration;
 
