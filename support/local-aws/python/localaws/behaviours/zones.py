@@ -37,6 +37,7 @@ TABLE = {
     ],
 }
 
+
 def names(region):
     from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 
