@@ -42,6 +42,7 @@ struct Clients {
     elb: aws_sdk_elasticloadbalancingv2::Client,
     ecs: aws_sdk_ecs::Client,
     sfn: aws_sdk_sfn::Client,
+    ssm: aws_sdk_ssm::Client,
 }
 
 async fn clients_in(emulator: &Emulator, region: &str) -> Clients {
@@ -51,6 +52,7 @@ async fn clients_in(emulator: &Emulator, region: &str) -> Clients {
         elb: aws_sdk_elasticloadbalancingv2::Client::new(&config),
         ecs: aws_sdk_ecs::Client::new(&config),
         sfn: aws_sdk_sfn::Client::new(&config),
+        ssm: aws_sdk_ssm::Client::new(&config),
     }
 }
 
@@ -689,6 +691,34 @@ async fn quotas_a_sixth_vpc_is_refused() {
         "VpcLimitExceeded",
         "The maximum number of VPCs has been reached.",
     );
+}
+
+#[tokio::test]
+async fn parameter_tiers_values_have_a_size_per_tier_and_advanced_is_for_good() {
+    use aws_sdk_ssm::types::ParameterTier;
+    let c = clients().await;
+    let put = |value: String, tier: ParameterTier, overwrite: bool| {
+        c.ssm
+            .put_parameter()
+            .name("/tiers/one")
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .tier(tier)
+            .overwrite(overwrite)
+            .send()
+    };
+    assert_refused(put("x".repeat(4097), ParameterTier::Standard, false).await, "ValidationException",
+        "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.");
+    assert_refused(put("x".repeat(8193), ParameterTier::Advanced, false).await, "ValidationException",
+        "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to 8192");
+    put("x".repeat(5000), ParameterTier::Advanced, false)
+        .await
+        .unwrap();
+    assert_refused(put("small".into(), ParameterTier::Standard, true).await, "ValidationException",
+        "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.");
+    put("small".into(), ParameterTier::Advanced, true)
+        .await
+        .unwrap();
 }
 
 /// A Fargate task definition of `image` with the awslogs driver.

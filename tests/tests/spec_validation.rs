@@ -183,6 +183,51 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "service.desiredCount",
         ),
         (
+            "secrets with the default execution role",
+            spec_with(
+                json!({"service": {"secrets": [{"name": "DB", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}]}}),
+            ),
+            "service.executionRoleArn",
+        ),
+        (
+            "load balancer subnet smaller than /27",
+            spec_with(
+                json!({"network": {"publicSubnets": [subnet("10.0.0.0/28", "a"), subnet("10.0.3.0/24", "b")]}}),
+            ),
+            "network.publicSubnets[0].cidr",
+        ),
+        (
+            "8 vCPU before platform 1.4.0",
+            spec_with(
+                json!({"service": {"cpu": 8192, "memory": 16384, "platformVersion": "1.3.0"}}),
+            ),
+            "service.cpu",
+        ),
+        (
+            "image on Docker Hub",
+            spec_with(json!({"service": {"image": "nginx:latest"}})),
+            "service.image",
+        ),
+        (
+            "image in another region's ECR",
+            spec_with(
+                json!({"service": {"image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:1"}}),
+            ),
+            "service.image",
+        ),
+        (
+            "name that makes a security group name AWS refuses",
+            spec_with(json!({"name": "sg-web"})),
+            "name",
+        ),
+        (
+            "spec too large for Parameter Store",
+            spec_with(json!({"service": {"environment": (0..80)
+                .map(|i| (format!("SETTING_{i}"), json!("x".repeat(100))))
+                .collect::<serde_json::Map<String, Value>>()}})),
+            "spec",
+        ),
+        (
             "unknown launch type",
             spec_with(json!({"service": {"launchType": "LAMBDA"}})),
             "service.launchType",
@@ -226,6 +271,26 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "{what}: a bad spec must not reach AWS"
         );
     }
+}
+
+#[test]
+fn a_wrong_type_says_what_was_expected_and_what_was_given() {
+    let err = provisioner_core::EnvironmentSpec::from_json(
+        &spec_with(json!({"service": {"cpu": true, "enableExecuteCommand": 3}})),
+        "us-east-1",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid environment spec: service.cpu: expected a whole number (or a string holding one, as CloudFormation passes it), got boolean `true`"
+    );
+    let err = provisioner_core::EnvironmentSpec::from_json(
+        &spec_with(json!({"service": {"desiredCount": "two"}})),
+        "us-east-1",
+    )
+    .unwrap_err();
+    assert!(!err.to_string().contains("PickFirst"), "{err}");
+    assert!(err.to_string().contains("got"), "{err}");
 }
 
 #[tokio::test]

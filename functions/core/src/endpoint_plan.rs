@@ -46,7 +46,8 @@ impl Runtime {
 }
 
 /// `LATEST` is at least 1.4.0; anything that is not a dotted number is treated as new.
-fn is_before_1_4(version: &str) -> bool {
+/// Whether a numeric platform version is older than 1.4.0 (LATEST is not).
+pub(crate) fn is_before_1_4(version: &str) -> bool {
     let parts: Option<Vec<u64>> = version.split('.').map(|p| p.parse().ok()).collect();
     parts.is_some_and(|p| p < vec![1, 4, 0])
 }
@@ -334,7 +335,8 @@ mod tests {
     fn features_follow_the_spec() {
         let spec = crate::EnvironmentSpec::from_json(
             &serde_json::json!({"name": "x", "service": {
-                "image": "nginx:1",
+                "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1",
+                "executionRoleArn": "arn:aws:iam::123456789012:role/web-execution",
                 "secrets": [{"name": "A", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/a"}],
                 "enableExecuteCommand": "true"
             }}),

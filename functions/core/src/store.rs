@@ -95,8 +95,11 @@ pub struct SsmStore {
     ssm: aws_sdk_ssm::Client,
 }
 
-/// Standard parameters hold 4 KB; a larger spec goes to the Advanced tier.
+/// Standard parameters hold 4 KB; a larger value goes to the advanced tier.
 const STANDARD_TIER_LIMIT: usize = 4096;
+
+/// Advanced parameters hold 8 KB, the most Parameter Store holds.
+pub const ADVANCED_TIER_LIMIT: usize = 8192;
 
 impl SsmStore {
     pub fn new(ssm: aws_sdk_ssm::Client) -> Self {
@@ -191,14 +194,14 @@ impl SsmStore {
                 continue;
             }
             let name = format!("{}{key}", names.stage_prefix(stage));
-            let exists = current.contains_key(key);
+            let previous = current.get(key).map(OutputValue::to_parameter_value);
             self.put(
                 names,
                 stage,
                 &name,
                 &value.to_parameter_value(),
                 value.parameter_type(),
-                exists,
+                previous.as_deref(),
             )
             .await?;
             changes += 1;
@@ -230,9 +233,11 @@ impl SsmStore {
         name: &str,
         value: &str,
         kind: ParameterType,
-        exists: bool,
+        previous: Option<&str>,
     ) -> Result<(), ProvisionError> {
-        let tier = if value.len() > STANDARD_TIER_LIMIT {
+        // AWS never takes a parameter back from the advanced tier to the standard one.
+        let was_advanced = previous.is_some_and(|p| p.len() > STANDARD_TIER_LIMIT);
+        let tier = if value.len() > STANDARD_TIER_LIMIT || was_advanced {
             ParameterTier::Advanced
         } else {
             ParameterTier::Standard
@@ -246,7 +251,7 @@ impl SsmStore {
                 .tier(tier.clone())
         };
         // SSM refuses tags together with Overwrite: tag on create, overwrite without tags.
-        if !exists {
+        if previous.is_none() {
             let created = request()
                 .tags(tag(ENVIRONMENT_TAG, names.environment()))
                 .tags(tag(STAGE_TAG, stage))
@@ -311,6 +316,7 @@ impl SsmStore {
         let names = Names::new(&spec.name);
         let value = serde_json::to_string(spec)
             .map_err(|e| ProvisionError::internal("encoding the spec", e))?;
+        crate::spec::check_stored_size(&value).map_err(|p| ProvisionError::request("spec", p))?;
         let name = names.spec_parameter();
         let current = self.get(&name).await?;
         if current.as_deref() == Some(value.as_str()) {
@@ -322,7 +328,7 @@ impl SsmStore {
             &name,
             &value,
             ParameterType::String,
-            current.is_some(),
+            current.as_deref(),
         )
         .await?;
         Ok(true)

@@ -147,6 +147,15 @@ pub const BEHAVIOURS: &[Behaviour] = &[
         on_by_default: true,
     },
     Behaviour {
+        id: "parameter-tiers",
+        side: Side::Emulator,
+        what: "Parameter Store holds at most 4 KB in a standard parameter and 8 KB in an advanced one (ValidationException); an advanced parameter is never overwritten as standard",
+        source: "Systems Manager user guide, \"Managing parameter tiers\"; go-to-k/cdk-real-drift#408",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
         id: "image-pulls",
         side: Side::Emulator,
         what: "a task starts only if it can reach, in this order, ECR's API, its secrets, the registry, S3 and CloudWatch Logs (through endpoints, or an internet path); otherwise it stops with ResourceInitializationError or CannotPullContainerError, worded as AWS words it",

@@ -34,7 +34,7 @@ impl SpecError {
 
     pub(crate) fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = err.path().to_string();
-        let message = err.inner().to_string();
+        let message = plain(&err.inner().to_string());
         // The path of an unknown field already ends in its name; a missing field is named only in
         // the message, so add it to point at the field itself.
         let named = backticked(&message);
@@ -44,6 +44,34 @@ impl SpecError {
         };
         Self::single(field, message)
     }
+}
+
+/// A number or boolean that also takes its string form fails with the deserializer's internals
+/// ("PickFirst could not deserialize any variant: First: invalid type: ..."); say instead what
+/// was expected and what was given.
+fn plain(message: &str) -> String {
+    if !message.starts_with("PickFirst could not deserialize any variant") {
+        return message.to_string();
+    }
+    let expected = if message.contains("expected i64") {
+        "a whole number (or a string holding one, as CloudFormation passes it)"
+    } else if message.contains("expected a boolean") {
+        "true or false (or the string \"true\" or \"false\")"
+    } else {
+        "a value of another type"
+    };
+    let given = message
+        .split("invalid type: ")
+        .nth(1)
+        .and_then(|rest| rest.split(", expected").next())
+        .map(|given| format!(", got {given}"))
+        .or_else(|| {
+            message
+                .contains("invalid digit")
+                .then(|| ", got a string that is not a whole number".to_string())
+        })
+        .unwrap_or_default();
+    format!("expected {expected}{given}")
 }
 
 fn backticked(message: &str) -> Option<&str> {

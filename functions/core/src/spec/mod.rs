@@ -12,7 +12,7 @@ mod validate;
 
 pub use error::{FieldError, SpecError};
 pub use fargate::valid_fargate_memory;
-pub use validate::check_environment_name;
+pub use validate::{check_environment_name, check_stored_size};
 
 use std::collections::BTreeMap;
 

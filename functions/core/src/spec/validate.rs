@@ -9,7 +9,9 @@ use oci_spec::distribution::Reference;
 
 use super::fargate::{valid_fargate_memory, FARGATE_CPU_VALUES};
 use super::{EnvironmentSpec, FieldError, LaunchType, SpecError, SubnetSpec};
+use crate::endpoint_plan::is_before_1_4;
 use crate::naming::MAX_ENVIRONMENT_NAME_LEN;
+use crate::store::ADVANCED_TIER_LIMIT;
 
 /// CloudWatch Logs retention values (PutRetentionPolicy).
 const LOG_RETENTION_DAYS: [i64; 22] = [
@@ -45,12 +47,28 @@ pub(super) fn validate(spec: &EnvironmentSpec, region: &str) -> Result<(), SpecE
     }
     network(spec, region, &mut p);
     alb(spec, &mut p);
-    service(spec, &mut p);
+    service(spec, region, &mut p);
+    if let Ok(stored) = serde_json::to_string(spec) {
+        if let Err(problem) = check_stored_size(&stored) {
+            p.add("spec", problem);
+        }
+    }
     if p.0.is_empty() {
         Ok(())
     } else {
         Err(SpecError { errors: p.0 })
     }
+}
+
+/// Parameter Store, where the spec is kept, holds at most 8 KB (an advanced parameter).
+pub fn check_stored_size(stored: &str) -> Result<(), String> {
+    if stored.len() > ADVANCED_TIER_LIMIT {
+        return Err(format!(
+            "the spec takes {} bytes with its defaults filled in; Parameter Store, where it is kept, holds at most {ADVANCED_TIER_LIMIT} bytes (an advanced parameter). Move long values out of service.environment (into service.secrets, or the image)",
+            stored.len()
+        ));
+    }
+    Ok(())
 }
 
 /// The environment name rule, shared with the stage protocol (which takes only a name).
@@ -75,7 +93,13 @@ pub fn check_environment_name(name: &str) -> Result<(), String> {
     }
     if name.to_ascii_lowercase().starts_with("internal-") {
         return Err(format!(
-            "`{name}` starts with `internal-`, which AWS reserves for load balancers"
+            "`{name}` starts with `internal-`, which AWS reserves for load balancers; {allowed}"
+        ));
+    }
+    // Security groups are named `<name>-<role>`, and AWS refuses group names of the form sg-*.
+    if name.to_ascii_lowercase().starts_with("sg-") {
+        return Err(format!(
+            "`{name}` starts with `sg-`, which AWS refuses at the start of a security group name; {allowed}"
         ));
     }
     Ok(())
@@ -143,6 +167,10 @@ fn network(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
         let Some(cidr) = parse_cidr(p, &field, &subnet.cidr) else {
             continue;
         };
+        if path.starts_with("network.publicSubnets") && cidr.prefix_len() > 27 {
+            p.add(&field, format!(
+                "{cidr} is too small for the load balancer, which needs at least a /27 with 8 free addresses in each of its subnets; allowed: /16 to /27"));
+        }
         if let Some(vpc) = vpc {
             if !vpc.contains(&cidr) {
                 p.add(&field, format!("{cidr} is outside the VPC CIDR {vpc}; subnets must lie inside network.vpcCidr"));
@@ -245,12 +273,13 @@ fn alb(spec: &EnvironmentSpec, p: &mut Problems) {
     );
 }
 
-fn service(spec: &EnvironmentSpec, p: &mut Problems) {
+fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
     let s = &spec.service;
-    if let Err(e) = Reference::from_str(&s.image) {
-        p.add("service.image", format!(
-            "`{}` is not an image reference ({e}); expected REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest",
-            s.image));
+    match Reference::from_str(&s.image) {
+        Err(e) => p.add("service.image", format!(
+            "`{}` is not an image reference ({e}); expected REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 123456789012.dkr.ecr.{region}.amazonaws.com/web:latest",
+            s.image)),
+        Ok(reference) => pullable(p, &s.image, reference.registry(), region),
     }
     p.range("service.containerPort", s.container_port, 1, 65535);
     match (s.launch_type, valid_fargate_memory(s.cpu)) {
@@ -305,15 +334,22 @@ fn service(spec: &EnvironmentSpec, p: &mut Problems) {
         i64::from(i32::MAX),
     );
     let version = &s.platform_version;
-    let numeric = version.split('.').count() == 3
-        && version
-            .split('.')
-            .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-    if version != "LATEST" && !numeric {
+    let numbers: Option<Vec<u32>> = version.split('.').map(|n| n.parse().ok()).collect();
+    if version != "LATEST" && numbers.is_none_or(|n| n.len() != 3) {
         p.add(
             "service.platformVersion",
             format!(
                 "`{version}` is not a platform version; allowed: LATEST or a version such as 1.4.0"
+            ),
+        );
+    }
+    // Fargate offers 8 and 16 vCPU on platform 1.4.0 and later only.
+    if s.launch_type == LaunchType::Fargate && s.cpu >= 8192 && is_before_1_4(version) {
+        p.add(
+            "service.cpu",
+            format!(
+                "{} needs Fargate platform version 1.4.0 or LATEST (service.platformVersion is {version}); allowed on {version}: 256 to 4096",
+                s.cpu
             ),
         );
     }
@@ -341,6 +377,12 @@ fn service(spec: &EnvironmentSpec, p: &mut Problems) {
             p.add(format!("service.secrets[{i}].valueFrom"), format!(
                 "`{}` is not a Secrets Manager secret ARN (arn:aws:secretsmanager:...) or an SSM parameter ARN (arn:aws:ssm:...)", secret.value_from));
         }
+    }
+    if !s.secrets.is_empty() && s.execution_role_arn.is_none() {
+        p.add(
+            "service.executionRoleArn",
+            "required when service.secrets is given: the stack's default execution role pulls images and writes logs but reads no secrets (it is shared by every environment). Name a role that may read exactly these secrets (secretsmanager:GetSecretValue or ssm:GetParameters, and kms:Decrypt for a customer managed key) and add it to the stack's AdditionalPassRoleArns",
+        );
     }
     arn(
         p,
@@ -371,6 +413,18 @@ fn service(spec: &EnvironmentSpec, p: &mut Problems) {
                 s.log_retention_days
             ),
         );
+    }
+}
+
+/// Tasks in private subnets have no internet path: they pull only from this region's ECR, through
+/// the VPC endpoints.
+fn pullable(p: &mut Problems, image: &str, registry: &str, region: &str) {
+    let this_ecr = [".amazonaws.com", ".amazonaws.com.cn"]
+        .iter()
+        .any(|suffix| registry.ends_with(&format!(".dkr.ecr.{region}{suffix}")));
+    if !this_ecr {
+        p.add("service.image", format!(
+            "`{image}` is in {registry}, which the tasks cannot reach: they run in private subnets without an internet path and reach only the ECR of {region} through the VPC endpoints. Fix: push the image to ECR in {region} (ACCOUNT.dkr.ecr.{region}.amazonaws.com/REPOSITORY:TAG), or pull it through an ECR pull-through cache rule in {region}"));
     }
 }
 

@@ -11,6 +11,7 @@ from . import (  # noqa: F401 (imported for their registrations)
     eventbridge,
     interfaces,
     load_balancers,
+    parameters,
     pulls,
     step_functions,
     strict_requests,
