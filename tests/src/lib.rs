@@ -1,7 +1,11 @@
-//! What the whole-system tests share: the world they run in.
+//! What the whole-system tests share: the world they run in, and running an execution.
+
+use std::time::Duration;
 
 use local_aws::World;
-use local_lambda::LocalOptions;
+use local_lambda::{LocalOptions, LocalSystem};
+use provisioner_cli::execution::{self, Finished};
+use serde_json::Value;
 
 /// The realistic world the whole-system tests run in, every behaviour on, its clock faster than
 /// the local run's so a test takes seconds.
@@ -15,4 +19,29 @@ pub fn options() -> LocalOptions {
         world: world(),
         ..LocalOptions::default()
     }
+}
+
+/// Runs the state machine on `input` to its end.
+pub async fn execute(system: &LocalSystem, input: Value) -> Finished {
+    execute_seeing(system, input).await.0
+}
+
+/// Runs the state machine on `input` to its end, with the names of the states it went through.
+pub async fn execute_seeing(system: &LocalSystem, input: Value) -> (Finished, Vec<String>) {
+    let sfn = aws_sdk_sfn::Client::new(&system.config);
+    let name = execution::execution_name("test");
+    let arn = execution::start(&sfn, &system.state_machine_arn, &name, &input)
+        .await
+        .expect("the execution starts");
+    let mut states = Vec::new();
+    let finished = execution::follow(
+        &sfn,
+        &arn,
+        Duration::from_millis(200),
+        Duration::from_secs(300),
+        |p| states.push(p.state.clone()),
+    )
+    .await
+    .expect("the execution ends within five minutes");
+    (finished, states)
 }

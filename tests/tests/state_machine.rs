@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use local_lambda::response_catcher::ResponseCatcher;
 use local_lambda::{LocalOptions, LocalSystem};
-use provisioner_cli::execution::{self, Finished};
 use serde_json::{json, Value};
+use system_tests::execute;
 use test_support::{ec2_leftovers, stored_parameters};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -15,23 +15,6 @@ const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 fn event(name: &str) -> Value {
     let path = local_aws::repository_root().join("events").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-async fn execute(system: &LocalSystem, input: Value) -> Finished {
-    let sfn = aws_sdk_sfn::Client::new(&system.config);
-    let name = execution::execution_name("test");
-    let arn = execution::start(&sfn, &system.state_machine_arn, &name, &input)
-        .await
-        .unwrap();
-    execution::follow(
-        &sfn,
-        &arn,
-        Duration::from_millis(200),
-        Duration::from_secs(300),
-        |_| {},
-    )
-    .await
-    .unwrap()
 }
 
 fn create(name: &str, image: &str) -> Value {

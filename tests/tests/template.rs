@@ -214,3 +214,87 @@ fn the_ecr_rule_matches_pushes_and_nothing_else() {
     ));
     assert!(!matches(&ecr_pattern(Some(&["api"])), "ecr-push.json"));
 }
+
+/// Destructive actions that AWS authorizes only on `*`, without resource tags to condition on.
+const UNCONDITIONABLE: &[(&str, &str)] = &[(
+    "ecs:DeregisterTaskDefinition",
+    "task definitions take no resource-level permissions or tag conditions for this action",
+)];
+
+fn is_destructive(action: &str) -> bool {
+    let name = action.split_once(':').map_or(action, |(_, n)| n);
+    ["Delete", "Detach", "Revoke", "Deregister", "Disassociate"]
+        .iter()
+        .any(|verb| name.starts_with(verb))
+        && name != "DisassociateRouteTable"
+}
+
+fn template_yaml() -> Yaml {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+#[test]
+fn destructive_actions_reach_only_what_the_provisioner_tagged() {
+    let template = template_yaml();
+    let tag_key = format!(
+        "aws:ResourceTag/{}",
+        provisioner_core::naming::ENVIRONMENT_TAG
+    );
+    let mut checked = 0;
+    for (id, resource) in template["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let policies = resource["Properties"]["Policies"].as_sequence();
+        for statement in policies
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["Statement"].as_sequence())
+            .flatten()
+        {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Yaml::String(one) => vec![one.as_str()],
+                Yaml::Sequence(many) => many.iter().filter_map(Yaml::as_str).collect(),
+                _ => vec![],
+            };
+            let conditioned_on_tag =
+                statement["Condition"]["Null"][tag_key.as_str()].as_str() == Some("false");
+            for action in actions.into_iter().filter(|a| is_destructive(a)) {
+                checked += 1;
+                assert!(
+                    conditioned_on_tag || UNCONDITIONABLE.iter().any(|(a, _)| *a == action),
+                    "{id:?} may {action} on resources the provisioner did not tag"
+                );
+            }
+        }
+    }
+    assert!(checked >= 14, "only {checked} destructive actions found");
+}
+
+/// What a `!Ref NAME` names.
+fn reference(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_function_logs_to_a_group_of_the_stack_with_its_retention() {
+    let template = template_yaml();
+    let resources = &template["Resources"];
+    for function in provisioner_core::stages::functions() {
+        let group =
+            reference(&resources[function.logical_id]["Properties"]["LoggingConfig"]["LogGroup"])
+                .unwrap_or_else(|| panic!("{} names no log group", function.logical_id));
+        let declared = &resources[group.as_str()];
+        assert_eq!(
+            declared["Type"].as_str(),
+            Some("AWS::Logs::LogGroup"),
+            "{group}"
+        );
+        let retention = reference(&declared["Properties"]["RetentionInDays"]);
+        assert_eq!(retention.as_deref(), Some("LogRetentionDays"), "{group}");
+    }
+}

@@ -60,7 +60,8 @@ pub enum ProvisionError {
     #[error("{field}: {problem}")]
     Request { field: String, problem: String },
 
-    #[error("{operation} for {resource} failed: {code}: {message}")]
+    /// AWS's code and message as AWS sent them; a quota code adds which quota and how to raise it.
+    #[error("{operation} for {resource} failed: {code}: {message}{}", crate::quotas::hint(.code))]
     Aws {
         operation: &'static str,
         resource: String,

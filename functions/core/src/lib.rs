@@ -9,6 +9,7 @@ pub mod lambda;
 pub mod naming;
 pub mod not_yet;
 pub mod outputs;
+pub mod quotas;
 pub mod spec;
 pub mod stage;
 pub mod stages;
@@ -17,6 +18,7 @@ pub mod tags;
 pub mod telemetry;
 #[cfg(feature = "ec2")]
 pub mod vpc_dns;
+pub mod wait_budget;
 pub mod zones;
 
 pub use error::{AwsContext, ErrorKind, NotFoundAsNone, ProvisionError};

@@ -64,7 +64,12 @@ impl StageRequest {
 #[serde(rename_all = "lowercase")]
 pub enum Readiness {
     Ready,
+    /// What the action started is still under way: the state machine asks `status` again.
     Pending,
+    /// The action could not start yet because something outside it must finish first (a
+    /// same-name service that is still draining): the state machine runs the action again
+    /// after the next wait, within the same budget.
+    Blocked,
 }
 
 /// What a stage answers.

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use provisioner_core::error::failure_of;
 use provisioner_core::outputs;
 use provisioner_core::spec::check_environment_name;
-use provisioner_core::{endpoint_plan, stages, zones};
+use provisioner_core::{endpoint_plan, stages, wait_budget, zones};
 use provisioner_core::{
-    Action, EnvironmentSpec, Function, Names, OutputValue, ProvisionError, Setup, SsmStore,
+    EnvironmentSpec, Function, Names, OutputValue, ProvisionError, Setup, SsmStore,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -55,28 +55,6 @@ pub struct Prepared {
     pub poll_seconds: u32,
     /// The most polls each wait loop may make, by the name of its step (`ServiceApply`).
     pub budgets: BTreeMap<String, u32>,
-}
-
-/// The poll budget of every wait in the stage table, for `poll_seconds` between polls.
-pub fn budgets(poll_seconds: u32) -> BTreeMap<String, u32> {
-    let poll_seconds = poll_seconds.max(1);
-    let mut budgets = BTreeMap::new();
-    for stage in stages::STAGES {
-        let waits = [
-            (Action::Apply, Some(stage.apply)),
-            (Action::Destroy, Some(stage.destroy)),
-            (Action::Redeploy, stage.redeploy),
-        ];
-        for (action, poll) in waits {
-            if let Some(seconds) = poll.and_then(|p| p.budget_seconds()) {
-                budgets.insert(
-                    stages::state_name(stage, action),
-                    seconds.div_ceil(poll_seconds),
-                );
-            }
-        }
-    }
-    budgets
 }
 
 /// Seconds between polls when the function's configuration does not say.
@@ -141,7 +119,8 @@ impl Control {
 
     async fn prepare(&self, input: Value) -> Result<Prepared, ProvisionError> {
         if outputs::is_ecr_image_event(&input) {
-            return Ok(self.prepared("redeploy", None));
+            let specs = self.store.all_specs(&self.region).await?;
+            return Ok(self.prepared("redeploy", None, &specs));
         }
         let input: ExecutionInput = serde_path_to_error::deserialize(input).map_err(|e| {
             ProvisionError::request(
@@ -159,7 +138,8 @@ impl Control {
                 })?;
                 let zones = self.placement_rules(&spec).await?;
                 let spec = self.store.submit_spec(&spec, &zones).await?;
-                Ok(self.prepared("apply", Some(spec.name)))
+                let name = spec.name.clone();
+                Ok(self.prepared("apply", Some(name), &[spec]))
             }
             ExecutionAction::Destroy => {
                 let environment = input
@@ -180,7 +160,13 @@ impl Control {
                     })?;
                 check_environment_name(&environment)
                     .map_err(|p| ProvisionError::request("environment", p))?;
-                Ok(self.prepared("destroy", Some(environment)))
+                // The stored spec's drain and stop times bound the teardown's waits.
+                let stored = self
+                    .store
+                    .spec(&Names::new(&environment), &self.region)
+                    .await
+                    .ok();
+                Ok(self.prepared("destroy", Some(environment), stored.as_slice()))
             }
         }
     }
@@ -202,12 +188,18 @@ impl Control {
         Ok(region_zones?.with_endpoint_services(offered?))
     }
 
-    fn prepared(&self, action: &str, environment: Option<String>) -> Prepared {
+    /// The path to take, with wait budgets long enough for `specs`.
+    fn prepared(
+        &self,
+        action: &str,
+        environment: Option<String>,
+        specs: &[EnvironmentSpec],
+    ) -> Prepared {
         Prepared {
             action: action.into(),
             environment,
             poll_seconds: self.poll_seconds,
-            budgets: budgets(self.poll_seconds),
+            budgets: wait_budget::polls(self.poll_seconds, specs),
         }
     }
 

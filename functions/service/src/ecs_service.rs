@@ -161,23 +161,29 @@ fn load_balancer_matches(service: &Service, wanted: &WantedService) -> bool {
     }
 }
 
-/// Creates the service, or updates only what differs. Returns the service ARN and the names of
-/// the settings changed (empty when nothing was sent).
+/// What [`ensure`] did.
+pub enum Ensured {
+    /// The service ARN and the names of the settings changed (empty when nothing was sent).
+    Converged(String, Vec<&'static str>),
+    /// A service of that name was deleted and is still DRAINING: ECS refuses to create it again
+    /// until its tasks have stopped and it is INACTIVE.
+    PreviousDraining,
+}
+
+/// Creates the service, or updates only what differs.
 pub async fn ensure(
     ecs: &aws_sdk_ecs::Client,
     names: &Names,
     wanted: &WantedService,
     recorded: Option<Settings>,
-) -> Result<(String, Vec<&'static str>), ProvisionError> {
+) -> Result<Ensured, ProvisionError> {
     let current = find(ecs, &wanted.cluster, &wanted.name).await?;
-    match current.as_ref().and_then(|s| s.status()) {
-        Some("ACTIVE") => update(ecs, wanted, current.as_ref().unwrap(), recorded).await,
-        Some("DRAINING") => Err(ProvisionError::Busy(format!(
-            "service {} is still DRAINING after a deletion; apply again once it is INACTIVE",
-            wanted.name
-        ))),
-        _ => create(ecs, names, wanted).await,
-    }
+    let (arn, changes) = match current.as_ref().and_then(|s| s.status()) {
+        Some("ACTIVE") => update(ecs, wanted, current.as_ref().unwrap(), recorded).await?,
+        Some("DRAINING") => return Ok(Ensured::PreviousDraining),
+        _ => create(ecs, names, wanted).await?,
+    };
+    Ok(Ensured::Converged(arn, changes))
 }
 
 async fn create(

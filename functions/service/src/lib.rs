@@ -172,8 +172,23 @@ impl ServiceStage {
         let recorded_settings = recorded
             .get(outputs::SETTINGS)
             .and_then(|v| Settings::parse(&v.to_parameter_value()));
-        let (service_arn, changes) =
-            ecs_service::ensure(&self.ecs, names, &wanted, recorded_settings).await?;
+        let (service_arn, changes) = match ecs_service::ensure(
+            &self.ecs,
+            names,
+            &wanted,
+            recorded_settings,
+        )
+        .await?
+        {
+            ecs_service::Ensured::Converged(arn, changes) => (arn, changes),
+            ecs_service::Ensured::PreviousDraining => {
+                let message = format!(
+                        "service {} of an earlier deployment is still DRAINING (its tasks are stopping); ECS creates a service of the same name only once it is INACTIVE, so apply runs again after the next wait",
+                        wanted.name
+                    );
+                return Ok(self.summary(action, names, Readiness::Blocked, recorded, message));
+            }
+        };
 
         let mut out = Outputs::new();
         out.insert(outputs::CLUSTER_ARN.into(), cluster_arn.into());

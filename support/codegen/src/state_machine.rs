@@ -103,6 +103,7 @@ fn stage_request(action: Action) -> Value {
 /// A stage's step, and when it waits, its loop:
 /// `{Step}` → `{Step}Polls` → `{Step}Ready` → (`{Step}Wait` → `{Step}Poll` → `{Step}Count` →
 /// `{Step}Ready`)* → `next`, or `{Step}TimedOut` once the poll budget Prepare computed is spent.
+/// A `blocked` answer takes `{Step}AgainWait` → `{Step}Again` (the action itself) → `{Step}Count`.
 /// Returns the name of its first state.
 fn stage_step(
     states: &mut States,
@@ -121,65 +122,56 @@ fn stage_step(
         format!("{step}Count"),
         format!("{step}TimedOut"),
     );
+    // A task of the stage's function asking for `requested`; retried as `action`'s are.
+    let stage_task = |requested: Action, next: &str| {
+        task(
+            stage.function,
+            stage_request(requested),
+            json!("$.stage"),
+            action,
+            place,
+            next,
+        )
+    };
     let poll_action = match poll {
         Poll::None => {
-            states.add(
-                &step,
-                task(
-                    stage.function,
-                    stage_request(action),
-                    json!("$.stage"),
-                    action,
-                    place,
-                    next,
-                ),
-            );
+            states.add(&step, stage_task(action, next));
             return step;
         }
         Poll::Status { .. } => Action::Status,
         Poll::Repeat { .. } => action,
     };
-    states.add(
-        &step,
-        task(
-            stage.function,
-            stage_request(action),
-            json!("$.stage"),
-            action,
-            place,
-            &polls,
-        ),
-    );
+    states.add(&step, stage_task(action, &polls));
     states.add(
         &polls,
         json!({"Type": "Pass", "Result": {"n": 0}, "ResultPath": "$.polls", "Next": ready}),
     );
+    let mut choices = vec![
+        json!({"Variable": "$.stage.state", "StringEquals": "ready", "Next": next}),
+        json!({"Variable": "$.polls.n", "NumericGreaterThanEqualsPath": format!("$.request.budgets.{step}"), "Next": timed_out}),
+    ];
+    // A loop that polls `status` runs the action again when it answers `blocked`; a loop that
+    // repeats the action does so anyway.
+    if poll_action != action {
+        let (again_wait, again) = (format!("{step}AgainWait"), format!("{step}Again"));
+        choices.push(
+            json!({"Variable": "$.stage.state", "StringEquals": "blocked", "Next": again_wait}),
+        );
+        states.add(
+            &again_wait,
+            json!({"Type": "Wait", "SecondsPath": "$.request.pollSeconds", "Next": again}),
+        );
+        states.add(&again, stage_task(action, &count));
+    }
     states.add(
         &ready,
-        json!({
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.stage.state", "StringEquals": "ready", "Next": next},
-                {"Variable": "$.polls.n", "NumericGreaterThanEqualsPath": format!("$.request.budgets.{step}"), "Next": timed_out}
-            ],
-            "Default": wait
-        }),
+        json!({"Type": "Choice", "Choices": choices, "Default": wait}),
     );
     states.add(
         &wait,
         json!({"Type": "Wait", "SecondsPath": "$.request.pollSeconds", "Next": poll_state}),
     );
-    states.add(
-        &poll_state,
-        task(
-            stage.function,
-            stage_request(poll_action),
-            json!("$.stage"),
-            action,
-            place,
-            &count,
-        ),
-    );
+    states.add(&poll_state, stage_task(poll_action, &count));
     states.add(
         &count,
         json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, 1)"}, "ResultPath": "$.polls", "Next": ready}),
