@@ -8,7 +8,7 @@ use local_lambda::{LocalOptions, LocalSystem};
 use provisioner_core::{EnvironmentSpec, ErrorKind, SsmStore};
 use serde_json::{json, Value};
 use system_tests::{execute, execute_seeing};
-use test_support::ec2_leftovers;
+use test_support::{ec2_leftovers, foreign_interface};
 
 fn image(region: &str) -> String {
     format!("123456789012.dkr.ecr.{region}.amazonaws.com/web:latest")
@@ -100,19 +100,7 @@ async fn zones_follow_the_region_and_a_foreign_interface_stops_the_teardown_by_n
         .next()
         .unwrap()
         .to_string();
-    let foreign = ec2
-        .create_network_interface()
-        .subnet_id(&private)
-        .description("database of another team")
-        .send()
-        .await
-        .unwrap();
-    let foreign = foreign
-        .network_interface()
-        .unwrap()
-        .network_interface_id()
-        .unwrap()
-        .to_string();
+    let foreign = foreign_interface(&ec2, &private, "database of another team").await;
     let stopped = execute(
         &system,
         json!({"action": "destroy", "environment": "north"}),
@@ -231,6 +219,50 @@ async fn a_same_name_service_still_draining_is_waited_for_then_created_again() {
         (service.status(), service.running_count()),
         (Some("ACTIVE"), 2)
     );
+}
+
+/// An update that drops a private subnet: the endpoints and the tasks move off it, and it is
+/// deleted in the cleanup after the service is stable, not as a DependencyViolation that fails
+/// the update.
+#[tokio::test]
+async fn a_dropped_subnet_is_deleted_after_everything_has_moved_off_it() {
+    let system = system_in("us-east-1", system_tests::world()).await;
+    let ec2 = aws_sdk_ec2::Client::new(&system.config);
+    let with_private = |subnets: Value| {
+        let mut input = apply("shrink", "us-east-1");
+        input["spec"]["network"] = json!({"privateSubnets": subnets});
+        input
+    };
+    let a = json!({"cidr": "10.0.1.0/24", "availabilityZone": "a"});
+    let b = json!({"cidr": "10.0.2.0/24", "availabilityZone": "b"});
+    let created = execute(&system, with_private(json!([a, b]))).await;
+    assert!(created.succeeded(), "{created:?}");
+    let private = |finished: &provisioner_cli::execution::Finished| {
+        finished.output.as_ref().unwrap()["result"]["attributes"]["PrivateSubnetIds"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let dropped = private(&created)[1].clone();
+
+    let (shrunk, states) = execute_seeing(&system, with_private(json!([a]))).await;
+    assert!(shrunk.succeeded(), "{shrunk:?}");
+    assert_eq!(private(&shrunk).len(), 1);
+    assert!(
+        states.iter().any(|s| s == "NetworkCleanup"),
+        "the cleanup ran after the apply: {states:?}"
+    );
+    let gone = ec2.describe_subnets().subnet_ids(&dropped).send().await;
+    assert!(gone.is_err(), "{dropped} still exists: {gone:?}");
+    let left = ec2
+        .describe_network_interfaces()
+        .filters(Filter::builder().name("subnet-id").values(&dropped).build())
+        .send()
+        .await
+        .unwrap();
+    assert!(left.network_interfaces().is_empty());
 }
 
 /// A spec that grows past 4 KB goes to the advanced tier and stays there when it shrinks again

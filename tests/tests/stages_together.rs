@@ -1,18 +1,45 @@
-//! All four stages against one emulator, in the order the state machine runs them: network, then
-//! endpoints and ALB side by side, then the service; then a teardown in reverse order that leaves
-//! the account empty.
+//! All four stages against one emulator of the realistic world, in the order the state machine
+//! runs them and waiting as it waits: network, then endpoints and ALB side by side, then the
+//! service; then a teardown in reverse order that leaves the account empty.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use alb_stage::AlbStage;
 use endpoints_stage::EndpointsStage;
 use local_aws::EmulatorOptions;
 use network_stage::NetworkStage;
-use provisioner_core::{Names, Readiness, SsmStore, Stage, StageSummary};
+use provisioner_core::{Names, ProvisionError, Readiness, SsmStore, Stage, StageSummary};
 use service_stage::{Clients, ServiceStage};
 use test_support::{ec2_leftovers, Harness};
 
 const SPEC: &str = r#"{"name": "together",
   "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest",
               "executionRoleArn": "arn:aws:iam::123456789012:role/execution"}}"#;
+
+/// Asks `poll` again until it answers ready, as the state machine's wait loops do: the realistic
+/// world's load balancer, endpoints and tasks take their AWS time.
+async fn until_ready<F, Fut>(mut poll: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<StageSummary, ProvisionError>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let summary = poll().await.unwrap();
+        if summary.state == Readiness::Ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} {:?} still pending: {}",
+            summary.stage,
+            summary.action,
+            summary.message
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 fn ready(summary: StageSummary) {
     assert_eq!(
@@ -27,7 +54,7 @@ fn ready(summary: StageSummary) {
 #[tokio::test]
 async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
     let h = Harness::start_with(EmulatorOptions {
-        env: vec![("MOTO_ECS_SERVICE_RUNNING".into(), "2".into())],
+        world: Some(system_tests::world()),
         ..Default::default()
     })
     .await;
@@ -55,8 +82,10 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
     let (e, a) = tokio::join!(endpoints.apply(env), alb.apply(env));
     e.unwrap();
     a.unwrap();
-    ready(alb.status(env).await.unwrap());
+    until_ready(|| endpoints.status(env)).await;
+    until_ready(|| alb.status(env)).await;
     service.apply(env).await.unwrap();
+    until_ready(|| service.status(env)).await;
     for status in [
         network.status(env).await,
         endpoints.status(env).await,
@@ -66,18 +95,18 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
         ready(status.unwrap());
     }
 
-    // Teardown: the service in two passes, then the ALB and the endpoints, then the network.
+    // Teardown: the service in passes until its tasks are gone, then the ALB and the endpoints,
+    // then the network once their interfaces are released.
     assert_eq!(
         service.destroy(env).await.unwrap().state,
         Readiness::Pending
     );
-    ready(service.status(env).await.unwrap());
-    ready(service.destroy(env).await.unwrap());
+    until_ready(|| service.destroy(env)).await;
     let (a, e) = tokio::join!(alb.destroy(env), endpoints.destroy(env));
     a.unwrap();
     e.unwrap();
-    ready(endpoints.status(env).await.unwrap());
-    ready(network.destroy(env).await.unwrap());
+    until_ready(|| endpoints.status(env)).await;
+    until_ready(|| network.destroy(env)).await;
     store.delete_spec(env).await.unwrap();
 
     assert_eq!(

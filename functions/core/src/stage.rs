@@ -24,6 +24,9 @@ pub enum Action {
     Destroy,
     /// Roll the service onto a new image (service stage only).
     Redeploy,
+    /// After an apply: remove what the spec no longer has, once nothing uses it (the network
+    /// stage's subnets, which the load balancer, the endpoints and the tasks leave first).
+    Cleanup,
 }
 
 impl Action {
@@ -33,6 +36,7 @@ impl Action {
             Action::Status => "status",
             Action::Destroy => "destroy",
             Action::Redeploy => "redeploy",
+            Action::Cleanup => "cleanup",
         }
     }
 }
@@ -52,7 +56,7 @@ impl StageRequest {
     /// Reads a request, naming the field that is wrong.
     pub fn from_json(value: serde_json::Value) -> Result<Self, ProvisionError> {
         let request: Self = serde_path_to_error::deserialize(value).map_err(|e| {
-            ProvisionError::request(e.path().to_string(), format!("{}; expected {{\"action\": \"apply\" | \"status\" | \"destroy\" | \"redeploy\", \"environment\": NAME, \"image\": IMAGE (redeploy only)}}", e.inner()))
+            ProvisionError::request(e.path().to_string(), format!("{}; expected {{\"action\": \"apply\" | \"status\" | \"destroy\" | \"redeploy\" | \"cleanup\", \"environment\": NAME, \"image\": IMAGE (redeploy only)}}", e.inner()))
         })?;
         check_environment_name(&request.environment)
             .map_err(|p| ProvisionError::request("environment", p))?;
@@ -183,6 +187,22 @@ pub trait Stage: Sized + Send + Sync + 'static {
         }
     }
 
+    /// Removes what an apply left for later; most stages leave nothing.
+    fn cleanup(
+        &self,
+        environment: &Names,
+    ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send {
+        async move {
+            Ok(self.summary(
+                Action::Cleanup,
+                environment,
+                Readiness::Ready,
+                Outputs::new(),
+                format!("the {} stage has nothing to clean up", Self::NAME),
+            ))
+        }
+    }
+
     /// Answers one event of the stage's Lambda. Stage requests by default; a stage that takes
     /// other events (the service stage: ECR pushes) answers them here too.
     fn handle_event(
@@ -258,6 +278,7 @@ pub async fn handle<S: Stage>(
             Action::Apply => stage.apply(env).await,
             Action::Status => stage.status(env).await,
             Action::Destroy => stage.destroy(env).await,
+            Action::Cleanup => stage.cleanup(env).await,
             Action::Redeploy => match request.image.as_deref() {
                 Some(image) => stage.redeploy(env, image).await,
                 None => Err(ProvisionError::request(

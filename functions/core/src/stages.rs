@@ -96,6 +96,8 @@ pub struct StageDef {
     pub destroy: Poll,
     /// `Some` for the stage that rolls the service onto a new image on ECR pushes.
     pub redeploy: Option<Poll>,
+    /// `Some` for a stage that removes, after the whole apply, what the spec no longer has.
+    pub cleanup: Option<Poll>,
     pub attributes: &'static [Attribute],
     /// What it creates, in words, for the diagrams and the docs.
     pub makes: &'static [&'static str],
@@ -117,6 +119,10 @@ pub const NETWORK: StageDef = StageDef {
         budget_seconds: 20 * MINUTE,
     },
     redeploy: None,
+    // Subnets dropped from the spec go once the ALB, the endpoints and the tasks have left them.
+    cleanup: Some(Poll::Repeat {
+        budget_seconds: 20 * MINUTE,
+    }),
     attributes: &[
         Attribute {
             name: "VpcId",
@@ -154,6 +160,7 @@ pub const ENDPOINTS: StageDef = StageDef {
         budget_seconds: 15 * MINUTE,
     },
     redeploy: None,
+    cleanup: None,
     attributes: &[Attribute {
         name: "EndpointIds",
         output: outputs::endpoints::ENDPOINT_IDS,
@@ -177,6 +184,7 @@ pub const ALB: StageDef = StageDef {
     },
     destroy: Poll::None,
     redeploy: None,
+    cleanup: None,
     attributes: &[
         Attribute {
             name: "AlbArn",
@@ -223,6 +231,7 @@ pub const SERVICE: StageDef = StageDef {
     redeploy: Some(Poll::Status {
         budget_seconds: 30 * MINUTE,
     }),
+    cleanup: None,
     attributes: &[
         Attribute {
             name: "ClusterArn",
@@ -286,6 +295,28 @@ pub fn apply_order() -> Vec<Vec<&'static StageDef>> {
     groups
 }
 
+/// The stages with a cleanup, run side by side after the whole apply.
+pub fn cleanup_order() -> Vec<Vec<&'static StageDef>> {
+    let group: Vec<&'static StageDef> = STAGES.iter().filter(|s| s.cleanup.is_some()).collect();
+    if group.is_empty() {
+        vec![]
+    } else {
+        vec![group]
+    }
+}
+
+/// The wait of `stage`'s `action`, if the action is one of its steps.
+pub fn poll_of(stage: &StageDef, action: crate::Action) -> Option<Poll> {
+    use crate::Action;
+    match action {
+        Action::Apply => Some(stage.apply),
+        Action::Destroy => Some(stage.destroy),
+        Action::Redeploy => stage.redeploy,
+        Action::Cleanup => stage.cleanup,
+        Action::Status => None,
+    }
+}
+
 /// The groups in the order `destroy` runs them: the reverse of [`apply_order`].
 pub fn destroy_order() -> Vec<Vec<&'static StageDef>> {
     let mut groups = apply_order();
@@ -300,6 +331,7 @@ pub fn state_name(stage: &StageDef, action: crate::Action) -> String {
         crate::Action::Status => "Status",
         crate::Action::Destroy => "Destroy",
         crate::Action::Redeploy => "Redeploy",
+        crate::Action::Cleanup => "Cleanup",
     };
     format!("{}{action}", stage.title)
 }
@@ -308,10 +340,15 @@ pub fn state_name(stage: &StageDef, action: crate::Action) -> String {
 pub fn stage_of_state(state: &str) -> Option<(&'static StageDef, crate::Action)> {
     use crate::Action;
     STAGES.iter().find_map(|stage| {
-        [Action::Apply, Action::Destroy, Action::Redeploy]
-            .into_iter()
-            .find(|action| state.starts_with(&state_name(stage, *action)))
-            .map(|action| (stage, action))
+        [
+            Action::Apply,
+            Action::Destroy,
+            Action::Redeploy,
+            Action::Cleanup,
+        ]
+        .into_iter()
+        .find(|action| state.starts_with(&state_name(stage, *action)))
+        .map(|action| (stage, action))
     })
 }
 

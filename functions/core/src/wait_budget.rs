@@ -17,6 +17,14 @@ const TASK_STOP_SECONDS: u64 = 30;
 /// Slack on top of the modelled time: the calls, the polls, AWS being slower than typical.
 const SLACK_SECONDS: u64 = 300;
 
+/// The actions that are steps of the state machine.
+const STEPS: [Action; 4] = [
+    Action::Apply,
+    Action::Destroy,
+    Action::Redeploy,
+    Action::Cleanup,
+];
+
 fn non_negative(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
@@ -51,12 +59,7 @@ pub fn rollout_seconds(spec: &EnvironmentSpec) -> u64 {
 /// AWS seconds the wait of `stage`'s `action` may last for `spec` (the table's floor when no
 /// spec is known, as for a destroy whose spec is gone).
 pub fn seconds(stage: &StageDef, action: Action, spec: Option<&EnvironmentSpec>) -> Option<u64> {
-    let poll = match action {
-        Action::Apply => Some(stage.apply),
-        Action::Destroy => Some(stage.destroy),
-        Action::Redeploy => stage.redeploy,
-        Action::Status => None,
-    }?;
+    let poll = stages::poll_of(stage, action)?;
     let floor = u64::from(poll.budget_seconds()?);
     let Some(spec) = spec.filter(|_| stage.name == stages::SERVICE.name) else {
         return Some(floor);
@@ -83,7 +86,7 @@ pub fn polls(poll_seconds: u32, specs: &[EnvironmentSpec]) -> BTreeMap<String, u
     };
     let mut budgets = BTreeMap::new();
     for stage in stages::STAGES {
-        for action in [Action::Apply, Action::Destroy, Action::Redeploy] {
+        for action in STEPS {
             let longest = specs
                 .iter()
                 .filter_map(|s| seconds(stage, action, *s))
@@ -117,7 +120,7 @@ mod tests {
     fn the_reference_spec_keeps_the_tables_floors() {
         let reference = spec(json!({}));
         for stage in stages::STAGES {
-            for action in [Action::Apply, Action::Destroy, Action::Redeploy] {
+            for action in STEPS {
                 assert_eq!(
                     seconds(stage, action, Some(&reference)),
                     seconds(stage, action, None),

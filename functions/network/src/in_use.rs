@@ -4,7 +4,7 @@
 //! them, naming them, instead of failing blindly; anything in the VPC that the environment does not
 //! own stops it at once, since waiting would never end and deleting it is not ours to do.
 
-use aws_sdk_ec2::types::NetworkInterface;
+use aws_sdk_ec2::types::{Filter, NetworkInterface};
 use provisioner_core::naming::ENVIRONMENT_TAG;
 use provisioner_core::tags::ec2::{filter, pairs};
 use provisioner_core::{AwsContext, Names, ProvisionError};
@@ -33,32 +33,24 @@ fn describe(eni: &NetworkInterface) -> String {
     )
 }
 
-/// Sorts the VPC's interfaces, subnets and groups that the network stage did not create.
-/// `own_subnets` and `own_groups` are the stage's.
-pub async fn find(
+/// Sorts the network interfaces matching `filters` (in the VPC `vpc_id`) into the environment's,
+/// which linger after their owners, and foreign ones.
+pub async fn interfaces(
     ec2: &aws_sdk_ec2::Client,
     names: &Names,
     vpc_id: &str,
-    own_subnets: &[String],
-    own_groups: &[String],
+    filters: Vec<Filter>,
 ) -> Result<InUse, ProvisionError> {
-    let in_vpc = || vec![filter("vpc-id", vpc_id)];
-    let (interfaces, endpoints, subnets, groups) = tokio::join!(
+    let (interfaces, endpoints) = tokio::join!(
         ec2.describe_network_interfaces()
-            .set_filters(Some(in_vpc()))
+            .set_filters(Some(filters))
             .send(),
         ec2.describe_vpc_endpoints()
-            .set_filters(Some(in_vpc()))
-            .send(),
-        ec2.describe_subnets().set_filters(Some(in_vpc())).send(),
-        ec2.describe_security_groups()
-            .set_filters(Some(in_vpc()))
+            .filters(filter("vpc-id", vpc_id))
             .send(),
     );
     let interfaces = interfaces.context("DescribeNetworkInterfaces", vpc_id)?;
     let endpoints = endpoints.context("DescribeVpcEndpoints", vpc_id)?;
-    let subnets = subnets.context("DescribeSubnets", vpc_id)?;
-    let groups = groups.context("DescribeSecurityGroups", vpc_id)?;
 
     // The environment's endpoints, and any endpoint already on its way out.
     let ours_or_leaving: Vec<&str> = endpoints
@@ -92,6 +84,29 @@ pub async fn find(
                 .push(format!("network interface {}", describe(eni)));
         }
     }
+    Ok(found)
+}
+
+/// Sorts the VPC's interfaces, subnets and groups that the network stage did not create.
+/// `own_subnets` and `own_groups` are the stage's.
+pub async fn find(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: &str,
+    own_subnets: &[String],
+    own_groups: &[String],
+) -> Result<InUse, ProvisionError> {
+    let in_vpc = || vec![filter("vpc-id", vpc_id)];
+    let (found, subnets, groups) = tokio::join!(
+        interfaces(ec2, names, vpc_id, in_vpc()),
+        ec2.describe_subnets().set_filters(Some(in_vpc())).send(),
+        ec2.describe_security_groups()
+            .set_filters(Some(in_vpc()))
+            .send(),
+    );
+    let mut found = found?;
+    let subnets = subnets.context("DescribeSubnets", vpc_id)?;
+    let groups = groups.context("DescribeSecurityGroups", vpc_id)?;
     for subnet in subnets.subnets() {
         let id = subnet.subnet_id().unwrap_or_default();
         if !own_subnets.iter().any(|s| s == id) {

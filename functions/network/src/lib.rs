@@ -4,6 +4,7 @@
 
 mod gateway;
 mod in_use;
+mod retired;
 mod routes;
 mod security_groups;
 mod subnets;
@@ -167,6 +168,37 @@ impl Stage for NetworkStage {
             )
         };
         Ok(self.summary(Action::Status, names, state, outputs, message))
+    }
+
+    /// Deletes the subnets the spec dropped once nothing of the environment is left in them:
+    /// pending while the load balancer's, endpoints' and tasks' interfaces are still there.
+    async fn cleanup(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let environment = names.environment();
+        let spec = self.ctx.spec(names).await?;
+        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let (state, message) =
+            match retired::run(&self.ec2, names, &spec, &self.ctx.region).await? {
+                retired::Cleanup::Done(deleted) if deleted.is_empty() => (
+                    Readiness::Ready,
+                    format!("no subnets of {environment} to remove"),
+                ),
+                retired::Cleanup::Done(deleted) => (
+                    Readiness::Ready,
+                    format!(
+                        "removed the subnets the spec no longer has: {}",
+                        deleted.join(", ")
+                    ),
+                ),
+                retired::Cleanup::Waiting(interfaces) => (
+                    Readiness::Pending,
+                    format!(
+                        "waiting for {} network interfaces to leave the subnets the spec no longer has: {}",
+                        interfaces.len(),
+                        interfaces.join(", ")
+                    ),
+                ),
+            };
+        Ok(self.summary(Action::Cleanup, names, state, outputs, message))
     }
 
     /// Pending while AWS still releases the network interfaces of the environment's deleted

@@ -72,7 +72,9 @@ pub async fn find(
         .collect())
 }
 
-/// Creates the missing subnets and deletes the ones the spec no longer has. Returns subnet ids by role.
+/// Creates the missing subnets. Returns the wanted subnets' ids by role. Subnets the spec no
+/// longer has stay until the cleanup after the apply ([`crate::retired`]): the load balancer,
+/// the endpoints and the tasks still use them until the later stages move them off.
 pub async fn ensure(
     ec2: &aws_sdk_ec2::Client,
     names: &Names,
@@ -111,12 +113,6 @@ pub async fn ensure(
     )
     .await?;
     ids.extend(created);
-    // What is left was dropped from the spec.
-    for (role, subnet) in existing {
-        let id = subnet.subnet_id().unwrap_or_default();
-        delete(ec2, id).await?;
-        tracing::info!(subnet = %id, %role, "deleted subnet the spec no longer has");
-    }
     Ok(ids)
 }
 
@@ -147,8 +143,8 @@ async fn create(
     Ok((want.role.clone(), id))
 }
 
-/// Deletes a subnet; already gone is fine. Network interfaces still in it (endpoints, tasks)
-/// surface as `DependencyViolation`, which the state machine retries.
+/// Deletes a subnet; already gone is fine. Callers first wait until no network interface is
+/// left in it (AWS refuses with `DependencyViolation` otherwise).
 pub async fn delete(ec2: &aws_sdk_ec2::Client, subnet_id: &str) -> Result<(), ProvisionError> {
     ec2.delete_subnet()
         .subnet_id(subnet_id)

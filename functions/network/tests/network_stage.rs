@@ -597,3 +597,58 @@ async fn environments_do_not_see_each_other() {
     assert_eq!(snapshot(&h, "two").await, reference_snapshot());
     assert_eq!(snapshot(&h, "one").await, empty_snapshot());
 }
+
+#[tokio::test]
+async fn a_dropped_subnet_stays_through_apply_and_goes_in_the_cleanup_once_nothing_is_in_it() {
+    let h = Harness::start().await;
+    let env = &Names::new("shrink");
+    let two = EnvironmentSpec::from_json(
+        &json!({"name": "shrink", "network": {"privateSubnets": [
+            {"cidr": "10.0.1.0/24", "availabilityZone": "a"},
+            {"cidr": "10.0.2.0/24", "availabilityZone": "b"}]},
+            "service": {"image": IMAGE}}),
+        REGION,
+    )
+    .unwrap();
+    store_spec(&h, &two).await;
+    let applied = stage(&h).apply(env).await.unwrap();
+    let dropped = applied.outputs[outputs::PRIVATE_SUBNET_IDS].values()[1].clone();
+    let mut one = two.clone();
+    one.network.private_subnets.pop();
+    store_spec(&h, &one).await;
+    h.recorder.clear();
+
+    // Apply keeps it: the endpoints and the tasks have not moved off it yet.
+    let applied = stage(&h).apply(env).await.unwrap();
+    assert_eq!(
+        applied.outputs[outputs::PRIVATE_SUBNET_IDS].values().len(),
+        1
+    );
+    assert!(h.recorder.of("DeleteSubnet").is_empty());
+
+    // Something the environment does not own in it stops the cleanup, named, and is kept.
+    let foreign = test_support::foreign_interface(&h.plain_ec2(), &dropped, "someone else's").await;
+    let err = stage(&h).cleanup(env).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(
+        err.to_string().contains(&foreign) && err.to_string().contains(&dropped),
+        "{err}"
+    );
+    assert!(h.recorder.of("DeleteSubnet").is_empty());
+
+    h.plain_ec2()
+        .delete_network_interface()
+        .network_interface_id(&foreign)
+        .send()
+        .await
+        .unwrap();
+    let cleaned = stage(&h).cleanup(env).await.unwrap();
+    assert_eq!(cleaned.state, Readiness::Ready);
+    assert!(cleaned.message.contains(&dropped), "{}", cleaned.message);
+    assert_eq!(h.recorder.of("DeleteSubnet").len(), 1);
+    // Nothing left to clean: a second cleanup only looks.
+    h.recorder.clear();
+    let again = stage(&h).cleanup(env).await.unwrap();
+    assert_eq!(again.state, Readiness::Ready);
+    assert!(h.recorder.mutating().is_empty());
+}

@@ -13,20 +13,28 @@ fn node(stage: &StageDef, action: Action, poll: Poll) -> String {
     format!("{id}[\"{} {}{waits}\"]", stage.name, action.as_str())
 }
 
-/// Edges from every stage of one group to every stage of the next, starting at `from`.
+/// Edges from every stage of one group to every stage of the next, starting at `from`; each
+/// group runs its own action (an apply's groups, then its cleanup).
 fn path(
     lines: &mut Vec<String>,
     from: &str,
     label: &str,
-    order: &[Vec<&'static StageDef>],
-    action: Action,
-    poll_of: impl Fn(&StageDef) -> Poll,
+    steps: &[(Vec<&'static StageDef>, Action)],
     to: &str,
 ) {
     let mut previous: Vec<String> = vec![from.to_string()];
     let mut first = true;
-    for group in order {
-        let nodes: Vec<String> = group.iter().map(|s| node(s, action, poll_of(s))).collect();
+    for (group, action) in steps {
+        let nodes: Vec<String> = group
+            .iter()
+            .map(|s| {
+                node(
+                    s,
+                    *action,
+                    stages::poll_of(s, *action).unwrap_or(Poll::None),
+                )
+            })
+            .collect();
         for p in &previous {
             for n in &nodes {
                 let arrow = if first {
@@ -40,12 +48,20 @@ fn path(
         first = false;
         previous = group
             .iter()
-            .map(|s| stages::state_name(s, action))
+            .map(|s| stages::state_name(s, *action))
             .collect();
     }
     for p in &previous {
         lines.push(format!("    {p} --> {to}"));
     }
+}
+
+/// Each group of `order` with `action`.
+fn steps(
+    order: Vec<Vec<&'static StageDef>>,
+    action: Action,
+) -> Vec<(Vec<&'static StageDef>, Action)> {
+    order.into_iter().map(|g| (g, action)).collect()
 }
 
 /// The state machine's paths: apply, destroy and redeploy.
@@ -55,22 +71,14 @@ pub fn state_machine() -> String {
         "flowchart TD".to_string(),
         "    Prepare[\"Prepare: validate, store the spec\"] --> Route{action}".to_string(),
     ];
-    path(
-        &mut lines,
-        "Route",
-        "apply",
-        &stages::apply_order(),
-        Action::Apply,
-        |s| s.apply,
-        "ReportSuccess",
-    );
+    let mut apply = steps(stages::apply_order(), Action::Apply);
+    apply.extend(steps(stages::cleanup_order(), Action::Cleanup));
+    path(&mut lines, "Route", "apply", &apply, "ReportSuccess");
     path(
         &mut lines,
         "Route",
         "destroy",
-        &stages::destroy_order(),
-        Action::Destroy,
-        |s| s.destroy,
+        &steps(stages::destroy_order(), Action::Destroy),
         "Forget[\"Forget: delete the spec\"]",
     );
     lines.push("    Forget --> ReportSuccess".into());
@@ -126,9 +134,9 @@ pub fn stage_table() -> String {
         }
     };
     let mut lines = vec![
-        "| stage | Lambda (binary) | after | apply waits | destroy waits | redeploy | attributes |"
+        "| stage | Lambda (binary) | after | apply waits | destroy waits | redeploy | cleanup | attributes |"
             .to_string(),
-        "|---|---|---|---|---|---|---|".to_string(),
+        "|---|---|---|---|---|---|---|---|".to_string(),
     ];
     for stage in stages::STAGES {
         let after = if stage.after.is_empty() {
@@ -138,13 +146,14 @@ pub fn stage_table() -> String {
         };
         let attributes: Vec<&str> = stage.attributes.iter().map(|a| a.name).collect();
         lines.push(format!(
-            "| {} | {} ({}) | {after} | {} | {} | {} | {} |",
+            "| {} | {} ({}) | {after} | {} | {} | {} | {} | {} |",
             stage.name,
             stage.function.logical_id,
             stage.function.binary,
             wait(stage.apply),
             wait(stage.destroy),
             stage.redeploy.map(wait).unwrap_or_else(|| "-".into()),
+            stage.cleanup.map(wait).unwrap_or_else(|| "-".into()),
             attributes.join(", ")
         ));
     }

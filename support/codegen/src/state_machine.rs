@@ -55,7 +55,7 @@ fn retry(action: Action) -> Value {
         "MaxAttempts": 5,
         "BackoffRate": 2.0
     })];
-    if action == Action::Destroy {
+    if matches!(action, Action::Destroy | Action::Cleanup) {
         policies.push(json!({
             "ErrorEquals": ["DependencyViolation"],
             "IntervalSeconds": 20,
@@ -336,12 +336,19 @@ pub fn definition() -> Value {
             ROUTE,
         ),
     );
+    let cleanup = chain(
+        &mut states,
+        &stages::cleanup_order(),
+        Action::Cleanup,
+        |s| s.cleanup.unwrap_or(Poll::None),
+        REPORT_SUCCESS,
+    );
     let apply = chain(
         &mut states,
         &stages::apply_order(),
         Action::Apply,
         |s| s.apply,
-        REPORT_SUCCESS,
+        &cleanup,
     );
     states.add(
         FORGET,

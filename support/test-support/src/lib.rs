@@ -129,6 +129,27 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Puts a network interface that no environment owns (someone else's database, say) in `subnet`;
+/// returns its id.
+pub async fn foreign_interface(
+    ec2: &aws_sdk_ec2::Client,
+    subnet: &str,
+    description: &str,
+) -> String {
+    let created = ec2
+        .create_network_interface()
+        .subnet_id(subnet)
+        .description(description)
+        .send()
+        .await
+        .expect("the interface is created");
+    created
+        .network_interface()
+        .and_then(|n| n.network_interface_id())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// EC2 resources still tagged for `environment` that still exist. The emulator keeps the tags of
 /// deleted resources, so each tagged id is looked up before it counts.
 pub async fn ec2_leftovers(ec2: &aws_sdk_ec2::Client, environment: &str) -> Vec<String> {

@@ -16,6 +16,7 @@ period the service was given (the emulator drops them).
 Whether a task can start (pull its image, reach its log group and secrets) is the image-pulls
 behaviour's call (pulls.py)."""
 
+import copy
 import math
 import uuid
 
@@ -443,14 +444,17 @@ def install():
         if not world.on(ID):
             return original(self, props)
         service = self._get_service(props.get("cluster", "default"), props["service"].split("/")[-1])
-        before = service.task_definition
+        # AWS starts new tasks when any of these changes (UpdateService API reference).
+        rolled = ("task_definition", "network_configuration", "load_balancers", "platform_version")
+        before = {name: copy.deepcopy(getattr(service, name, None)) for name in rolled}
         force = props.get("force_new_deployment", False)
         if service.status != "ACTIVE":
             raise AwsError("ServiceNotActiveException", "Service was not ACTIVE.")
         running, pending = service.running_count, service.pending_count
         updated = original(self, dict(props))
         updated.running_count, updated.pending_count = running, pending
-        if updated.task_definition != before or force:
+        changed = any(getattr(updated, name, None) != before[name] for name in rolled)
+        if changed or force:
             _new_deployment(updated, updated.task_definition)
         elif updated.deployments:
             updated.deployments[0]["updatedAt"] = world.CLOCK.utcnow()
