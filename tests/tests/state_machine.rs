@@ -350,3 +350,55 @@ async fn a_custom_resource_create_answers_success_with_the_outputs_as_attributes
         );
     }
 }
+
+/// A function that dies mid-stage (a crash right after AWS applied a create, a run out of time)
+/// is run again by the state machine, and the create converges on one set of resources.
+#[tokio::test]
+async fn a_function_that_crashes_or_times_out_mid_create_is_run_again_and_converges() {
+    use local_lambda::faults::{FaultKind, Rule};
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    for (function, operation, kind) in [
+        ("NetworkFunction", "CreateSubnet", FaultKind::Crash),
+        ("ServiceFunction", "CreateService", FaultKind::Timeout),
+    ] {
+        system.faults().add(Rule {
+            function: Some(function.into()),
+            operation: Some(operation.into()),
+            nth: 1,
+            kind,
+        });
+    }
+
+    let created = execute(&system, create("crashy", &format!("{REGISTRY}/web:latest"))).await;
+    assert!(created.succeeded(), "{created:?}");
+    assert_eq!(system.faults().fired().len(), 2);
+
+    let ec2 = aws_sdk_ec2::Client::new(&system.config);
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:fargate-provisioner:environment")
+                .values("crashy")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vpcs.vpcs().len(), 1);
+    let subnets = ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpcs.vpcs()[0].vpc_id().unwrap())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subnets.subnets().len(), 3, "two public, one private");
+    let ecs = aws_sdk_ecs::Client::new(&system.config);
+    let services = ecs.list_services().cluster("crashy").send().await.unwrap();
+    assert_eq!(services.service_arns().len(), 1);
+}

@@ -16,12 +16,19 @@ const DONE: &str = "Done";
 const FAILED: &str = "Failed";
 
 /// Errors that clear up on their own: our `Retryable` and Lambda's transient service errors.
-const TRANSIENT: [&str; 5] = [
+/// Errors worth another attempt: a stage's own `Retryable`, Lambda's service errors, and a
+/// function that crashed (`Runtime.ExitError`, `Lambda.Unknown` for one killed out of memory) or
+/// ran out of time (`Sandbox.Timedout`). Every action converges when run again after a crash at
+/// any call, so running it again is safe.
+const TRANSIENT: [&str; 8] = [
     "Retryable",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+    "Runtime.ExitError",
+    "Sandbox.Timedout",
 ];
 
 /// Where a step sits: at the top level, where a failure goes to ReportFailure, or in a branch of
