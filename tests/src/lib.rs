@@ -45,3 +45,19 @@ pub async fn execute_seeing(system: &LocalSystem, input: Value) -> (Finished, Ve
     .expect("the execution ends within five minutes");
     (finished, states)
 }
+
+/// The names of the state machine's executions so far.
+pub async fn executions(system: &LocalSystem) -> Vec<String> {
+    let sfn = aws_sdk_sfn::Client::new(&system.config);
+    let listed = sfn
+        .list_executions()
+        .state_machine_arn(&system.state_machine_arn)
+        .send()
+        .await
+        .expect("the executions are listed");
+    listed
+        .executions()
+        .iter()
+        .map(|e| e.name().to_string())
+        .collect()
+}

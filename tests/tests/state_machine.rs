@@ -7,7 +7,7 @@ use std::time::Duration;
 use local_lambda::response_catcher::ResponseCatcher;
 use local_lambda::{LocalOptions, LocalSystem};
 use serde_json::{json, Value};
-use system_tests::execute;
+use system_tests::{execute, executions};
 use test_support::{ec2_leftovers, stored_parameters};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -229,14 +229,11 @@ async fn a_custom_resource_with_bad_properties_answers_failed_at_once_and_create
             .contains("service.desiredCount"),
         "{answer}"
     );
-    let sfn = aws_sdk_sfn::Client::new(&system.config);
-    let executions = sfn
-        .list_executions()
-        .state_machine_arn(&system.state_machine_arn)
-        .send()
-        .await
-        .unwrap();
-    assert!(executions.executions().is_empty(), "no execution started");
+    assert_eq!(
+        executions(&system).await,
+        Vec::<String>::new(),
+        "no execution started"
+    );
     assert_eq!(system.aws_calls(), Vec::<String>::new());
 
     // CloudFormation then deletes the refused resource: answered SUCCESS at once.
@@ -401,4 +398,49 @@ async fn a_function_that_crashes_or_times_out_mid_create_is_run_again_and_conver
     let ecs = aws_sdk_ecs::Client::new(&system.config);
     let services = ecs.list_services().cluster("crashy").send().await.unwrap();
     assert_eq!(services.service_arns().len(), 1);
+}
+
+/// A request CloudFormation could not have meant (an unknown RequestType, no StackId) still gets
+/// an answer when its ResponseURL can be answered: FAILED with the reason, nothing started.
+#[tokio::test]
+async fn a_malformed_custom_resource_request_is_answered_failed_naming_the_field() {
+    let (system, catcher) = system_with_catcher().await;
+    let properties = json!({"name": "odd", "service": {"image": format!("{REGISTRY}/web:1")}});
+    let mut unknown_type = cloudformation(
+        "Rename",
+        "req-rename",
+        &catcher.url("req-rename"),
+        properties.clone(),
+        None,
+    );
+    unknown_type["RequestType"] = json!("Rename");
+    let mut no_stack = cloudformation(
+        "Create",
+        "req-nostack",
+        &catcher.url("req-nostack"),
+        properties,
+        None,
+    );
+    no_stack.as_object_mut().unwrap().remove("StackId");
+    for (request_id, request, field) in [
+        ("req-rename", unknown_type, "RequestType"),
+        ("req-nostack", no_stack, "StackId"),
+    ] {
+        let answered = system.custom_resource.answer(request).await.unwrap();
+        assert_eq!(answered["answered"], true, "{request_id}");
+        let answer = catcher
+            .answer(request_id, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(answer["Status"], "FAILED", "{answer}");
+        assert!(
+            answer["Reason"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        executions(&system).await,
+        Vec::<String>::new(),
+        "no execution started"
+    );
 }

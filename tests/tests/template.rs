@@ -298,3 +298,10 @@ fn every_function_logs_to_a_group_of_the_stack_with_its_retention() {
         assert_eq!(retention.as_deref(), Some("LogRetentionDays"), "{group}");
     }
 }
+
+#[test]
+fn the_state_machine_logs_leave_out_execution_data_which_holds_the_response_url() {
+    let template = template_yaml();
+    let logging = &template["Resources"]["ProvisionerStateMachine"]["Properties"]["Logging"];
+    assert_eq!(logging["IncludeExecutionData"].as_bool(), Some(false));
+}

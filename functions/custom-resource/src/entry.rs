@@ -153,17 +153,25 @@ impl Function for CustomResource {
 
 impl CustomResource {
     pub async fn answer(&self, event: Value) -> Result<Value, ProvisionError> {
-        let request: CloudFormationCustomResourceRequest = serde_path_to_error::deserialize(event)
+        let parsed = serde_path_to_error::deserialize(&event)
             .map_err(|e| {
                 ProvisionError::request(
                     e.path().to_string(),
                     format!(
-                        "{}; expected a CloudFormation custom resource request",
+                        "{}; expected a CloudFormation custom resource request (RequestType Create, Update or Delete; ResponseURL, StackId, RequestId, LogicalResourceId)",
                         e.inner()
                     ),
                 )
-            })?;
-        let context = context_of(&request)?;
+            })
+            .and_then(|request: CloudFormationCustomResourceRequest| {
+                Ok((context_of(&request)?, request))
+            });
+        let (context, request) = match parsed {
+            Ok(parsed) => parsed,
+            // Malformed, but with somewhere to answer: CloudFormation hears why instead of
+            // waiting for its timeout.
+            Err(e) => return self.answer_malformed(&event, e).await,
+        };
         // Nothing is sent anywhere, and nothing started, unless the answer can go to S3.
         self.policy.check(&context.response_url)?;
         match decide(&request, &self.region) {
@@ -208,6 +216,46 @@ impl CustomResource {
             }
         }
     }
+}
+
+impl CustomResource {
+    /// Answers FAILED, with `problem`, a request that is not a valid custom resource request but
+    /// names a ResponseURL that may be answered; otherwise gives `problem` back.
+    async fn answer_malformed(
+        &self,
+        event: &Value,
+        problem: ProvisionError,
+    ) -> Result<Value, ProvisionError> {
+        let Some(context) = salvaged_context(event) else {
+            return Err(problem);
+        };
+        if self.policy.check(&context.response_url).is_err() {
+            return Err(problem);
+        }
+        tracing::error!(error = %problem, "malformed custom resource request, answered FAILED");
+        let physical_resource_id = context
+            .physical_resource_id
+            .clone()
+            .unwrap_or_else(|| refused_id(&context.request_id));
+        let outcome = Outcome::Failed {
+            reason: problem.to_string(),
+        };
+        respond::send(&self.policy, &context, &physical_resource_id, &outcome).await?;
+        Ok(serde_json::json!({"answered": true, "physicalResourceId": physical_resource_id}))
+    }
+}
+
+/// Whatever a malformed request says about where and to whom to answer.
+fn salvaged_context(event: &Value) -> Option<CloudFormationContext> {
+    let text = |key: &str| event.get(key).and_then(Value::as_str).map(str::to_string);
+    Some(CloudFormationContext {
+        response_url: text("ResponseURL")?,
+        stack_id: text("StackId").unwrap_or_default(),
+        request_id: text("RequestId").unwrap_or_default(),
+        logical_resource_id: text("LogicalResourceId").unwrap_or_default(),
+        physical_resource_id: text("PhysicalResourceId"),
+        request_type: text("RequestType").unwrap_or_default(),
+    })
 }
 
 pub fn context_of(

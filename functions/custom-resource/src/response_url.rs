@@ -44,11 +44,7 @@ impl ResponseUrlPolicy {
             return refuse("is not https");
         }
         let host = uri.host().unwrap_or_default().to_ascii_lowercase();
-        let s3_host = (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
-            && host
-                .split('.')
-                .any(|label| label == "s3" || label.starts_with("s3-"));
-        if !s3_host || uri.port().is_some() {
+        if !is_s3_host(&host) || uri.port().is_some() {
             return refuse(&format!("host `{host}` is not Amazon S3"));
         }
         let query = uri.query().unwrap_or_default();
@@ -57,6 +53,49 @@ impl ResponseUrlPolicy {
         }
         Ok(())
     }
+}
+
+/// A region name: `us-east-1`, `us-gov-west-1`, `cn-north-1`, `us-iso-east-1`.
+fn is_region(label: &str) -> bool {
+    let parts: Vec<&str> = label.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| !p.is_empty())
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+}
+
+/// The S3 endpoint part of a host (after the bucket, before `amazonaws.com`), in the shapes S3
+/// documents: `s3`, `s3.REGION`, `s3-REGION` (legacy), `s3-external-1`, `s3.dualstack.REGION`,
+/// `s3-fips.REGION`, `s3-fips.dualstack.REGION`.
+fn is_s3_endpoint(labels: &[&str]) -> bool {
+    match labels {
+        ["s3"] | ["s3-external-1"] => true,
+        [legacy] => legacy.strip_prefix("s3-").is_some_and(is_region),
+        ["s3" | "s3-fips", region] => is_region(region),
+        ["s3" | "s3-fips", "dualstack", region] => is_region(region),
+        _ => false,
+    }
+}
+
+/// Exactly S3's hosts, path style (`s3.REGION.amazonaws.com`) or virtual-hosted
+/// (`BUCKET.s3.REGION.amazonaws.com`), in the commercial and China partitions.
+fn is_s3_host(host: &str) -> bool {
+    let Some(rest) = host
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))
+    else {
+        return false;
+    };
+    let labels: Vec<&str> = rest.split('.').collect();
+    let bucket_label =
+        |l: &&str| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    (1..=3).filter(|n| *n <= labels.len()).any(|n| {
+        let (bucket, endpoint) = labels.split_at(labels.len() - n);
+        is_s3_endpoint(endpoint) && bucket.iter().all(bucket_label)
+    })
 }
 
 #[cfg(test)]
@@ -70,6 +109,13 @@ mod tests {
             "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/arn%3Aaws/abc?AWSAccessKeyId=A&Expires=1&Signature=x",
             "https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/k?X-Amz-Algorithm=A&X-Amz-Signature=x",
             "https://s3.amazonaws.com/bucket/key?X-Amz-Signature=x",
+            "https://b.s3-us-west-2.amazonaws.com/k?Signature=x",
+            "https://s3-external-1.amazonaws.com/b/k?Signature=x",
+            "https://b.s3.dualstack.ap-northeast-1.amazonaws.com/k?X-Amz-Signature=x",
+            "https://s3-fips.us-gov-west-1.amazonaws.com/b/k?X-Amz-Signature=x",
+            "https://b.s3-fips.dualstack.us-east-2.amazonaws.com/k?X-Amz-Signature=x",
+            "https://b.s3.cn-north-1.amazonaws.com.cn/k?X-Amz-Signature=x",
+            "https://my.dotted.bucket.s3.eu-west-1.amazonaws.com/k?X-Amz-Signature=x",
         ] {
             assert!(policy.check(good).is_ok(), "{good}");
         }
@@ -81,6 +127,12 @@ mod tests {
             "https://bucket.s3.amazonaws.com/key",
             "https://sqs.us-east-1.amazonaws.com/key?Signature=x",
             "https://bucket.s3.amazonaws.com:8443/key?Signature=x",
+            "https://s3-1234.us-east-1.elb.amazonaws.com/k?Signature=x",
+            "https://s3.x.us-east-1.rds.amazonaws.com/k?Signature=x",
+            "https://s3.us-east-1.execute-api.amazonaws.com/k?Signature=x",
+            "https://s3-bad.amazonaws.com/k?Signature=x",
+            "https://b.s3.dualstack.amazonaws.com/k?Signature=x",
+            "https://s3.amazonaws.com.evil.example/k?Signature=x",
             "not a url",
         ] {
             let err = policy.check(bad).unwrap_err();
