@@ -83,6 +83,7 @@ fn news_of(state: &str) -> Option<&'static str> {
     use provisioner_core::stages::states;
     match state {
         states::PREPARE => Some("/request/action"),
+        states::LEASE => Some("/lease/message"),
         states::FORGET => Some("/request/environment"),
         states::REPORT_SUCCESS | states::REPORT_FAILURE => Some("/result/status"),
         states::FIND_REDEPLOY_TARGETS => Some("/targets/environments"),

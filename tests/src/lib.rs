@@ -61,3 +61,13 @@ pub async fn executions(system: &LocalSystem) -> Vec<String> {
         .map(|e| e.name().to_string())
         .collect()
 }
+
+/// The mutating AWS calls since the calls were last cleared, besides taking and giving back the
+/// environment's lease (the only DynamoDB writes).
+pub fn changes(system: &LocalSystem) -> Vec<String> {
+    system
+        .mutating_calls()
+        .into_iter()
+        .filter(|op| op != "PutItem" && op != "DeleteItem")
+        .collect()
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use local_lambda::response_catcher::ResponseCatcher;
 use local_lambda::{LocalOptions, LocalSystem};
 use serde_json::{json, Value};
-use system_tests::{execute, executions};
+use system_tests::{changes, execute, executions};
 use test_support::{ec2_leftovers, stored_parameters};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -68,7 +68,7 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
     system.clear_calls();
     let again = execute(&system, create("web", &format!("{REGISTRY}/web:latest"))).await;
     assert!(again.succeeded(), "{again:?}");
-    assert_eq!(system.mutating_calls(), Vec::<String>::new());
+    assert_eq!(changes(&system), Vec::<String>::new());
     assert!(
         !system.aws_calls().is_empty(),
         "the re-run looked at the environment"

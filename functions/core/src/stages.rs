@@ -38,6 +38,13 @@ pub const CUSTOM_RESOURCE: Function = Function {
 /// The state machine's own states around the stages' steps.
 pub mod states {
     pub const PREPARE: &str = "Prepare";
+    pub const HAS_ENVIRONMENT: &str = "HasEnvironment";
+    pub const LEASE_POLLS: &str = "LeasePolls";
+    pub const LEASE: &str = "Lease";
+    pub const LEASE_HELD: &str = "LeaseHeld";
+    pub const LEASE_WAIT: &str = "LeaseWait";
+    pub const LEASE_COUNT: &str = "LeaseCount";
+    pub const LEASE_TIMED_OUT: &str = "LeaseTimedOut";
     pub const ROUTE: &str = "Route";
     pub const FORGET: &str = "Forget";
     pub const FIND_REDEPLOY_TARGETS: &str = "FindRedeployTargets";

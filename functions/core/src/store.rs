@@ -304,8 +304,7 @@ impl SsmStore {
         json: &serde_json::Value,
         zones: &crate::zones::RegionZones,
     ) -> Result<EnvironmentSpec, ProvisionError> {
-        let spec = EnvironmentSpec::from_json(json, &zones.region)?;
-        let spec = zones.resolve(&spec)?;
+        let spec = zones.accept(json)?;
         self.put_spec(&spec).await?;
         Ok(spec)
     }

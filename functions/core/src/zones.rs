@@ -106,6 +106,11 @@ impl RegionZones {
 
     /// `spec` with every subnet's zone named in full, or every problem with a zone, naming the
     /// field and the zones allowed.
+    /// Validates a spec given as JSON for this region and names its zones in full.
+    pub fn accept(&self, json: &serde_json::Value) -> Result<EnvironmentSpec, SpecError> {
+        self.resolve(&EnvironmentSpec::from_json(json, &self.region)?)
+    }
+
     pub fn resolve(&self, spec: &EnvironmentSpec) -> Result<EnvironmentSpec, SpecError> {
         let mut errors = Vec::new();
         let mut resolved = spec.clone();

@@ -4,6 +4,8 @@
 //!   to take (apply, destroy, redeploy);
 //! - `report` collects the environment's outputs and, when CloudFormation started the execution,
 //!   answers it: SUCCESS with the outputs as attributes, or FAILED with the failed state's reason;
+//! - `lease` takes the environment's lease for the execution, or says who holds it
+//!   ([`crate::lease`]); `report` gives it back;
 //! - `forget` deletes the stored spec at the end of a teardown.
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,11 +21,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::input::{CloudFormationContext, ExecutionAction, ExecutionInput};
+use crate::lease::Leases;
 use crate::respond::{self, Outcome};
 use crate::response_url::ResponseUrlPolicy;
 
 #[derive(Debug, Deserialize)]
-#[serde(tag = "operation", rename_all = "lowercase")]
+#[serde(
+    tag = "operation",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
 enum ControlRequest {
     Prepare {
         input: Value,
@@ -31,6 +38,13 @@ enum ControlRequest {
     Report {
         outcome: ReportOutcome,
         execution: Value,
+        /// The execution's ARN (`$$.Execution.Id`), whose lease is given back.
+        #[serde(default)]
+        execution_arn: Option<String>,
+    },
+    Lease {
+        request: Prepared,
+        execution_arn: String,
     },
     Forget {
         environment: String,
@@ -55,6 +69,9 @@ pub struct Prepared {
     pub poll_seconds: u32,
     /// The most polls each wait loop may make, by the name of its step (`ServiceApply`).
     pub budgets: BTreeMap<String, u32>,
+    /// For apply: the validated spec with its zones named, stored once the lease is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Value>,
 }
 
 /// Seconds between polls when the function's configuration does not say.
@@ -67,10 +84,14 @@ pub struct Control {
     pub region: String,
     pub policy: ResponseUrlPolicy,
     pub poll_seconds: u32,
+    pub leases: Leases,
 }
 
 /// The environment variable with the seconds between status polls.
 pub const POLL_SECONDS_VAR: &str = "POLL_SECONDS";
+
+/// The environment variable naming the DynamoDB table of the environments' leases.
+pub const LEASE_TABLE_VAR: &str = "LEASE_TABLE";
 
 impl Function for Control {
     fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
@@ -83,6 +104,11 @@ impl Function for Control {
                 .var(POLL_SECONDS_VAR)
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(DEFAULT_POLL_SECONDS),
+            leases: Leases {
+                dynamodb: aws_sdk_dynamodb::Client::new(setup.config),
+                sfn: aws_sdk_sfn::Client::new(setup.config),
+                table: setup.required_var(LEASE_TABLE_VAR)?,
+            },
         })
     }
 
@@ -104,9 +130,26 @@ impl Control {
         })?;
         let answer = match request {
             ControlRequest::Prepare { input } => serde_json::to_value(self.prepare(input).await?),
-            ControlRequest::Report { outcome, execution } => {
-                Ok(self.report(outcome, &execution).await?)
+            ControlRequest::Report {
+                outcome,
+                execution,
+                execution_arn,
+            } => {
+                let answered = self.report(outcome, &execution).await?;
+                // Given back once the outcome is reported: the next writer starts from here.
+                let environment = execution
+                    .pointer("/request/environment")
+                    .and_then(Value::as_str);
+                let leased = execution.pointer("/lease/held") == Some(&Value::Bool(true));
+                if let (Some(environment), Some(arn), true) = (environment, execution_arn, leased) {
+                    self.leases.release(environment, &arn).await?;
+                }
+                Ok(answered)
             }
+            ControlRequest::Lease {
+                request,
+                execution_arn,
+            } => serde_json::to_value(self.lease(request, &execution_arn).await?),
             ControlRequest::Forget { environment } => {
                 check_environment_name(&environment)
                     .map_err(|p| ProvisionError::request("environment", p))?;
@@ -136,10 +179,19 @@ impl Control {
                 let spec = input.spec.ok_or_else(|| {
                     ProvisionError::request("spec", "required for apply: the environment spec")
                 })?;
-                let zones = self.placement_rules(&spec).await?;
-                let spec = self.store.submit_spec(&spec, &zones).await?;
-                let name = spec.name.clone();
-                Ok(self.prepared("apply", Some(name), &[spec]))
+                // Stored only once the environment's lease is held (`lease`): an execution that
+                // waits for another must not change the spec that one is working from.
+                let spec = self.placement_rules(&spec).await?.accept(&spec)?;
+                let mut prepared = self.prepared(
+                    "apply",
+                    Some(spec.name.clone()),
+                    std::slice::from_ref(&spec),
+                );
+                prepared.spec = Some(
+                    serde_json::to_value(&spec)
+                        .map_err(|e| ProvisionError::internal("encoding the spec", e))?,
+                );
+                Ok(prepared)
             }
             ExecutionAction::Destroy => {
                 let environment = input
@@ -188,6 +240,24 @@ impl Control {
         Ok(region_zones?.with_endpoint_services(offered?))
     }
 
+    /// Takes the environment's lease; an apply that gets it stores its spec for the stages.
+    async fn lease(
+        &self,
+        request: Prepared,
+        execution_arn: &str,
+    ) -> Result<crate::lease::LeaseAnswer, ProvisionError> {
+        let environment = request.environment.unwrap_or_default();
+        check_environment_name(&environment)
+            .map_err(|p| ProvisionError::request("environment", p))?;
+        let answer = self.leases.acquire(&environment, execution_arn).await?;
+        if let (true, Some(spec)) = (answer.held, &request.spec) {
+            self.store
+                .put_spec(&EnvironmentSpec::from_json(spec, &self.region)?)
+                .await?;
+        }
+        Ok(answer)
+    }
+
     /// The path to take, with wait budgets long enough for `specs`.
     fn prepared(
         &self,
@@ -200,6 +270,7 @@ impl Control {
             environment,
             poll_seconds: self.poll_seconds,
             budgets: wait_budget::polls(self.poll_seconds, specs),
+            spec: None,
         }
     }
 

@@ -3,6 +3,7 @@
 pub mod control;
 pub mod entry;
 pub mod input;
+pub mod lease;
 pub mod respond;
 pub mod response_url;
 

@@ -10,12 +10,12 @@ use serde_json::{json, Map, Value};
 pub const PATH: &str = "statemachine/provisioner.asl.json";
 
 use provisioner_core::stages::states::{
-    FIND_REDEPLOY_TARGETS, FORGET, PREPARE, REDEPLOY_EACH, REPORT_FAILURE, REPORT_SUCCESS, ROUTE,
+    FIND_REDEPLOY_TARGETS, FORGET, HAS_ENVIRONMENT, LEASE, LEASE_COUNT, LEASE_HELD, LEASE_POLLS,
+    LEASE_TIMED_OUT, LEASE_WAIT, PREPARE, REDEPLOY_EACH, REPORT_FAILURE, REPORT_SUCCESS, ROUTE,
 };
 const DONE: &str = "Done";
 const FAILED: &str = "Failed";
 
-/// Errors that clear up on their own: our `Retryable` and Lambda's transient service errors.
 /// Errors worth another attempt: a stage's own `Retryable`, Lambda's service errors, and a
 /// function that crashed (`Runtime.ExitError`, `Lambda.Unknown` for one killed out of memory) or
 /// ran out of time (`Sandbox.Timedout`). Every action converges when run again after a crash at
@@ -331,6 +331,60 @@ fn redeploy_path(states: &mut States) -> String {
     FIND_REDEPLOY_TARGETS.to_string()
 }
 
+/// One writer per environment: an apply or destroy takes the environment's lease before its
+/// first stage, waiting (bounded) while another execution holds it; a redeploy has none to take.
+fn lease_loop(states: &mut States) {
+    states.add(
+        HAS_ENVIRONMENT,
+        json!({
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.request.environment", "IsPresent": true, "Next": LEASE_POLLS}],
+            "Default": ROUTE
+        }),
+    );
+    states.add(
+        LEASE_POLLS,
+        json!({"Type": "Pass", "Result": {"n": 0}, "ResultPath": "$.polls", "Next": LEASE}),
+    );
+    states.add(
+        LEASE,
+        control(
+            "lease",
+            json!({"request.$": "$.request", "executionArn.$": "$$.Execution.Id"}),
+            json!("$.lease"),
+            LEASE_HELD,
+        ),
+    );
+    states.add(
+        LEASE_HELD,
+        json!({
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.lease.held", "BooleanEquals": true, "Next": ROUTE},
+                {"Variable": "$.polls.n", "NumericGreaterThanEqualsPath": format!("$.request.budgets.{LEASE}"), "Next": LEASE_TIMED_OUT}
+            ],
+            "Default": LEASE_WAIT
+        }),
+    );
+    states.add(
+        LEASE_WAIT,
+        json!({"Type": "Wait", "SecondsPath": "$.request.pollSeconds", "Next": LEASE_COUNT}),
+    );
+    states.add(
+        LEASE_COUNT,
+        json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, 1)"}, "ResultPath": "$.polls", "Next": LEASE}),
+    );
+    states.add(
+        LEASE_TIMED_OUT,
+        json!({
+            "Type": "Pass",
+            "Parameters": {"Error": "Timeout", "Cause.$": "States.Format('another execution kept the environment for longer than its wait budget; {}', $.lease.message)"},
+            "ResultPath": "$.error",
+            "Next": REPORT_FAILURE
+        }),
+    );
+}
+
 /// The whole definition.
 pub fn definition() -> Value {
     let mut states = States::default();
@@ -340,9 +394,10 @@ pub fn definition() -> Value {
             "prepare",
             json!({"input.$": "$"}),
             json!("$.request"),
-            ROUTE,
+            HAS_ENVIRONMENT,
         ),
     );
+    lease_loop(&mut states);
     let cleanup = chain(
         &mut states,
         &stages::cleanup_order(),
@@ -389,7 +444,7 @@ pub fn definition() -> Value {
     let report = |outcome: &str, next: &str| {
         let mut state = control(
             "report",
-            json!({"outcome": outcome, "execution.$": "$"}),
+            json!({"outcome": outcome, "execution.$": "$", "executionArn.$": "$$.Execution.Id"}),
             json!("$.result"),
             next,
         );

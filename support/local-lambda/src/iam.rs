@@ -250,6 +250,11 @@ pub fn authorizations(
             .map(|n| vec![parameter_arn(region, &n)])
             .unwrap_or_default(),
         ("states", "StartExecution") => p.one("stateMachineArn").into_iter().collect(),
+        ("states", "DescribeExecution") => p.one("executionArn").into_iter().collect(),
+        ("dynamodb", _) => p
+            .one("TableName")
+            .map(|t| vec![format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{t}")])
+            .unwrap_or_default(),
         // An EC2 create is authorized on the resource it makes, as `<kind>/*`.
         ("ec2", operation) => match created_kind(operation) {
             Some(kind) => vec![ec2_arn(region, kind, "*")],

@@ -1,0 +1,106 @@
+//! Executions that touch one environment at the same time: one writer at a time (the lease), the
+//! others wait and then do their part, and the account ends in a defined state.
+
+use aws_sdk_ec2::types::Filter;
+use local_lambda::LocalSystem;
+use serde_json::{json, Value};
+use system_tests::execute_seeing;
+use test_support::ec2_leftovers;
+
+const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest";
+
+fn apply(name: &str) -> Value {
+    json!({"action": "apply", "spec": {"name": name, "service": {"image": IMAGE}}})
+}
+
+async fn tagged(system: &LocalSystem, environment: &str) -> (usize, usize) {
+    let ec2 = aws_sdk_ec2::Client::new(&system.config);
+    let mine = || {
+        Filter::builder()
+            .name("tag:fargate-provisioner:environment")
+            .values(environment)
+            .build()
+    };
+    let vpcs = ec2.describe_vpcs().filters(mine()).send().await.unwrap();
+    let subnets = ec2.describe_subnets().filters(mine()).send().await.unwrap();
+    (vpcs.vpcs().len(), subnets.subnets().len())
+}
+
+#[tokio::test]
+async fn two_applies_of_a_new_environment_at_once_make_one_and_both_succeed() {
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    let ((first, first_states), (second, second_states)) = tokio::join!(
+        execute_seeing(&system, apply("twice")),
+        execute_seeing(&system, apply("twice")),
+    );
+    assert!(first.succeeded(), "{first:?}");
+    assert!(second.succeeded(), "{second:?}");
+    // One of them waited for the other, on the lease.
+    let waited = |states: &[String]| states.iter().filter(|s| *s == "Lease").count() > 1;
+    assert!(
+        waited(&first_states) || waited(&second_states),
+        "{first_states:?}\n{second_states:?}"
+    );
+    assert_eq!(tagged(&system, "twice").await, (1, 3));
+    let ecs = aws_sdk_ecs::Client::new(&system.config);
+    let services = ecs.list_services().cluster("twice").send().await.unwrap();
+    assert_eq!(services.service_arns().len(), 1);
+}
+
+#[tokio::test]
+async fn an_apply_and_a_destroy_at_once_end_destroyed_with_nothing_half_made() {
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    let apply = execute_seeing(&system, apply("both"));
+    let destroy = async {
+        // Started a moment after the apply, which therefore takes the lease first.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        execute_seeing(&system, json!({"action": "destroy", "environment": "both"})).await
+    };
+    let ((applied, _), (destroyed, destroy_states)) = tokio::join!(apply, destroy);
+    assert!(applied.succeeded(), "{applied:?}");
+    assert!(destroyed.succeeded(), "{destroyed:?}");
+    assert!(
+        destroy_states.iter().filter(|s| *s == "Lease").count() > 1,
+        "the destroy waited for the apply: {destroy_states:?}"
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&system.config);
+    assert_eq!(ec2_leftovers(&ec2, "both").await, Vec::<String>::new());
+    let ssm = aws_sdk_ssm::Client::new(&system.config);
+    assert_eq!(
+        test_support::stored_parameters(&ssm, "both").await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_lease_left_by_an_execution_that_ended_is_taken_over() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    // A holder that crashed before it could give the lease back.
+    let gone = format!(
+        "{}:ended-long-ago",
+        system
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:")
+    );
+    let dynamodb = aws_sdk_dynamodb::Client::new(&system.config);
+    dynamodb
+        .put_item()
+        .table_name(&system.stack.resources["LeaseTable"])
+        .item("environment", AttributeValue::S("left".into()))
+        .item("holder", AttributeValue::S(gone.clone()))
+        .send()
+        .await
+        .unwrap();
+
+    let (applied, _) = execute_seeing(&system, apply("left")).await;
+    assert!(applied.succeeded(), "{applied:?}");
+    let lease = dynamodb
+        .get_item()
+        .table_name(&system.stack.resources["LeaseTable"])
+        .key("environment", AttributeValue::S("left".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(lease.item().is_none(), "given back after the apply");
+}
