@@ -26,6 +26,24 @@ async fn tagged(system: &LocalSystem, environment: &str) -> (usize, usize) {
     (vpcs.vpcs().len(), subnets.subnets().len())
 }
 
+/// The execution holding `environment`'s lease, if any.
+async fn lease_holder(system: &LocalSystem, environment: &str) -> Option<String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&system.config);
+    let lease = dynamodb
+        .get_item()
+        .table_name(&system.stack.resources["LeaseTable"])
+        .key("environment", AttributeValue::S(environment.into()))
+        .send()
+        .await
+        .unwrap();
+    lease
+        .item()
+        .and_then(|i| i.get("holder"))
+        .and_then(|h| h.as_s().ok())
+        .cloned()
+}
+
 #[tokio::test]
 async fn two_applies_of_a_new_environment_at_once_make_one_and_both_succeed() {
     let system = LocalSystem::start(system_tests::options()).await.unwrap();
@@ -52,8 +70,10 @@ async fn an_apply_and_a_destroy_at_once_end_destroyed_with_nothing_half_made() {
     let system = LocalSystem::start(system_tests::options()).await.unwrap();
     let apply = execute_seeing(&system, apply("both"));
     let destroy = async {
-        // Started a moment after the apply, which therefore takes the lease first.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Started once the apply holds the lease.
+        while lease_holder(&system, "both").await.is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         execute_seeing(&system, json!({"action": "destroy", "environment": "both"})).await
     };
     let ((applied, _), (destroyed, destroy_states)) = tokio::join!(apply, destroy);
@@ -95,12 +115,9 @@ async fn a_lease_left_by_an_execution_that_ended_is_taken_over() {
 
     let (applied, _) = execute_seeing(&system, apply("left")).await;
     assert!(applied.succeeded(), "{applied:?}");
-    let lease = dynamodb
-        .get_item()
-        .table_name(&system.stack.resources["LeaseTable"])
-        .key("environment", AttributeValue::S("left".into()))
-        .send()
-        .await
-        .unwrap();
-    assert!(lease.item().is_none(), "given back after the apply");
+    assert_eq!(
+        lease_holder(&system, "left").await,
+        None,
+        "given back after the apply"
+    );
 }
