@@ -150,6 +150,8 @@ pub async fn follow(
 ) -> Result<Finished, ProvisionError> {
     let followed = Instant::now();
     let mut seen = 0usize;
+    // The last task failure not yet followed by a success: the state that exits next failed.
+    let mut failure: Option<Progress> = None;
     loop {
         // Status first, history second: a finished execution's last events are then all read.
         let described = sfn
@@ -170,8 +172,23 @@ pub async fn follow(
         }
         let started = seconds(described.start_date());
         for event in events.iter().skip(seen) {
-            if let Some(progress) = progress_of(event, started) {
-                on_progress(&progress);
+            match event.r#type() {
+                // A retry may still succeed: only a failure the state exits with is its own.
+                HistoryEventType::TaskSucceeded | HistoryEventType::LambdaFunctionSucceeded => {
+                    failure = None
+                }
+                _ => {}
+            }
+            match progress_of(event, started) {
+                Some(p) if !p.ok => failure = Some(p),
+                Some(mut p) => {
+                    if let Some(failed) = failure.take() {
+                        p.ok = false;
+                        p.detail = failed.detail;
+                    }
+                    on_progress(&p);
+                }
+                None => {}
             }
         }
         seen = seen.max(events.len());
@@ -202,8 +219,48 @@ pub async fn follow(
     }
 }
 
+/// What a failed execution says: the failing stage's error name and reason, once each.
+pub fn failure_line(finished: &Finished) -> String {
+    let error = finished.error.clone().unwrap_or_default();
+    let reason = finished
+        .output
+        .as_ref()
+        .and_then(|o| o.pointer("/result/reason"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| finished.cause.clone())
+        .unwrap_or_default();
+    let reason = reason
+        .strip_prefix(&format!("{error}: "))
+        .unwrap_or(&reason)
+        .to_string();
+    format!("failed: {error}: {reason}")
+}
+
 /// Prints a progress line.
 pub fn print_progress(p: &Progress) {
     let mark = if p.ok { "ok " } else { "ERR" };
     println!("  [{:>6.1}s] {mark} {:<28} {}", p.at, p.state, p.detail);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_line_names_the_error_once_and_gives_the_stage_reason() {
+        let finished = Finished {
+            execution_arn: "arn".into(),
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some("ValidationError".into()),
+            cause: Some("ValidationError: invalid environment spec: service.cpu: 300 is not one of 256, 512".into()),
+            elapsed: Duration::ZERO,
+            aws_seconds: 0.0,
+        };
+        assert_eq!(
+            failure_line(&finished),
+            "failed: ValidationError: invalid environment spec: service.cpu: 300 is not one of 256, 512"
+        );
+    }
 }

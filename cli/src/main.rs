@@ -87,19 +87,7 @@ pub(crate) async fn run_and_follow(
             finished.elapsed.as_secs_f64()
         );
     } else {
-        let reason = finished
-            .output
-            .as_ref()
-            .and_then(|o| o.pointer("/result/reason"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| finished.cause.clone())
-            .unwrap_or_default();
-        println!(
-            "{:?}: {} {reason}",
-            finished.status,
-            finished.error.clone().unwrap_or_default()
-        );
+        println!("{}", execution::failure_line(&finished));
     }
     Ok(finished)
 }

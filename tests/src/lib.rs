@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use local_aws::World;
 use local_lambda::{LocalOptions, LocalSystem};
-use provisioner_cli::execution::{self, Finished};
+use provisioner_cli::execution::{self, Finished, Progress};
 use serde_json::Value;
 
 /// The realistic world the whole-system tests run in, every behaviour on, its clock faster than
@@ -28,22 +28,28 @@ pub async fn execute(system: &LocalSystem, input: Value) -> Finished {
 
 /// Runs the state machine on `input` to its end, with the names of the states it went through.
 pub async fn execute_seeing(system: &LocalSystem, input: Value) -> (Finished, Vec<String>) {
+    let (finished, progress) = execute_watching(system, input).await;
+    (finished, progress.into_iter().map(|p| p.state).collect())
+}
+
+/// Runs the state machine on `input` to its end, with the progress lines a user sees.
+pub async fn execute_watching(system: &LocalSystem, input: Value) -> (Finished, Vec<Progress>) {
     let sfn = aws_sdk_sfn::Client::new(&system.config);
     let name = execution::execution_name("test");
     let arn = execution::start(&sfn, &system.state_machine_arn, &name, &input)
         .await
         .expect("the execution starts");
-    let mut states = Vec::new();
+    let mut progress = Vec::new();
     let finished = execution::follow(
         &sfn,
         &arn,
         Duration::from_millis(200),
         Duration::from_secs(300),
-        |p| states.push(p.state.clone()),
+        |p| progress.push(p.clone()),
     )
     .await
     .expect("the execution ends within five minutes");
-    (finished, states)
+    (finished, progress)
 }
 
 /// The names of the state machine's executions so far.

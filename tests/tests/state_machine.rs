@@ -7,7 +7,7 @@ use std::time::Duration;
 use local_lambda::response_catcher::ResponseCatcher;
 use local_lambda::{LocalOptions, LocalSystem};
 use serde_json::{json, Value};
-use system_tests::{changes, execute, executions};
+use system_tests::{changes, execute, execute_watching, executions};
 use test_support::{ec2_leftovers, stored_parameters};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -135,8 +135,28 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
 async fn bad_console_input_fails_naming_the_field_before_any_change() {
     let system = LocalSystem::start(system_tests::options()).await.unwrap();
     let bad = json!({"action": "apply", "spec": {"name": "bad", "service": {"image": "web:1", "cpu": 300}}});
-    let finished = execute(&system, bad).await;
+    let (finished, progress) = execute_watching(&system, bad).await;
     assert!(!finished.succeeded());
+    // The user sees the failing state marked as failed, with its reason, and no success line.
+    let prepare: Vec<_> = progress.iter().filter(|p| p.state == "Prepare").collect();
+    assert_eq!(prepare.len(), 1, "{progress:?}");
+    assert!(
+        !prepare[0].ok
+            && prepare[0]
+                .detail
+                .starts_with("ValidationError: invalid environment spec"),
+        "{progress:?}"
+    );
+    assert!(
+        progress.iter().all(|p| !p.ok || p.state != "ReportSuccess"),
+        "{progress:?}"
+    );
+    let line = provisioner_cli::execution::failure_line(&finished);
+    assert!(
+        line.starts_with("failed: ValidationError: invalid environment spec"),
+        "{line}"
+    );
+    assert!(!line.contains("ValidationError: ValidationError"), "{line}");
     // The execution fails with the stage's own error name and reason.
     assert_eq!(finished.error.as_deref(), Some("ValidationError"));
     assert!(
