@@ -13,7 +13,7 @@ use crate::{read_spec, run_and_follow, Failure};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Aws {
     /// As AWS does: time passes, ids are eventually consistent, interfaces linger, zones differ
-    /// by region... (docs/LOCAL-AWS.md lists every behaviour).
+    /// by region... (docs/LOCAL-WORLD.md lists every behaviour).
     Realistic,
     /// The plain emulator: instant, lenient, always consistent.
     Instant,

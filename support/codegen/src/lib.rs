@@ -59,7 +59,7 @@ pub fn all() -> Vec<Generated> {
             content: diagrams::environment(),
         },
         Generated {
-            path: "docs/LOCAL-AWS.md",
+            path: "docs/LOCAL-WORLD.md",
             section: Some("behaviours"),
             content: diagrams::behaviours(),
         },

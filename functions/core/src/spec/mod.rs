@@ -1,5 +1,5 @@
 //! The environment spec: the one input every entry point takes (CloudFormation properties, console
-//! input, stored copy in SSM). Defaults reproduce the reference environment of DESIGN.md.
+//! input, stored copy in SSM). Defaults reproduce the reference environment (README, "The environment").
 //!
 //! Numbers and booleans also accept their string form, because CloudFormation passes every custom
 //! resource property as a string ("2", "true"). Unknown fields are rejected so a typo never goes
