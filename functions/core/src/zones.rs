@@ -247,6 +247,19 @@ impl RegionZones {
 }
 
 /// Whether every subnet of `spec` names its zone in full (as a resolved spec does).
+/// The spec with its zones named in full: as it is when Prepare stored it, or resolved against
+/// the region's zones when it was stored another way.
+pub async fn named(
+    ec2: &aws_sdk_ec2::Client,
+    spec: EnvironmentSpec,
+    region: &str,
+) -> Result<EnvironmentSpec, crate::ProvisionError> {
+    if is_resolved(&spec, region) {
+        return Ok(spec);
+    }
+    Ok(describe(ec2, region).await?.resolve(&spec)?)
+}
+
 pub fn is_resolved(spec: &EnvironmentSpec, region: &str) -> bool {
     let net = &spec.network;
     net.public_subnets

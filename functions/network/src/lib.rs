@@ -47,12 +47,7 @@ impl Stage for NetworkStage {
         let spec = self.ctx.spec(names).await?;
         let ec2 = &self.patient;
         let region = &self.ctx.region;
-        // Prepare stores the spec with its zones named; one stored another way is resolved here.
-        let spec = if zones::is_resolved(&spec, region) {
-            spec
-        } else {
-            zones::describe(ec2, region).await?.resolve(&spec)?
-        };
+        let spec = zones::named(ec2, spec, region).await?;
 
         let wanted_subnets = subnets::wanted(&spec.network, region)?;
         let vpc_id = vpc::ensure(ec2, names, &spec.network.vpc_cidr).await?;

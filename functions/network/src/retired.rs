@@ -26,11 +26,7 @@ pub async fn run(
         return Ok(Cleanup::Done(vec![]));
     };
     let vpc_id = found.vpc_id().unwrap_or_default();
-    let spec = if zones::is_resolved(spec, region) {
-        spec.clone()
-    } else {
-        zones::describe(ec2, region).await?.resolve(spec)?
-    };
+    let spec = zones::named(ec2, spec.clone(), region).await?;
     let wanted = subnets::wanted(&spec.network, region)?;
     let retired: Vec<(String, String)> = subnets::find(ec2, names, vpc_id)
         .await?
