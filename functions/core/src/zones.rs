@@ -249,6 +249,7 @@ impl RegionZones {
 /// Whether every subnet of `spec` names its zone in full (as a resolved spec does).
 /// The spec with its zones named in full: as it is when Prepare stored it, or resolved against
 /// the region's zones when it was stored another way.
+#[cfg(feature = "ec2")]
 pub async fn named(
     ec2: &aws_sdk_ec2::Client,
     spec: EnvironmentSpec,
