@@ -1347,6 +1347,75 @@ async fn strict_requests_are_refused_with_aws_codes() {
         first.vpc_endpoint().unwrap().vpc_endpoint_id(),
         second.vpc_endpoint().unwrap().vpc_endpoint_id()
     );
+
+    // So does it CreateRouteTable; other parameters under the token, or a token whose table is
+    // deleted since, are refused.
+    let table = |vpc: &str| {
+        c.ec2
+            .create_route_table()
+            .vpc_id(vpc)
+            .client_token("table-once")
+            .send()
+    };
+    let first = table(&n.vpc).await.unwrap();
+    let first = first.route_table().unwrap().route_table_id().unwrap();
+    let again = table(&n.vpc).await.unwrap();
+    assert_eq!(again.route_table().unwrap().route_table_id(), Some(first));
+    let (code, _) = refusal(
+        c.ec2
+            .create_route_table()
+            .vpc_id(&n.vpc)
+            .client_token("table-once")
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::RouteTable)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key("k")
+                            .value("v")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await,
+    );
+    assert_eq!(code, "IdempotentParameterMismatch");
+    wait_world(emulator(), 3.0).await; // past eventual consistency
+    c.ec2
+        .delete_route_table()
+        .route_table_id(first)
+        .send()
+        .await
+        .unwrap();
+    assert_refused(
+        table(&n.vpc).await,
+        "IdempotentParameterMismatch",
+        "The client token you have provided is associated with a resource that is already deleted. Please use a different client token.",
+    );
+
+    // A listener on a port that has one with the same protocol is that listener.
+    let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap();
+    let listener = || {
+        c.elb
+            .create_listener()
+            .load_balancer_arn(lb_arn)
+            .protocol(ProtocolEnum::Http)
+            .port(8080)
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(&tg_arn)
+                    .build(),
+            )
+            .send()
+    };
+    let one = listener().await.unwrap();
+    let two = listener().await.unwrap();
+    assert_eq!(
+        one.listeners()[0].listener_arn(),
+        two.listeners()[0].listener_arn()
+    );
 }
 
 #[test]

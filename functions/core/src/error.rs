@@ -6,6 +6,7 @@
 use std::error::Error as StdError;
 use std::fmt::Debug;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -68,6 +69,9 @@ pub enum ProvisionError {
         code: String,
         message: String,
         kind: ErrorKind,
+        /// AWS may have applied the call although the caller heard an error (a 5xx, a timeout,
+        /// a broken connection or an unreadable answer): look before sending it again.
+        ambiguous: bool,
         #[source]
         source: BoxError,
     },
@@ -113,6 +117,18 @@ impl ProvisionError {
             ProvisionError::Aws { code, .. } => Some(code),
             _ => None,
         }
+    }
+
+    /// True when AWS may have applied the call that failed: a create must look for what it
+    /// made before it sends the call again.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            ProvisionError::Aws {
+                ambiguous: true,
+                ..
+            }
+        )
     }
 
     /// True for AWS's "it is not there" answers, which lookups read as `None` and teardown
@@ -172,7 +188,8 @@ pub fn is_not_found_code(code: &str) -> bool {
         || code == "Gateway.NotAttached"
 }
 
-const RETRYABLE_CODES: &[&str] = &[
+/// Throttling: AWS refused the call before doing anything (EC2 answers it with a 503).
+const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
@@ -181,6 +198,13 @@ const RETRYABLE_CODES: &[&str] = &[
     "RequestThrottledException",
     "TooManyRequestsException",
     "ProvisionedThroughputExceededException",
+];
+
+pub fn is_throttling_code(code: &str) -> bool {
+    THROTTLING_CODES.contains(&code)
+}
+
+const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "InternalError",
@@ -190,15 +214,27 @@ const RETRYABLE_CODES: &[&str] = &[
     "IncorrectState",
 ];
 
-fn classify<E, R>(err: &SdkError<E, R>, code: &str, message: &str) -> ErrorKind
+/// Whether AWS may have applied a call that ended in `err`: any answer in the 5xx range (in the
+/// service's format or a proxy's HTML), a timeout, a connection that broke, an unreadable answer.
+pub fn is_ambiguous<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(e) => {
+            e.raw().status().is_server_error() && !e.err().code().is_some_and(is_throttling_code)
+        }
+        _ => false,
+    }
+}
+
+fn classify<E>(err: &SdkError<E, HttpResponse>, code: &str, message: &str) -> ErrorKind
 where
     E: ProvideErrorMetadata,
 {
-    match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            return ErrorKind::Retryable
-        }
-        _ => {}
+    // Every 5xx and timeout is worth another attempt, whatever the body says.
+    if is_ambiguous(err) {
+        return ErrorKind::Retryable;
     }
     // Still propagating after the SDK's patient retries: later, not never.
     if crate::not_yet::LINKED_ROLE_PROPAGATING.matches(code, message) {
@@ -212,7 +248,7 @@ pub fn kind_of_code(code: &str) -> ErrorKind {
     // ELB says ResourceInUse where EC2 says DependencyViolation: both clear up with time.
     if code == "DependencyViolation" || code == "ResourceInUse" {
         ErrorKind::DependencyViolation
-    } else if RETRYABLE_CODES.contains(&code) {
+    } else if is_throttling_code(code) || RETRYABLE_CODES.contains(&code) {
         ErrorKind::Retryable
     } else if code.starts_with("Invalid") && !is_not_found_code(code)
         || code.ends_with("ValidationException")
@@ -232,10 +268,9 @@ pub trait AwsContext<T> {
     ) -> Result<T, ProvisionError>;
 }
 
-impl<T, E, R> AwsContext<T> for Result<T, SdkError<E, R>>
+impl<T, E> AwsContext<T> for Result<T, SdkError<E, HttpResponse>>
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
 {
     fn context(
         self,
@@ -252,6 +287,7 @@ where
                 operation,
                 resource: resource.into(),
                 kind: classify(&err, &code, &message),
+                ambiguous: is_ambiguous(&err),
                 code,
                 message,
                 source: Box::new(err),

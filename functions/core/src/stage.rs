@@ -50,6 +50,10 @@ pub struct StageRequest {
     /// For `redeploy`: the image to roll onto, pinned by digest (`<repository>@sha256:...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The Step Functions execution running the stage: what makes its client tokens differ
+    /// from another run's (see [`crate::exactly_once`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
 }
 
 impl StageRequest {
@@ -271,8 +275,10 @@ pub async fn handle<S: Stage>(
     let request = StageRequest::from_json(event)?;
     let span = tracing::info_span!("stage", stage = S::NAME, action = request.action.as_str(), environment = %request.environment);
     let env = &Names::new(&request.environment);
+    let run = crate::exactly_once::Run::of(request.execution.as_deref());
     // Boxed: the stages' futures are deep enough to overflow the compiler's layout limit.
-    let result = Box::pin(
+    let result = Box::pin(crate::exactly_once::RUN.scope(
+        run,
         async {
         match request.action {
             Action::Apply => stage.apply(env).await,
@@ -289,7 +295,7 @@ pub async fn handle<S: Stage>(
         }
     }
     .instrument(span.clone()),
-    )
+    ))
     .await;
     let _enter = span.enter();
     match &result {

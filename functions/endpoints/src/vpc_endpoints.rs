@@ -131,6 +131,10 @@ async fn create(
             .set_route_table_ids(Some(placement.private_route_table_ids.clone())),
     };
     let created = request
+        .client_token(provisioner_core::exactly_once::client_token(&[
+            &placement.vpc_id,
+            &want.service_name,
+        ]))
         .send()
         .await
         .context("CreateVpcEndpoint", &want.service_name)?;
@@ -244,6 +248,7 @@ pub async fn delete(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Result<(), Pro
                 .unwrap_or_default()
                 .to_string(),
             kind: provisioner_core::error::kind_of_code(code),
+            ambiguous: false,
             source: code.to_string().into(),
         });
     }

@@ -2,7 +2,7 @@
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use provisioner_core::tags::ec2::{on_create, owned, role_of};
-use provisioner_core::{AwsContext, Names, ProvisionError};
+use provisioner_core::{exactly_once, no_blind_resend, AwsContext, Names, ProvisionError};
 
 use crate::owner;
 
@@ -45,28 +45,56 @@ pub async fn ensure(
             g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)),
         ),
         None => {
-            let out = ec2
-                .create_internet_gateway()
-                .tag_specifications(on_create(owner(names), ResourceType::InternetGateway, ROLE))
-                .send()
-                .await
-                .context("CreateInternetGateway", names.display_name(ROLE))?;
-            let id = out
-                .internet_gateway()
-                .and_then(|g| g.internet_gateway_id())
+            // No client token: after an ambiguous failure, look before resending.
+            let create = || async {
+                let out = ec2
+                    .create_internet_gateway()
+                    .tag_specifications(on_create(
+                        owner(names),
+                        ResourceType::InternetGateway,
+                        ROLE,
+                    ))
+                    .customize()
+                    .config_override(no_blind_resend!(aws_sdk_ec2))
+                    .send()
+                    .await
+                    .context("CreateInternetGateway", names.display_name(ROLE))?;
+                Ok(out
+                    .internet_gateway()
+                    .cloned()
+                    .unwrap_or_else(|| InternetGateway::builder().build()))
+            };
+            let found = || async { Ok(find(ec2, names).await?.into_iter().next()) };
+            let gateway = exactly_once::create_or_find(
+                "internet gateway",
+                ec2.config().sleep_impl(),
+                create,
+                found,
+            )
+            .await?;
+            let id = gateway
+                .internet_gateway_id()
                 .unwrap_or_default()
                 .to_string();
             tracing::info!(internet_gateway = %id, "created internet gateway");
-            (id, false)
+            let attached = gateway
+                .attachments()
+                .iter()
+                .any(|a| a.vpc_id() == Some(vpc_id));
+            (id, attached)
         }
     };
     if !attached {
-        ec2.attach_internet_gateway()
+        // A resend of an attach AWS applied answers that it is attached already.
+        let attach = ec2
+            .attach_internet_gateway()
             .internet_gateway_id(&id)
             .vpc_id(vpc_id)
             .send()
             .await
-            .context("AttachInternetGateway", format!("{id} to {vpc_id}"))?;
+            .context("AttachInternetGateway", format!("{id} to {vpc_id}"))
+            .map(|_| ());
+        exactly_once::already_done(attach, &["Resource.AlreadyAssociated"])?;
         tracing::info!(internet_gateway = %id, vpc = %vpc_id, "attached internet gateway");
     }
     Ok(id)

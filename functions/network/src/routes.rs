@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{ResourceType, RouteTable};
 use provisioner_core::tags::ec2::{filter, on_create, role_of};
-use provisioner_core::{AwsContext, Names, ProvisionError};
+use provisioner_core::{exactly_once, AwsContext, Names, ProvisionError};
 
 use crate::owner;
 
@@ -73,6 +73,7 @@ async fn create(
         .create_route_table()
         .vpc_id(vpc_id)
         .tag_specifications(on_create(owner(names), ResourceType::RouteTable, role))
+        .client_token(exactly_once::client_token(&[vpc_id, role]))
         .send()
         .await
         .context("CreateRouteTable", names.display_name(role))?;
@@ -108,14 +109,17 @@ async fn ensure_default_route(
             Ok(())
         }
         None => {
-            ec2.create_route()
+            // A resend of a create AWS applied answers that the route exists.
+            let created = ec2
+                .create_route()
                 .route_table_id(table_id)
                 .destination_cidr_block(INTERNET)
                 .gateway_id(gateway)
                 .send()
                 .await
-                .context("CreateRoute", format!("{table_id} {INTERNET}"))?;
-            Ok(())
+                .context("CreateRoute", format!("{table_id} {INTERNET}"))
+                .map(|_| ());
+            exactly_once::already_done(created, &["RouteAlreadyExists"])
         }
     }
 }
@@ -153,13 +157,16 @@ async fn ensure_association(
             Ok(())
         }
         None => {
-            ec2.associate_route_table()
+            // A resend of an association AWS applied answers that the subnet is associated.
+            let associated = ec2
+                .associate_route_table()
                 .route_table_id(table_id)
                 .subnet_id(subnet_id)
                 .send()
                 .await
-                .context("AssociateRouteTable", format!("{subnet_id} to {table_id}"))?;
-            Ok(())
+                .context("AssociateRouteTable", format!("{subnet_id} to {table_id}"))
+                .map(|_| ());
+            exactly_once::already_done(associated, &["Resource.AlreadyAssociated"])
         }
     }
 }

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup, UserIdGroupPair};
 use provisioner_core::tags::ec2::{filter, on_create, owned, role_of};
 use provisioner_core::{
-    settle_all, AwsContext, EnvironmentSpec, Names, NotFoundAsNone, ProvisionError,
+    exactly_once, no_blind_resend, settle_all, AwsContext, EnvironmentSpec, Names, NotFoundAsNone,
+    ProvisionError,
 };
 
 use crate::owner;
@@ -221,22 +222,39 @@ async fn create(
     description: &str,
 ) -> Result<SecurityGroup, ProvisionError> {
     let name = names.security_group(role);
-    let out = ec2
-        .create_security_group()
-        .group_name(&name)
-        .description(description)
-        .vpc_id(vpc_id)
-        .tag_specifications(on_create(owner(names), ResourceType::SecurityGroup, role))
-        .send()
-        .await
-        .context("CreateSecurityGroup", &name)?;
-    let id = out.group_id().unwrap_or_default();
-    tracing::info!(security_group = %id, %name, "created security group");
-    // A new group has no ingress rules.
-    Ok(SecurityGroup::builder()
-        .group_id(id)
-        .group_name(name)
-        .build())
+    let found = || async { Ok(find(ec2, names, Some(vpc_id)).await?.remove(role)) };
+    // No client token: after an ambiguous failure, look before resending.
+    let create = || async {
+        let sent = ec2
+            .create_security_group()
+            .group_name(&name)
+            .description(description)
+            .vpc_id(vpc_id)
+            .tag_specifications(on_create(owner(names), ResourceType::SecurityGroup, role))
+            .customize()
+            .config_override(no_blind_resend!(aws_sdk_ec2))
+            .send()
+            .await
+            .context("CreateSecurityGroup", &name);
+        match sent {
+            // A new group has no ingress rules.
+            Ok(out) => Ok(SecurityGroup::builder()
+                .group_id(out.group_id().unwrap_or_default())
+                .group_name(&name)
+                .build()),
+            // The name is taken: by our own earlier attempt, which the lookup did not see yet,
+            // or by someone else's group, which stays theirs.
+            Err(e) if e.aws_code() == Some("InvalidGroup.Duplicate") => match found().await? {
+                Some(ours) => Ok(ours),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    };
+    let group =
+        exactly_once::create_or_find(&name, ec2.config().sleep_impl(), create, found).await?;
+    tracing::info!(security_group = %group.group_id().unwrap_or_default(), %name, "created security group");
+    Ok(group)
 }
 
 /// Authorizes what is missing and revokes what is extra, one call each and only when needed.
@@ -263,15 +281,20 @@ async fn reconcile_rules(
             .set_ip_permissions(Some(extra))
             .send()
             .await
-            .context("RevokeSecurityGroupIngress", group_id)?;
+            .context("RevokeSecurityGroupIngress", group_id)
+            .gone_is_fine()?;
     }
     if !missing.is_empty() {
-        ec2.authorize_security_group_ingress()
+        // A resend of an authorize AWS applied answers that the rule exists.
+        let authorized = ec2
+            .authorize_security_group_ingress()
             .group_id(group_id)
             .set_ip_permissions(Some(missing))
             .send()
             .await
-            .context("AuthorizeSecurityGroupIngress", group_id)?;
+            .context("AuthorizeSecurityGroupIngress", group_id)
+            .map(|_| ());
+        exactly_once::already_done(authorized, &["InvalidPermission.Duplicate"])?;
     }
     Ok(())
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::{ResourceType, Subnet};
 use provisioner_core::spec::NetworkSpec;
 use provisioner_core::tags::ec2::{filter, on_create, owned, role_of};
-use provisioner_core::{settle_all, AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{
+    exactly_once, no_blind_resend, settle_all, AwsContext, Names, NotFoundAsNone, ProvisionError,
+};
 
 use crate::owner;
 
@@ -122,23 +124,31 @@ async fn create(
     vpc_id: &str,
     want: &WantedSubnet,
 ) -> Result<(String, String), ProvisionError> {
-    let out = ec2
-        .create_subnet()
-        .vpc_id(vpc_id)
-        .cidr_block(&want.cidr)
-        .availability_zone(&want.zone)
-        .tag_specifications(on_create(owner(names), ResourceType::Subnet, &want.role))
-        .send()
-        .await
-        .context(
-            "CreateSubnet",
-            format!("{} {} in {}", want.role, want.cidr, want.zone),
-        )?;
-    let id = out
-        .subnet()
-        .and_then(|s| s.subnet_id())
-        .unwrap_or_default()
-        .to_string();
+    // CreateSubnet takes no client token: after an ambiguous failure, look before resending.
+    let create = || async {
+        let out = ec2
+            .create_subnet()
+            .vpc_id(vpc_id)
+            .cidr_block(&want.cidr)
+            .availability_zone(&want.zone)
+            .tag_specifications(on_create(owner(names), ResourceType::Subnet, &want.role))
+            .customize()
+            .config_override(no_blind_resend!(aws_sdk_ec2))
+            .send()
+            .await
+            .context(
+                "CreateSubnet",
+                format!("{} {} in {}", want.role, want.cidr, want.zone),
+            )?;
+        Ok(out.subnet().and_then(|s| s.subnet_id()).map(str::to_string))
+    };
+    let found = || async {
+        let mut existing = find(ec2, names, vpc_id).await?;
+        Ok(existing.remove(&want.role).map(|s| s.subnet_id))
+    };
+    let id = exactly_once::create_or_find(&want.role, ec2.config().sleep_impl(), create, found)
+        .await?
+        .unwrap_or_default();
     tracing::info!(subnet = %id, role = %want.role, cidr = %want.cidr, zone = %want.zone, "created subnet");
     Ok((want.role.clone(), id))
 }

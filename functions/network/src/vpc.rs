@@ -2,7 +2,9 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 use provisioner_core::tags::ec2::{on_create, owned, role_of};
-use provisioner_core::{not_yet, vpc_dns, AwsContext, Names, ProvisionError};
+use provisioner_core::{
+    exactly_once, no_blind_resend, not_yet, vpc_dns, AwsContext, Names, ProvisionError,
+};
 
 use crate::owner;
 
@@ -54,18 +56,23 @@ pub async fn ensure(
             id
         }
         None => {
-            let created = ec2
-                .create_vpc()
-                .cidr_block(cidr)
-                .tag_specifications(on_create(owner(names), ResourceType::Vpc, ROLE))
-                .send()
-                .await
-                .context("CreateVpc", names.display_name(ROLE))?;
-            let id = created
-                .vpc()
-                .and_then(|v| v.vpc_id())
-                .unwrap_or_default()
-                .to_string();
+            // CreateVpc takes no client token: after an ambiguous failure, look before resending.
+            let create = || async {
+                let created = ec2
+                    .create_vpc()
+                    .cidr_block(cidr)
+                    .tag_specifications(on_create(owner(names), ResourceType::Vpc, ROLE))
+                    .customize()
+                    .config_override(no_blind_resend!(aws_sdk_ec2))
+                    .send()
+                    .await
+                    .context("CreateVpc", names.display_name(ROLE))?;
+                Ok(created.vpc().and_then(|v| v.vpc_id()).map(str::to_string))
+            };
+            let found = || async { Ok(find(ec2, names).await?.map(|v| v.vpc_id)) };
+            let id = exactly_once::create_or_find("VPC", ec2.config().sleep_impl(), create, found)
+                .await?
+                .unwrap_or_default();
             tracing::info!(vpc = %id, %cidr, "created VPC");
             id
         }

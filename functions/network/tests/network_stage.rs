@@ -468,6 +468,54 @@ async fn throttling_and_server_errors_are_retried() {
 }
 
 #[tokio::test]
+async fn a_create_applied_but_answered_with_a_500_is_made_once() {
+    let h = Harness::start().await;
+    store_spec(&h, &reference_spec("ambiguous")).await;
+    let creates = [
+        "CreateVpc",
+        "CreateSubnet",
+        "CreateSecurityGroup",
+        "CreateInternetGateway",
+        "CreateRouteTable",
+    ];
+    for name in creates {
+        h.faults.add(
+            Trigger::Operation {
+                name: name.into(),
+                times: 1,
+            },
+            Fault::ServerErrorAfter,
+        );
+    }
+
+    stage(&h).apply(&Names::new("ambiguous")).await.unwrap();
+
+    assert_eq!(h.faults.fired(), creates.len());
+    // Found by its tags after the 500, never sent again; the route table's resend carries the
+    // same client token, which AWS answers with the table the first call made.
+    assert_eq!(h.recorder.of("CreateVpc").len(), 1);
+    assert_eq!(h.recorder.of("CreateInternetGateway").len(), 1);
+    assert_eq!(h.recorder.of("CreateSubnet").len(), 3);
+    assert_eq!(h.recorder.of("CreateSecurityGroup").len(), 3);
+    let tokens: Vec<_> = h
+        .recorder
+        .of("CreateRouteTable")
+        .iter()
+        .map(|r| {
+            r.body
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("ClientToken="))
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(tokens.len(), 3, "two tables, one of them sent twice");
+    assert!(tokens
+        .iter()
+        .all(|t| t.as_ref().is_some_and(|t| t.len() == 32)));
+    assert_eq!(snapshot(&h, "ambiguous").await, reference_snapshot());
+}
+
+#[tokio::test]
 async fn a_call_that_keeps_failing_is_reported_as_retryable_with_aws_code() {
     let h = Harness::start().await;
     store_spec(&h, &reference_spec("throttled")).await;
@@ -576,7 +624,11 @@ async fn destroy_after_a_crashed_apply_cleans_up_the_half_built_network() {
         },
         Fault::CrashAfter,
     );
-    assert!(stage(&h).apply(&Names::new("half")).await.is_err());
+    assert!(
+        test_support::run_to_crash(stage(&h).apply(&Names::new("half")))
+            .await
+            .is_none()
+    );
     h.faults.clear();
 
     stage(&h).destroy(&Names::new("half")).await.unwrap();

@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{
     LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service,
 };
 use provisioner_core::tags::ecs;
-use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{exactly_once, AwsContext, Names, NotFoundAsNone, ProvisionError};
 
 use crate::{owner, CONTAINER_NAME};
 
@@ -207,6 +207,11 @@ async fn create(
         .propagate_tags(PropagateTags::Service)
         .enable_ecs_managed_tags(true)
         .set_tags(Some(ecs::on_create(owner(names), ROLE)))
+        .client_token(exactly_once::client_token(&[
+            &wanted.cluster,
+            &wanted.name,
+            &wanted.task_definition_arn,
+        ]))
         .send()
         .await
         .context("CreateService", &wanted.name)?;

@@ -3,7 +3,7 @@
 
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use provisioner_core::tags::logs as log_tags;
-use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{exactly_once, AwsContext, Names, NotFoundAsNone, ProvisionError};
 
 use crate::owner;
 
@@ -36,12 +36,16 @@ pub async fn ensure(
     let current = match find(logs, &name).await? {
         Some(group) => group.retention_in_days(),
         None => {
-            logs.create_log_group()
+            // A resend of a create CloudWatch Logs applied answers that the group exists.
+            let created = logs
+                .create_log_group()
                 .log_group_name(&name)
                 .set_tags(Some(log_tags::on_create(owner(names), ROLE)))
                 .send()
                 .await
-                .context("CreateLogGroup", &name)?;
+                .context("CreateLogGroup", &name)
+                .map(|_| ());
+            exactly_once::already_done(created, &["ResourceAlreadyExistsException"])?;
             tracing::info!(log_group = %name, "created log group");
             None
         }

@@ -10,7 +10,9 @@ use aws_sdk_ecs::types::{
     TransportProtocol,
 };
 use provisioner_core::tags::ecs;
-use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{
+    exactly_once, no_blind_resend, AwsContext, Names, NotFoundAsNone, ProvisionError,
+};
 
 use crate::{owner, CONTAINER_NAME};
 
@@ -136,25 +138,40 @@ pub async fn ensure(
             return Ok((arn, false));
         }
     }
-    let registered = ecs
-        .register_task_definition()
-        .family(&family)
-        .requires_compatibilities(shape.compatibility.clone())
-        .network_mode(NetworkMode::Awsvpc)
-        .cpu(&shape.cpu)
-        .memory(&shape.memory)
-        .execution_role_arn(&shape.execution_role_arn)
-        .set_task_role_arn(shape.task_role_arn.clone())
-        .container_definitions(shape.container()?)
-        .set_tags(Some(ecs::on_create(owner(names), ROLE)))
-        .send()
-        .await
-        .context("RegisterTaskDefinition", &family)?;
-    let arn = registered
-        .task_definition()
-        .and_then(|td| td.task_definition_arn())
-        .unwrap_or_default()
-        .to_string();
+    let container = shape.container()?;
+    // No client token: after an ambiguous failure, a latest revision of exactly this shape is
+    // the one the failed call registered.
+    let register = || async {
+        let registered = ecs
+            .register_task_definition()
+            .family(&family)
+            .requires_compatibilities(shape.compatibility.clone())
+            .network_mode(NetworkMode::Awsvpc)
+            .cpu(&shape.cpu)
+            .memory(&shape.memory)
+            .execution_role_arn(&shape.execution_role_arn)
+            .set_task_role_arn(shape.task_role_arn.clone())
+            .container_definitions(container.clone())
+            .set_tags(Some(ecs::on_create(owner(names), ROLE)))
+            .customize()
+            .config_override(no_blind_resend!(aws_sdk_ecs))
+            .send()
+            .await
+            .context("RegisterTaskDefinition", &family)?;
+        Ok(registered
+            .task_definition()
+            .and_then(|td| td.task_definition_arn())
+            .unwrap_or_default()
+            .to_string())
+    };
+    let found = || async {
+        Ok(active(ecs, &family)
+            .await?
+            .filter(|td| TaskShape::of(td).as_ref() == Some(shape))
+            .and_then(|td| td.task_definition_arn))
+    };
+    let arn =
+        exactly_once::create_or_find(&family, ecs.config().sleep_impl(), register, found).await?;
     tracing::info!(task_definition = %arn, image = %shape.image, "registered task definition revision");
     Ok((arn, true))
 }

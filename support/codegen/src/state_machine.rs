@@ -100,7 +100,13 @@ fn task(
 }
 
 fn stage_request(action: Action) -> Value {
-    let mut request = json!({"action": action.as_str(), "environment.$": "$.request.environment"});
+    // The execution id keys the client tokens of the stage's creates: a step run again after a
+    // crash resends the same tokens, so AWS answers with what the first run made.
+    let mut request = json!({
+        "action": action.as_str(),
+        "environment.$": "$.request.environment",
+        "execution.$": "$$.Execution.Id"
+    });
     if action == Action::Redeploy {
         request["image.$"] = json!("$.image");
     }

@@ -212,8 +212,8 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         id: "strict-duplicate-names",
         side: Side::Emulator,
-        what: "creating a load balancer or target group under an existing name returns it when the settings are the same and fails (Duplicate...Name) when they differ",
-        source: "ELB API reference, CreateLoadBalancer and CreateTargetGroup",
+        what: "creating a load balancer or target group under an existing name, or a listener on a port that has one, returns it when the settings are the same and fails (Duplicate...) when they differ",
+        source: "ELB API reference, CreateLoadBalancer, CreateTargetGroup and CreateListener (\"idempotent\")",
         seconds: &[],
         values: &[],
         on_by_default: true,
@@ -257,8 +257,8 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         id: "strict-client-token",
         side: Side::Emulator,
-        what: "CreateVpcEndpoint repeated with a client token returns the endpoint the first call made",
-        source: "EC2 API reference, \"Ensuring idempotency\"",
+        what: "a create repeated with a client token (CreateVpcEndpoint, CreateRouteTable, ECS CreateService) returns what the first call made; other parameters, or a token whose resource is deleted, answer IdempotentParameterMismatch",
+        source: "EC2 user guide, \"Ensuring idempotency in Amazon EC2 API requests\"; ECS API reference, \"Ensuring idempotency\"",
         seconds: &[],
         values: &[],
         on_by_default: true,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use alb_stage::AlbStage;
 use aws_config::SdkConfig;
@@ -254,6 +255,10 @@ impl LocalSystem {
         let functions_config = config
             .to_builder()
             .sleep_impl(local_aws::clock::ScaledSleep::shared(options.world.scale))
+            .timeout_config(local_aws::clock::timeouts(
+                options.world.scale,
+                Duration::from_secs(2),
+            ))
             .build();
         let (hosted, custom_resource) = host(&functions_config, &options, &stack)?;
         let mut functions = Functions::new(hosted.handlers, hosted.callers, emulator.endpoint())

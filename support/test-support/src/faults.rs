@@ -28,13 +28,16 @@ pub enum Trigger {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// The request is sent and answered, then the caller gets an error instead of the answer:
-    /// what a Lambda crash or timeout right after the call looks like.
+    /// The request is sent and answered, then the process dies before it reads the answer: what
+    /// a Lambda crash or timeout right after the call looks like. Run the code under test with
+    /// [`crate::run_to_crash`].
     CrashAfter,
     /// A throttling error in the service's own wire format (retried by the SDK).
     Throttle,
-    /// HTTP 500 (retried by the SDK).
+    /// HTTP 500 before AWS did anything (retried by the SDK).
     ServerError,
+    /// AWS applied the call, then the caller got a 500: it cannot tell whether it happened.
+    ServerErrorAfter,
     /// A made-up 200 answer (JSON protocols), for states the emulator cannot reach, such as a
     /// failed ECS deployment. The request has no effect.
     Respond(&'static str),
@@ -63,8 +66,23 @@ pub struct FaultPlan {
 /// A path the emulator answers without touching any resource.
 const NO_OP_PATH: &str = "/moto-api/injected-fault";
 
-/// The message of an injected crash, so tests can tell it from a real failure.
-pub const INJECTED_CRASH: &str = "injected crash after the request reached AWS";
+/// An injected crash after `.0` (an operation) reached AWS: the unwinding that stands for the
+/// Lambda process dying.
+#[derive(Debug)]
+pub struct InjectedCrash(pub String);
+
+/// Injected crashes unwind without the panic message a real panic prints.
+fn quiet_injected_crashes() {
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !info.payload().is::<InjectedCrash>() {
+                default(info);
+            }
+        }));
+    });
+}
 
 impl FaultPlan {
     pub fn add(&self, trigger: Trigger, fault: Fault) {
@@ -193,7 +211,10 @@ impl Intercept for FaultPlan {
                     .load::<Metadata>()
                     .map(|m| m.name().to_string())
                     .unwrap_or_default();
-                Err(format!("{INJECTED_CRASH} ({operation})").into())
+                // The process dies here: no code of the stage runs after it, not even a lookup
+                // that an error would lead to. [`crate::run_to_crash`] catches it.
+                quiet_injected_crashes();
+                std::panic::panic_any(InjectedCrash(operation))
             }
             _ => Ok(()),
         }
@@ -221,7 +242,7 @@ impl Intercept for FaultPlan {
                     .insert("content-type", "application/x-amz-json-1.1");
                 *context.response_mut() = response;
             }
-            Some(Fault::ServerError) => {
+            Some(Fault::ServerError | Fault::ServerErrorAfter) => {
                 *context.response_mut() = Response::new(
                     StatusCode::try_from(500).expect("valid status"),
                     SdkBody::from("injected 500"),

@@ -9,6 +9,7 @@ from . import (  # noqa: F401 (imported for their registrations)
     ecs,
     endpoints,
     eventbridge,
+    idempotency,
     interfaces,
     load_balancers,
     parameters,

@@ -10,9 +10,6 @@ zone, with AWS's message.
 
 strict-private-dns: private DNS needs both DNS attributes of the VPC (the emulator does not check).
 
-strict-client-token: a CreateVpcEndpoint repeated with the same client token returns the endpoint
-the first made (the emulator makes a second one).
-
 Interface endpoints own a network interface per subnet (network-interfaces): created with the
 endpoint's groups, moved by ModifyVpcEndpoint, lingering after the delete."""
 
@@ -25,7 +22,6 @@ from . import interfaces, zones
 LIFECYCLE = "endpoint-lifecycle"
 SERVICE_ZONES = "endpoint-service-zones"
 PRIVATE_DNS = "strict-private-dns"
-CLIENT_TOKEN = "strict-client-token"
 
 # Every endpoint the world follows: (backend, endpoint).
 ENDPOINTS = []
@@ -232,24 +228,3 @@ def install_private_dns():
                 "InvalidParameter",
                 f"Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes set to true for {vpc_id}",
             )
-
-
-@world.behaviour(CLIENT_TOKEN)
-def install_client_token():
-    from moto.ec2.models import EC2Backend
-
-    @wrap(EC2Backend, "create_vpc_endpoint")
-    def create(original, self, *args, **kwargs):
-        token = kwargs.get("client_token")
-        if world.on(CLIENT_TOKEN) and token:
-            for endpoint in self.vpc_end_points.values():
-                if endpoint.client_token == token and endpoint.state != "deleted":
-                    if endpoint.service_name != kwargs.get("service_name") or endpoint.vpc_id != kwargs.get(
-                        "vpc_id"
-                    ):
-                        raise AwsError(
-                            "IdempotentParameterMismatch",
-                            f"The client token {token} is already used with different parameters.",
-                        )
-                    return endpoint
-        return original(self, *args, **kwargs)

@@ -6,9 +6,10 @@ makes it active at the first describe).
 strict-alb-subnets: an application load balancer needs subnets in two availability zones and free
 addresses in each; the emulator accepts one zone.
 
-strict-duplicate-names: creating a load balancer or target group with a name that exists returns
-the existing one when its settings are the same, and fails when they differ (the emulator creates
-a second load balancer, and refuses any second target group).
+strict-duplicate-names: creating a load balancer or target group with a name that exists, or a
+listener on a port that has one, returns the existing one when its settings are the same, and
+fails when they differ (the emulator creates a second load balancer and a second listener, and
+refuses any second target group).
 
 The load balancer's network interfaces (one per subnet, public when internet-facing) come and go
 with it under the network-interfaces behaviour."""
@@ -168,3 +169,17 @@ def install_duplicates():
                     f"A target group with the same name '{name}' exists, but with different settings",
                 )
         return original(self, name, **kwargs)
+
+    @wrap(ELBv2Backend, "create_listener")
+    def create_listener(original, self, load_balancer_arn, protocol, port, *args, **kwargs):
+        balancer = self.load_balancers.get(load_balancer_arn)
+        if world.on(DUPLICATES) and balancer is not None:
+            for listener in balancer.listeners.values():
+                if str(listener.port) != str(port):
+                    continue
+                if listener.protocol == protocol:
+                    return listener
+                raise AwsError(
+                    "DuplicateListener", "A listener already exists on this port for this load balancer."
+                )
+        return original(self, load_balancer_arn, protocol, port, *args, **kwargs)
