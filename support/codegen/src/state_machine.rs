@@ -16,20 +16,20 @@ use provisioner_core::stages::states::{
 const DONE: &str = "Done";
 const FAILED: &str = "Failed";
 
-/// Errors worth another attempt: a stage's own `Retryable`, Lambda's service errors, and a
-/// function that crashed (`Runtime.ExitError`, `Lambda.Unknown` for one killed out of memory) or
-/// ran out of time (`Sandbox.Timedout`). Every action converges when run again after a crash at
-/// any call, so running it again is safe.
-const TRANSIENT: [&str; 8] = [
+/// Errors worth another attempt: a stage's own `Retryable` and Lambda's service errors.
+const TRANSIENT: [&str; 5] = [
     "Retryable",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
-    "Lambda.Unknown",
-    "Runtime.ExitError",
-    "Sandbox.Timedout",
 ];
+
+/// A function that crashed (`Runtime.ExitError`, `Lambda.Unknown` for one killed out of memory)
+/// or ran out of time (`Sandbox.Timedout`). Every action converges when run again after a crash
+/// at any call, and each run keeps what the last one made, so these get more attempts, closer
+/// together: about four minutes in all before the step fails.
+const DIED: [&str; 3] = ["Lambda.Unknown", "Runtime.ExitError", "Sandbox.Timedout"];
 
 /// Where a step sits: at the top level, where a failure goes to ReportFailure, or in a branch of
 /// a Parallel or Map, where a failure ends the branch and the Parallel's or Map's Catch reports it.
@@ -56,12 +56,20 @@ fn resource(function: Function) -> String {
 /// The one retry policy of every task. A teardown also waits out `DependencyViolation`: network
 /// interfaces that AWS releases some minutes after their owner is deleted.
 fn retry(action: Action) -> Value {
-    let mut policies = vec![json!({
-        "ErrorEquals": TRANSIENT,
-        "IntervalSeconds": 2,
-        "MaxAttempts": 5,
-        "BackoffRate": 2.0
-    })];
+    let mut policies = vec![
+        json!({
+            "ErrorEquals": TRANSIENT,
+            "IntervalSeconds": 2,
+            "MaxAttempts": 5,
+            "BackoffRate": 2.0
+        }),
+        json!({
+            "ErrorEquals": DIED,
+            "IntervalSeconds": 3,
+            "MaxAttempts": 10,
+            "BackoffRate": 1.5
+        }),
+    ];
     if matches!(action, Action::Destroy | Action::Cleanup) {
         policies.push(json!({
             "ErrorEquals": ["DependencyViolation"],

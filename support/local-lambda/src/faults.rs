@@ -86,7 +86,8 @@ impl FaultPlan {
         self.lock().rules.push((rule, 0));
     }
 
-    /// Every call fails with each kind at its rate, drawn from a generator seeded with `seed`.
+    /// Every mutating call (the ones a fault can make happen twice or half) fails with each kind
+    /// at its rate, drawn from a generator seeded with `seed`. Reads are left alone.
     pub fn random(&self, seed: u64, rates: &[(FaultKind, f64)]) {
         self.lock().random = Some((fastrand::Rng::with_seed(seed), rates.to_vec()));
     }
@@ -118,7 +119,7 @@ impl FaultPlan {
                 }
             }
         }
-        if decided.is_none() {
+        if decided.is_none() && is_mutating(operation) {
             if let Some((rng, rates)) = &mut state.random {
                 let draw = rng.f64();
                 let mut bound = 0.0;
@@ -140,6 +141,13 @@ impl FaultPlan {
         }
         decided
     }
+}
+
+/// Reads are Describe*, Get*, List*; every other operation changes something.
+pub fn is_mutating(operation: &str) -> bool {
+    !["Describe", "Get", "List"]
+        .iter()
+        .any(|p| operation.starts_with(p))
 }
 
 /// The service's throttling answer (status, content type, body).

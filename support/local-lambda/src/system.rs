@@ -257,7 +257,7 @@ impl LocalSystem {
             .sleep_impl(local_aws::clock::ScaledSleep::shared(options.world.scale))
             .timeout_config(local_aws::clock::timeouts(
                 options.world.scale,
-                Duration::from_secs(2),
+                Duration::from_secs(1),
             ))
             .build();
         let (hosted, custom_resource) = host(&functions_config, &options, &stack)?;
@@ -301,11 +301,7 @@ impl LocalSystem {
     pub fn mutating_calls(&self) -> Vec<String> {
         self.aws_calls()
             .into_iter()
-            .filter(|op| {
-                !["Describe", "Get", "List"]
-                    .iter()
-                    .any(|p| op.starts_with(p))
-            })
+            .filter(|op| crate::faults::is_mutating(op))
             .collect()
     }
 

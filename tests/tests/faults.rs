@@ -1,0 +1,185 @@
+//! Whole runs under faults: for seeds 1..10, a fifth of the functions' mutating AWS calls fail,
+//! evenly across the ways they fail on AWS (refused before anything happened, applied but
+//! answered with a 500, hung until the caller gave up, the Lambda dying or running out of time
+//! right after the call). A create still makes exactly one set of resources, a re-apply then
+//! changes nothing, and a destroy (under the same faults) leaves nothing tagged and no parameter.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+use local_lambda::faults::FaultKind;
+use local_lambda::LocalSystem;
+use provisioner_core::Names;
+use serde_json::{json, Value};
+use system_tests::{changes, execute};
+use test_support::{ec2_leftovers, stored_parameters};
+
+const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest";
+
+/// A fifth of the mutating calls, a twenty-fifth for each of the five ways.
+fn rates() -> Vec<(FaultKind, f64)> {
+    let each = 0.20 / 5.0;
+    vec![
+        (FaultKind::ThrottleBefore, each / 3.0),
+        (FaultKind::ServerErrorBefore, each / 3.0),
+        (FaultKind::GatewayErrorBefore, each / 3.0),
+        (FaultKind::ServerErrorAfter, each),
+        (FaultKind::Hang, each),
+        (FaultKind::Crash, each),
+        (FaultKind::Timeout, each),
+    ]
+}
+
+fn apply(name: &str) -> Value {
+    json!({"action": "apply", "spec": {"name": name, "service": {"image": IMAGE}}})
+}
+
+/// What an environment is made of, by kind: EC2 resources by their environment tag, the load
+/// balancer, target group, listeners, services and task definitions by name, the parameters.
+async fn shape(system: &LocalSystem, environment: &str) -> BTreeMap<String, usize> {
+    let names = Names::new(environment);
+    let mut shape = BTreeMap::new();
+    let ec2 = aws_sdk_ec2::Client::new(&system.config);
+    let tags = ec2
+        .describe_tags()
+        .filters(
+            Filter::builder()
+                .name("key")
+                .values("fargate-provisioner:environment")
+                .build(),
+        )
+        .filters(Filter::builder().name("value").values(environment).build())
+        .send()
+        .await
+        .unwrap();
+    for tag in tags.tags() {
+        let kind = format!("{:?}", tag.resource_type());
+        *shape.entry(kind).or_insert(0) += 1;
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    let ours: Vec<_> = lbs
+        .load_balancers()
+        .iter()
+        .filter(|lb| lb.load_balancer_name() == Some(names.load_balancer().as_str()))
+        .collect();
+    shape.insert("load balancers".into(), ours.len());
+    let mut listeners = 0;
+    for lb in &ours {
+        let found = elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        listeners += found.listeners().len();
+    }
+    shape.insert("listeners".into(), listeners);
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    let target_groups = tgs
+        .target_groups()
+        .iter()
+        .filter(|tg| tg.target_group_name() == Some(names.target_group().as_str()))
+        .count();
+    shape.insert("target groups".into(), target_groups);
+    let ecs = aws_sdk_ecs::Client::new(&system.config);
+    let services = ecs
+        .list_services()
+        .cluster(names.cluster())
+        .send()
+        .await
+        .map(|s| s.service_arns().len())
+        .unwrap_or(0);
+    shape.insert("services".into(), services);
+    let families = ecs
+        .list_task_definitions()
+        .family_prefix(names.family())
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    shape.insert(
+        "task definitions".into(),
+        families.task_definition_arns().len(),
+    );
+    let ssm = aws_sdk_ssm::Client::new(&system.config);
+    shape.insert(
+        "parameters".into(),
+        stored_parameters(&ssm, environment).await.len(),
+    );
+    shape
+}
+
+/// Counts the faults that fired by kind, then turns them off.
+fn note_fired(system: &LocalSystem, fired: &mut BTreeMap<String, usize>) {
+    for f in system.faults().fired() {
+        *fired.entry(format!("{:?}", f.kind)).or_insert(0) += 1;
+    }
+    system.faults().clear();
+}
+
+// Seeds 1..10, in two halves that run side by side, each in a local system of its own.
+#[tokio::test]
+async fn under_faults_seeds_1_to_5_create_one_set_reapply_nothing_destroy_everything() {
+    runs_converge(1..=5).await;
+}
+
+#[tokio::test]
+async fn under_faults_seeds_6_to_10_create_one_set_reapply_nothing_destroy_everything() {
+    runs_converge(6..=10).await;
+}
+
+/// For each seed: a create under faults makes exactly what a clean create makes, a re-apply
+/// without faults changes nothing, a destroy under faults leaves nothing. Every kind fires.
+async fn runs_converge(seeds: std::ops::RangeInclusive<u64>) {
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    let clean = execute(&system, apply("clean")).await;
+    assert!(clean.succeeded(), "{clean:?}");
+    let expected = shape(&system, "clean").await;
+
+    let mut fired = BTreeMap::<String, usize>::new();
+    for seed in seeds {
+        let environment = format!("faults-{seed}");
+        system.faults().random(seed, &rates());
+        let created = execute(&system, apply(&environment)).await;
+        note_fired(&system, &mut fired);
+        assert!(created.succeeded(), "seed {seed}: {created:?}");
+        assert_eq!(
+            shape(&system, &environment).await,
+            expected,
+            "seed {seed}: one set of resources"
+        );
+
+        system.clear_calls();
+        let again = execute(&system, apply(&environment)).await;
+        assert!(again.succeeded(), "seed {seed}: {again:?}");
+        assert_eq!(
+            changes(&system),
+            Vec::<String>::new(),
+            "seed {seed}: a re-apply changes nothing"
+        );
+
+        system.faults().random(seed + 100, &rates());
+        let destroyed = execute(
+            &system,
+            json!({"action": "destroy", "environment": environment}),
+        )
+        .await;
+        note_fired(&system, &mut fired);
+        assert!(destroyed.succeeded(), "seed {seed}: {destroyed:?}");
+        let ec2 = aws_sdk_ec2::Client::new(&system.config);
+        assert_eq!(
+            ec2_leftovers(&ec2, &environment).await,
+            Vec::<String>::new(),
+            "seed {seed}: nothing tagged is left"
+        );
+        let ssm = aws_sdk_ssm::Client::new(&system.config);
+        assert_eq!(
+            stored_parameters(&ssm, &environment).await,
+            Vec::<String>::new(),
+            "seed {seed}: no parameter is left"
+        );
+    }
+    eprintln!("faults that fired, by kind: {fired:?}");
+    assert_eq!(fired.len(), 7, "every kind of fault fired: {fired:?}");
+}
