@@ -317,3 +317,39 @@ async fn strings_are_accepted_for_numbers_and_booleans_and_the_spec_is_stored() 
         .unwrap();
     assert_eq!(h.recorder.of("PutParameter").len(), 1);
 }
+
+#[test]
+fn a_huge_or_deeply_nested_value_gets_a_short_error_naming_the_field() {
+    let region = "us-east-1";
+    // A megabyte image reference with control characters: the message names the field and
+    // quotes a short, escaped prefix.
+    let huge = format!("\u{1b}[31m{}", "a".repeat(1 << 20));
+    let err = provisioner_core::EnvironmentSpec::from_json(
+        &spec_with(json!({"service": {"image": huge}})),
+        region,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("service.image"),
+        "{}",
+        &err[..200.min(err.len())]
+    );
+    assert!(err.len() < 600, "{} characters: {}", err.len(), &err[..300]);
+    assert!(err.contains("\\u{1b}[31maaa"), "{err}");
+    assert!(err.contains("(1048581 characters)"), "{err}");
+
+    // Nested deeper than any spec: refused at the path where it goes wrong.
+    let mut nested = json!("leaf");
+    for _ in 0..200 {
+        nested = json!({"x": nested});
+    }
+    let err = provisioner_core::EnvironmentSpec::from_json(
+        &spec_with(json!({"service": {"environment": {"DEEP": nested}}})),
+        region,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("service.environment.DEEP"), "{err}");
+    assert!(err.len() < 600, "{err}");
+}

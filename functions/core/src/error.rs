@@ -58,7 +58,7 @@ pub enum ProvisionError {
     #[error(transparent)]
     Spec(#[from] SpecError),
 
-    #[error("{field}: {problem}")]
+    #[error("{}: {}", crate::spec::short_field(.field), crate::spec::short_quotes(.problem))]
     Request { field: String, problem: String },
 
     /// AWS's code and message as AWS sent them; a quota code adds which quota and how to raise it.

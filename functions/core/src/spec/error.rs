@@ -95,8 +95,90 @@ impl fmt::Display for SpecError {
             if i > 0 {
                 write!(f, "; ")?;
             }
-            write!(f, "{}: {}", e.field, e.problem)?;
+            write!(f, "{}: {}", short_field(&e.field), short_quotes(&e.problem))?;
         }
         Ok(())
+    }
+}
+
+/// The most characters of a value from the input that a message repeats.
+pub const QUOTED_CHARS: usize = 64;
+/// The most characters of a field path a message repeats.
+const FIELD_CHARS: usize = 160;
+
+/// `message` with each value it quotes (between backticks or double quotes) cut to
+/// [`QUOTED_CHARS`] and its control characters escaped: a huge or binary value from the input is
+/// named, not repeated, so an error stays readable and within what CloudFormation shows.
+pub fn short_quotes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('`');
+        let after = &rest[open + 1..];
+        let Some(len) = after.find(quote) else {
+            break;
+        };
+        out.push_str(&rest[..=open]);
+        out.push_str(&shown(&after[..len]));
+        out.push(quote);
+        rest = &after[len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn shown(value: &str) -> String {
+    let count = value.chars().count();
+    let mut shown = shown_plain(&value.chars().take(QUOTED_CHARS).collect::<String>());
+    if count > QUOTED_CHARS {
+        shown.push_str(&format!("... ({count} characters)"));
+    }
+    shown
+}
+
+/// A field path cut to [`FIELD_CHARS`] characters (a huge key is part of its path).
+pub fn short_field(field: &str) -> String {
+    let count = field.chars().count();
+    if count <= FIELD_CHARS {
+        return shown_plain(field);
+    }
+    format!(
+        "{}... ({count} characters)",
+        shown_plain(&field.chars().take(FIELD_CHARS).collect::<String>())
+    )
+}
+
+/// `text` with its control characters escaped.
+fn shown_plain(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_are_cut_and_escaped_and_short_ones_kept() {
+        let huge = "x".repeat(10_000);
+        let message = short_quotes(&format!("`{huge}` is not an image; got \"a\u{7}b\""));
+        assert!(message.len() < 200, "{message}");
+        assert!(message.contains("... (10000 characters)`"), "{message}");
+        assert!(message.contains("\"a\\u{7}b\""), "{message}");
+        assert_eq!(short_quotes("`web:1` is fine"), "`web:1` is fine");
+        assert_eq!(short_quotes("an odd ` quote"), "an odd ` quote");
+        let field = short_field(&format!("service.environment.{huge}"));
+        assert!(
+            field.len() < 200 && field.ends_with("(10020 characters)"),
+            "{field}"
+        );
     }
 }

@@ -10,7 +10,7 @@ mod error;
 mod fargate;
 mod validate;
 
-pub use error::{FieldError, SpecError};
+pub use error::{short_field, short_quotes, FieldError, SpecError};
 pub use fargate::valid_fargate_memory;
 pub use validate::{check_environment_name, check_stored_size};
 
