@@ -53,6 +53,8 @@ pub mod service {
     /// After a redeploy: the image pinned by digest, and the spec image it stands for.
     pub const PINNED_IMAGE: &str = "pinned-image";
     pub const PINNED_FROM: &str = "pinned-from";
+    /// When the pinned image was pushed (the ECR event's time): an older push is skipped.
+    pub const PINNED_AT: &str = "pinned-at";
 }
 
 /// EventBridge's detail-type of ECR pushes and deletes.

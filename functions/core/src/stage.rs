@@ -54,6 +54,9 @@ pub struct StageRequest {
     /// from another run's (see [`crate::exactly_once`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<String>,
+    /// For `redeploy`: when the image was pushed (RFC 3339), so an older push is skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_at: Option<String>,
 }
 
 impl StageRequest {
@@ -179,6 +182,7 @@ pub trait Stage: Sized + Send + Sync + 'static {
         &self,
         _environment: &Names,
         _image: &str,
+        _pushed_at: Option<&str>,
     ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send {
         async {
             Err(ProvisionError::request(
@@ -286,7 +290,11 @@ pub async fn handle<S: Stage>(
             Action::Destroy => stage.destroy(env).await,
             Action::Cleanup => stage.cleanup(env).await,
             Action::Redeploy => match request.image.as_deref() {
-                Some(image) => stage.redeploy(env, image).await,
+                Some(image) => {
+                    stage
+                        .redeploy(env, image, request.pushed_at.as_deref())
+                        .await
+                }
                 None => Err(ProvisionError::request(
                     "image",
                     "required for redeploy: the image pinned by digest, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:...",

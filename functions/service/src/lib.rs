@@ -84,13 +84,40 @@ impl ServiceStage {
         }
     }
 
+    /// For a redeploy of a push older than the one the service is pinned to (events can arrive
+    /// out of order): why it is skipped. Only pins of the same spec image compare.
+    fn older_push(
+        spec: &EnvironmentSpec,
+        recorded: &Outputs,
+        pin: Option<(&str, Option<&str>)>,
+    ) -> Option<String> {
+        let (image, Some(pushed_at)) = pin? else {
+            return None;
+        };
+        let one = |key: &str| recorded.get(key).map(OutputValue::to_parameter_value);
+        let (Some(current), Some(from), Some(current_at)) = (
+            one(outputs::PINNED_IMAGE),
+            one(outputs::PINNED_FROM),
+            one(outputs::PINNED_AT),
+        ) else {
+            return None;
+        };
+        // RFC 3339 times in UTC, as EventBridge writes them, order as text.
+        (from == spec.service.image && !pushed_at.is_empty() && pushed_at < current_at.as_str())
+            .then(|| {
+                format!(
+                    "skipped {image}, pushed at {pushed_at}: the service already runs {current}, pushed later at {current_at}"
+                )
+            })
+    }
+
     /// Everything `apply` and `redeploy` share: converge on the spec, with `pin` as the image
     /// when given.
     async fn converge(
         &self,
         names: &Names,
         action: Action,
-        pin: Option<&str>,
+        pin: Option<(&str, Option<&str>)>,
     ) -> Result<StageSummary, ProvisionError> {
         let spec = self.ctx.spec(names).await?;
         let s = &spec.service;
@@ -104,7 +131,7 @@ impl ServiceStage {
                     format!("required: no default execution role is configured ({DEFAULT_EXECUTION_ROLE_VAR})"),
                 )
             })?;
-        if let Some(image) = pin {
+        if let Some((image, _)) = pin {
             redeploy::check_pin(&s.image, image)?;
         }
         let net = self.ctx.store.upstream(names, network::STAGE).await?;
@@ -113,9 +140,21 @@ impl ServiceStage {
         let security_group_id = net.one(network::WEB_SECURITY_GROUP_ID)?;
         let target_group_arn = lb.one(alb::TARGET_GROUP_ARN)?;
         let recorded = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        if let Some(skipped) = Self::older_push(&spec, &recorded, pin) {
+            return Ok(self.summary(action, names, Readiness::Ready, recorded, skipped));
+        }
         let (image, pinned_from) = match pin {
-            Some(image) => (image.to_string(), Some(s.image.clone())),
+            Some((image, _)) => (image.to_string(), Some(s.image.clone())),
             None => Self::image_for(&spec, &recorded),
+        };
+        // When the pinned image was pushed: this push's, or the pin's an apply keeps.
+        let pinned_at = match pin {
+            Some((_, pushed_at)) => pushed_at.map(str::to_string),
+            None => pinned_from.as_ref().and_then(|_| {
+                recorded
+                    .get(outputs::PINNED_AT)
+                    .map(OutputValue::to_parameter_value)
+            }),
         };
 
         let (cluster_arn, log_group) = tokio::try_join!(
@@ -206,6 +245,9 @@ impl ServiceStage {
         if let Some(from) = pinned_from {
             out.insert(outputs::PINNED_IMAGE.into(), image.clone().into());
             out.insert(outputs::PINNED_FROM.into(), from.into());
+            if let Some(at) = pinned_at.filter(|at| !at.is_empty()) {
+                out.insert(outputs::PINNED_AT.into(), at.into());
+            }
         }
         // `recorded` was read above; nothing else writes this stage's outputs.
         self.ctx
@@ -347,8 +389,14 @@ impl Stage for ServiceStage {
         Ok(self.summary(Action::Status, names, state, outputs, message))
     }
 
-    async fn redeploy(&self, names: &Names, image: &str) -> Result<StageSummary, ProvisionError> {
-        self.converge(names, Action::Redeploy, Some(image)).await
+    async fn redeploy(
+        &self,
+        names: &Names,
+        image: &str,
+        pushed_at: Option<&str>,
+    ) -> Result<StageSummary, ProvisionError> {
+        self.converge(names, Action::Redeploy, Some((image, pushed_at)))
+            .await
     }
 
     /// Re-entrant teardown: the first call scales the service to 0 and deletes it (`pending`);

@@ -16,6 +16,9 @@ pub use provisioner_core::outputs::{
 #[derive(Debug, Deserialize)]
 struct Event {
     source: String,
+    /// When ECR took the push (RFC 3339, UTC): which of two pushes is the later.
+    #[serde(default)]
+    time: String,
     account: String,
     region: String,
     detail: Detail,
@@ -39,6 +42,8 @@ pub struct ImagePush {
     pub repository: String,
     pub tag: String,
     pub digest: String,
+    /// The event's time.
+    pub pushed_at: String,
 }
 
 impl ImagePush {
@@ -85,6 +90,7 @@ impl ImagePush {
             repository: event.detail.repository_name,
             tag,
             digest: event.detail.image_digest,
+            pushed_at: event.time,
         })
     }
 
@@ -111,11 +117,14 @@ impl ImagePush {
 pub struct RedeployTargets {
     pub image: String,
     pub environments: Vec<String>,
+    /// When the image was pushed: an environment already on a later push skips this one.
+    pub pushed_at: String,
 }
 
 pub fn targets(push: &ImagePush, specs: &[EnvironmentSpec]) -> RedeployTargets {
     RedeployTargets {
         image: push.pinned(),
+        pushed_at: push.pushed_at.clone(),
         environments: specs
             .iter()
             .filter(|s| push.is_followed_by(&s.service.image))

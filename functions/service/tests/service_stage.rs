@@ -342,7 +342,7 @@ async fn an_ecr_push_redeploys_only_the_environments_that_follow_the_tag() {
 
     h.recorder.clear();
     let summary = stage(&h)
-        .redeploy(&Names::new("follows"), &pinned)
+        .redeploy(&Names::new("follows"), &pinned, Some(FIRST_PUSH))
         .await
         .unwrap();
     assert_eq!(
@@ -350,6 +350,8 @@ async fn an_ecr_push_redeploys_only_the_environments_that_follow_the_tag() {
         [
             "RegisterTaskDefinition",
             "UpdateService",
+            // The new task definition, the pinned image, where it came from, when it was pushed.
+            "PutParameter",
             "PutParameter",
             "PutParameter",
             "PutParameter"
@@ -368,13 +370,15 @@ async fn an_ecr_push_redeploys_only_the_environments_that_follow_the_tag() {
     assert_changes_nothing(&h, async || stage(&h).apply(&Names::new("follows")).await).await;
     // The same digest again is already running; a new digest under the same tag redeploys.
     assert_changes_nothing(&h, async || {
-        stage(&h).redeploy(&Names::new("follows"), &pinned).await
+        stage(&h)
+            .redeploy(&Names::new("follows"), &pinned, Some(FIRST_PUSH))
+            .await
     })
     .await;
     let second = format!("{REGISTRY}/web@{}", digest(2));
     h.recorder.clear();
     stage(&h)
-        .redeploy(&Names::new("follows"), &second)
+        .redeploy(&Names::new("follows"), &second, Some(SECOND_PUSH))
         .await
         .unwrap();
     assert_eq!(h.recorder.of("RegisterTaskDefinition").len(), 1);
@@ -383,17 +387,42 @@ async fn an_ecr_push_redeploys_only_the_environments_that_follow_the_tag() {
         snapshot(&h, "follows").await.services,
         vec![("<env>".into(), 2, "3".into())]
     );
+    // An event that arrives late, for a push before the one running, is skipped: the service
+    // stays on the later push.
+    let late = format!("{REGISTRY}/web@{}", digest(4));
+    let skipped = assert_changes_nothing(&h, async || {
+        stage(&h)
+            .redeploy(&Names::new("follows"), &late, Some(FIRST_PUSH))
+            .await
+    })
+    .await;
+    assert!(
+        skipped
+            .message
+            .starts_with(&format!("skipped {late}, pushed at {FIRST_PUSH}")),
+        "{}",
+        skipped.message
+    );
+    assert_eq!(
+        skipped.outputs[outputs::PINNED_IMAGE].to_parameter_value(),
+        second
+    );
 
     let err = stage(&h)
         .redeploy(
             &Names::new("follows"),
             &format!("{REGISTRY}/api@{}", digest(3)),
+            None,
         )
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Validation);
     assert!(err.to_string().starts_with("image:"), "{err}");
 }
+
+/// Two pushes of the same tag, an hour apart.
+const FIRST_PUSH: &str = "2026-11-24T10:00:00Z";
+const SECOND_PUSH: &str = "2026-11-24T11:00:00Z";
 
 #[tokio::test]
 async fn crash_after_any_mutating_call_converges_on_rerun() {
