@@ -83,7 +83,8 @@ fn news_of(state: &str) -> Option<&'static str> {
     use provisioner_core::stages::states;
     match state {
         states::PREPARE => Some("/request/action"),
-        states::LEASE => Some("/lease/message"),
+        // The top-level lease, and each environment's in a redeploy (`RedeployLease`).
+        s if s.ends_with(states::LEASE) => Some("/lease/message"),
         states::FORGET => Some("/request/environment"),
         states::REPORT_SUCCESS | states::REPORT_FAILURE => Some("/result/status"),
         states::FIND_REDEPLOY_TARGETS => Some("/targets/environments"),

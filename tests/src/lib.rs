@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use local_aws::World;
+use local_lambda::response_catcher::ResponseCatcher;
 use local_lambda::{LocalOptions, LocalSystem};
 use provisioner_cli::execution::{self, Finished, Progress};
-use serde_json::Value;
+use provisioner_core::Names;
+use serde_json::{json, Value};
 
 /// The realistic world the whole-system tests run in, every behaviour on, its clock faster than
 /// the local run's so a test takes seconds.
@@ -68,12 +70,151 @@ pub async fn executions(system: &LocalSystem) -> Vec<String> {
         .collect()
 }
 
-/// The mutating AWS calls since the calls were last cleared, besides taking and giving back the
-/// environment's lease (the only DynamoDB writes).
+/// The mutating AWS calls since the calls were last cleared, besides the provisioner's own
+/// bookkeeping (the only DynamoDB writes: the environment's lease, the requests it answers).
 pub fn changes(system: &LocalSystem) -> Vec<String> {
     system
         .mutating_calls()
         .into_iter()
-        .filter(|op| op != "PutItem" && op != "DeleteItem")
+        .filter(|op| !["PutItem", "UpdateItem", "DeleteItem"].contains(&op.as_str()))
         .collect()
+}
+
+/// A local system whose CloudFormation answers go to a local stand-in for S3.
+pub async fn system_with_catcher() -> (LocalSystem, ResponseCatcher) {
+    let catcher = ResponseCatcher::start().await.unwrap();
+    let system = LocalSystem::start(LocalOptions {
+        response_url_prefix: Some(catcher.prefix()),
+        ..options()
+    })
+    .await
+    .unwrap();
+    (system, catcher)
+}
+
+/// A custom resource request of `stack`'s resource `Environment`, answered at `url`.
+pub fn cloudformation_request(
+    stack: &str,
+    request_type: &str,
+    request_id: &str,
+    url: &str,
+    properties: Value,
+    physical: Option<&str>,
+) -> Value {
+    let mut request = json!({
+        "RequestType": request_type,
+        "RequestId": request_id,
+        "ResponseURL": url,
+        "StackId": stack,
+        "LogicalResourceId": "Environment",
+        "ResourceType": "Custom::FargateEnvironment",
+        "ResourceProperties": properties,
+    });
+    if let Some(id) = physical {
+        request["PhysicalResourceId"] = json!(id);
+    }
+    request
+}
+
+/// Everything an environment is made of, as (kind, what) pairs, sorted: its EC2 resources by
+/// their environment tag, its load balancer, listeners and target group, its service with its
+/// task definition, and each stored parameter with its value.
+pub async fn resources(system: &LocalSystem, environment: &str) -> Vec<(String, String)> {
+    let names = Names::new(environment);
+    let mut found = Vec::new();
+    let ec2 = aws_sdk_ec2::Client::new(&system.config);
+    let tag = |name: &str, value: &str| {
+        aws_sdk_ec2::types::Filter::builder()
+            .name(name)
+            .values(value)
+            .build()
+    };
+    let tags = ec2
+        .describe_tags()
+        .filters(tag("key", "fargate-provisioner:environment"))
+        .filters(tag("value", environment))
+        .send()
+        .await
+        .unwrap();
+    for t in tags.tags() {
+        found.push((
+            format!("{:?}", t.resource_type()),
+            t.resource_id().unwrap_or_default().to_string(),
+        ));
+    }
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    for lb in lbs.load_balancers() {
+        if lb.load_balancer_name() != Some(names.load_balancer().as_str()) {
+            continue;
+        }
+        let arn = lb.load_balancer_arn().unwrap_or_default();
+        found.push(("load balancer".into(), arn.to_string()));
+        let listeners = elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        for l in listeners.listeners() {
+            found.push((
+                "listener".into(),
+                l.listener_arn().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    let tgs = elb.describe_target_groups().send().await.unwrap();
+    for tg in tgs.target_groups() {
+        if tg.target_group_name() == Some(names.target_group().as_str()) {
+            found.push((
+                "target group".into(),
+                tg.target_group_arn().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    let ecs = aws_sdk_ecs::Client::new(&system.config);
+    if let Ok(services) = ecs
+        .describe_services()
+        .cluster(names.cluster())
+        .services(names.service())
+        .send()
+        .await
+    {
+        for s in services.services() {
+            if s.status() == Some("ACTIVE") {
+                found.push((
+                    "service".into(),
+                    format!(
+                        "{} running {}",
+                        s.service_arn().unwrap_or_default(),
+                        s.task_definition().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    let families = ecs
+        .list_task_definitions()
+        .family_prefix(names.family())
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    for arn in families.task_definition_arns() {
+        found.push(("task definition".into(), arn.clone()));
+    }
+    let ssm = aws_sdk_ssm::Client::new(&system.config);
+    for name in test_support::stored_parameters(&ssm, environment).await {
+        let value = ssm
+            .get_parameter()
+            .name(&name)
+            .send()
+            .await
+            .ok()
+            .and_then(|p| p.parameter()?.value().map(str::to_string))
+            .unwrap_or_default();
+        found.push(("parameter".into(), format!("{name}={value}")));
+    }
+    found.sort();
+    found
 }

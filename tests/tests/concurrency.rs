@@ -121,3 +121,82 @@ async fn a_lease_left_by_an_execution_that_ended_is_taken_over() {
         "given back after the apply"
     );
 }
+
+/// A second stack whose custom resource names an environment another stack made: its Create
+/// answers FAILED naming the owner, the Delete of its rollback answers SUCCESS, and the owner's
+/// environment is untouched, every resource and parameter. The console may still change it.
+#[tokio::test]
+async fn a_second_stack_can_neither_take_nor_delete_another_stacks_environment() {
+    use std::time::Duration;
+    use system_tests::{cloudformation_request, resources, system_with_catcher};
+    const OWNER: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/owner/1";
+    const OTHER: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/other/2";
+    let (system, catcher) = system_with_catcher().await;
+    let answer = |id: &'static str| {
+        let catcher = &catcher;
+        async move {
+            catcher
+                .answer(id, Duration::from_secs(300))
+                .await
+                .expect("CloudFormation is answered")
+        }
+    };
+    let properties = |image: &str| json!({"name": "owned", "service": {"image": image}});
+
+    let create = cloudformation_request(
+        OWNER,
+        "Create",
+        "req-owner",
+        &catcher.url("req-owner"),
+        properties(IMAGE),
+        None,
+    );
+    system.custom_resource.answer(create).await.unwrap();
+    assert_eq!(answer("req-owner").await["Status"], "SUCCESS");
+    let before = resources(&system, "owned").await;
+    assert!(before.iter().any(|(kind, _)| kind == "service"));
+
+    let taken = cloudformation_request(
+        OTHER,
+        "Create",
+        "req-other",
+        &catcher.url("req-other"),
+        properties("123456789012.dkr.ecr.us-east-1.amazonaws.com/other:1"),
+        None,
+    );
+    system.custom_resource.answer(taken).await.unwrap();
+    let refused = answer("req-other").await;
+    assert_eq!(refused["Status"], "FAILED", "{refused}");
+    let reason = refused["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "belongs to stack arn:aws:cloudformation:us-east-1:123456789012:stack/owner/1"
+        ),
+        "{reason}"
+    );
+    let physical = refused["PhysicalResourceId"].as_str().unwrap().to_string();
+
+    // CloudFormation rolls the other stack back: a Delete of the id it was answered with.
+    let rollback = cloudformation_request(
+        OTHER,
+        "Delete",
+        "req-rollback",
+        &catcher.url("req-rollback"),
+        properties("123456789012.dkr.ecr.us-east-1.amazonaws.com/other:1"),
+        Some(&physical),
+    );
+    system.custom_resource.answer(rollback).await.unwrap();
+    let rolled_back = answer("req-rollback").await;
+    assert_eq!(rolled_back["Status"], "SUCCESS", "{rolled_back}");
+    assert_eq!(resources(&system, "owned").await, before);
+
+    // The console acts on any environment, and says whose it is.
+    let (applied, progress) = system_tests::execute_watching(&system, apply("owned")).await;
+    assert!(applied.succeeded(), "{applied:?}");
+    assert!(
+        progress.iter().any(|p| p.detail.contains(
+            "owned by stack arn:aws:cloudformation:us-east-1:123456789012:stack/owner/1"
+        )),
+        "{progress:?}"
+    );
+}

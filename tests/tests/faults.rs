@@ -6,12 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::Filter;
 use local_lambda::faults::FaultKind;
 use local_lambda::LocalSystem;
-use provisioner_core::Names;
 use serde_json::{json, Value};
-use system_tests::{changes, execute};
+use system_tests::{changes, execute, resources};
 use test_support::{ec2_leftovers, stored_parameters};
 
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest";
@@ -34,79 +32,12 @@ fn apply(name: &str) -> Value {
     json!({"action": "apply", "spec": {"name": name, "service": {"image": IMAGE}}})
 }
 
-/// What an environment is made of, by kind: EC2 resources by their environment tag, the load
-/// balancer, target group, listeners, services and task definitions by name, the parameters.
+/// How many of each kind of resource an environment has.
 async fn shape(system: &LocalSystem, environment: &str) -> BTreeMap<String, usize> {
-    let names = Names::new(environment);
     let mut shape = BTreeMap::new();
-    let ec2 = aws_sdk_ec2::Client::new(&system.config);
-    let tags = ec2
-        .describe_tags()
-        .filters(
-            Filter::builder()
-                .name("key")
-                .values("fargate-provisioner:environment")
-                .build(),
-        )
-        .filters(Filter::builder().name("value").values(environment).build())
-        .send()
-        .await
-        .unwrap();
-    for tag in tags.tags() {
-        let kind = format!("{:?}", tag.resource_type());
+    for (kind, _) in resources(system, environment).await {
         *shape.entry(kind).or_insert(0) += 1;
     }
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
-    let lbs = elb.describe_load_balancers().send().await.unwrap();
-    let ours: Vec<_> = lbs
-        .load_balancers()
-        .iter()
-        .filter(|lb| lb.load_balancer_name() == Some(names.load_balancer().as_str()))
-        .collect();
-    shape.insert("load balancers".into(), ours.len());
-    let mut listeners = 0;
-    for lb in &ours {
-        let found = elb
-            .describe_listeners()
-            .load_balancer_arn(lb.load_balancer_arn().unwrap())
-            .send()
-            .await
-            .unwrap();
-        listeners += found.listeners().len();
-    }
-    shape.insert("listeners".into(), listeners);
-    let tgs = elb.describe_target_groups().send().await.unwrap();
-    let target_groups = tgs
-        .target_groups()
-        .iter()
-        .filter(|tg| tg.target_group_name() == Some(names.target_group().as_str()))
-        .count();
-    shape.insert("target groups".into(), target_groups);
-    let ecs = aws_sdk_ecs::Client::new(&system.config);
-    let services = ecs
-        .list_services()
-        .cluster(names.cluster())
-        .send()
-        .await
-        .map(|s| s.service_arns().len())
-        .unwrap_or(0);
-    shape.insert("services".into(), services);
-    let families = ecs
-        .list_task_definitions()
-        .family_prefix(names.family())
-        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        .send()
-        .await
-        .unwrap();
-    shape.insert(
-        "task definitions".into(),
-        families.task_definition_arns().len(),
-    );
-    let ssm = aws_sdk_ssm::Client::new(&system.config);
-    shape.insert(
-        "parameters".into(),
-        stored_parameters(&ssm, environment).await.len(),
-    );
     shape
 }
 

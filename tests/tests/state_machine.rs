@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
-use local_lambda::response_catcher::ResponseCatcher;
-use local_lambda::{LocalOptions, LocalSystem};
+use local_lambda::LocalSystem;
 use serde_json::{json, Value};
-use system_tests::{changes, execute, execute_watching, executions};
+use system_tests::{
+    changes, cloudformation_request, execute, execute_watching, executions, resources,
+    system_with_catcher,
+};
 use test_support::{ec2_leftovers, stored_parameters};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -166,6 +168,17 @@ async fn bad_console_input_fails_naming_the_field_before_any_change() {
             .is_some_and(|c| c.contains("service.cpu")),
         "{finished:?}"
     );
+    // An environment beside a spec is refused too: which one would it act on?
+    let both = json!({"action": "apply", "environment": "other", "spec": {"name": "bad", "service": {"image": format!("{REGISTRY}/web:1")}}});
+    let refused = execute(&system, both).await;
+    assert_eq!(refused.error.as_deref(), Some("ValidationError"));
+    assert!(
+        refused
+            .cause
+            .as_deref()
+            .is_some_and(|c| c.contains("environment: not allowed together with spec")),
+        "{refused:?}"
+    );
     let sfn = aws_sdk_sfn::Client::new(&system.config);
     let history = sfn
         .get_execution_history()
@@ -197,30 +210,14 @@ fn cloudformation(
     properties: Value,
     physical: Option<&str>,
 ) -> Value {
-    let mut request = json!({
-        "RequestType": request_type,
-        "RequestId": request_id,
-        "ResponseURL": url,
-        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
-        "LogicalResourceId": "Environment",
-        "ResourceType": "Custom::FargateEnvironment",
-        "ResourceProperties": properties,
-    });
-    if let Some(id) = physical {
-        request["PhysicalResourceId"] = json!(id);
-    }
-    request
-}
-
-async fn system_with_catcher() -> (LocalSystem, ResponseCatcher) {
-    let catcher = ResponseCatcher::start().await.unwrap();
-    let system = LocalSystem::start(LocalOptions {
-        response_url_prefix: Some(catcher.prefix()),
-        ..system_tests::options()
-    })
-    .await
-    .unwrap();
-    (system, catcher)
+    cloudformation_request(
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/app/1",
+        request_type,
+        request_id,
+        url,
+        properties,
+        physical,
+    )
 }
 
 #[tokio::test]
@@ -366,6 +363,247 @@ async fn a_custom_resource_create_answers_success_with_the_outputs_as_attributes
             "{attribute} in {answer}"
         );
     }
+    // The ResponseURL, with which anyone could answer for the stack, is nowhere in the
+    // execution's history (its input, any state's input or output).
+    let sfn = aws_sdk_sfn::Client::new(&system.config);
+    let execution = executions(&system)
+        .await
+        .into_iter()
+        .find(|name| name.starts_with("cfn-"))
+        .expect("the custom resource started an execution");
+    let arn = format!(
+        "{}:{execution}",
+        system
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:")
+    );
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&arn)
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap();
+    // Every piece of data the history holds (Debug would redact them).
+    let history: String = history
+        .events()
+        .iter()
+        .flat_map(|e| {
+            [
+                e.execution_started_event_details().and_then(|d| d.input()),
+                e.state_entered_event_details().and_then(|d| d.input()),
+                e.state_exited_event_details().and_then(|d| d.output()),
+                e.task_scheduled_event_details().map(|d| d.parameters()),
+                e.task_succeeded_event_details().and_then(|d| d.output()),
+                e.lambda_function_scheduled_event_details()
+                    .and_then(|d| d.input()),
+                e.lambda_function_succeeded_event_details()
+                    .and_then(|d| d.output()),
+                e.execution_succeeded_event_details()
+                    .and_then(|d| d.output()),
+            ]
+        })
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(history.contains("demo"), "the history is read: {history}");
+    assert!(!history.contains(&catcher.url("create")), "{history}");
+    assert!(!history.contains(&catcher.prefix()), "{history}");
+}
+
+/// ECR events can arrive out of order: a push older than the one the service runs is skipped,
+/// with a message, and the service stays on the later push.
+#[tokio::test]
+async fn an_ecr_push_older_than_the_running_one_is_skipped() {
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    let created = execute(
+        &system,
+        create("order", &format!("{REGISTRY}/order:latest")),
+    )
+    .await;
+    assert!(created.succeeded(), "{created:?}");
+    let push = |hex: &str, time: &str| {
+        let mut push = event("ecr-push.json");
+        push["detail"]["repository-name"] = json!("order");
+        push["detail"]["image-digest"] = json!(format!("sha256:{}", hex.repeat(64)));
+        push["time"] = json!(time);
+        push
+    };
+    let later = execute(&system, push("b", "2026-11-24T11:00:00Z")).await;
+    assert!(later.succeeded(), "{later:?}");
+    let running = format!("{REGISTRY}/order@sha256:{}", "b".repeat(64));
+    assert_eq!(service_image(&system, "order").await, running);
+
+    let (earlier, progress) = execute_watching(&system, push("a", "2026-11-24T10:00:00Z")).await;
+    assert!(earlier.succeeded(), "{earlier:?}");
+    assert_eq!(service_image(&system, "order").await, running);
+    assert!(
+        progress.iter().any(|p| p.detail.contains(&format!(
+            "skipped {REGISTRY}/order@sha256:{}, pushed at 2026-11-24T10:00:00Z",
+            "a".repeat(64)
+        ))),
+        "{progress:?}"
+    );
+}
+
+/// A failed apply does not change the spec redeploys use: the last successful apply's spec is
+/// put back, so the next ECR push rolls the service on what last worked.
+#[tokio::test]
+async fn a_failed_apply_leaves_the_spec_of_the_last_successful_one() {
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    let image = format!("{REGISTRY}/web:latest");
+    let created = execute(&system, create("kept", &image)).await;
+    assert!(created.succeeded(), "{created:?}");
+    let ssm = aws_sdk_ssm::Client::new(&system.config);
+    let stored = || async {
+        ssm.get_parameter()
+            .name("/fargate-provisioner/kept/spec")
+            .send()
+            .await
+            .unwrap()
+            .parameter()
+            .unwrap()
+            .value()
+            .unwrap()
+            .to_string()
+    };
+    let applied = stored().await;
+
+    // Three tasks and a certificate that does not exist: the ALB stage fails.
+    let failing = json!({"action": "apply", "spec": {"name": "kept",
+        "alb": {"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"},
+        "service": {"image": image, "desiredCount": 3}}});
+    let failed = execute(&system, failing).await;
+    assert!(!failed.succeeded(), "{failed:?}");
+    assert_eq!(stored().await, applied);
+
+    let redeployed = execute(&system, event("ecr-push.json")).await;
+    assert!(redeployed.succeeded(), "{redeployed:?}");
+    let ecs = aws_sdk_ecs::Client::new(&system.config);
+    let service = ecs
+        .describe_services()
+        .cluster("kept")
+        .services("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(service.services()[0].desired_count(), 2);
+}
+
+/// A rename is a replacement; when the new environment fails, CloudFormation is answered FAILED
+/// and the half-built new environment is destroyed, so the rollback (back to the old name)
+/// leaves nothing behind. The old environment is untouched.
+#[tokio::test]
+async fn a_failed_rename_removes_the_half_built_new_environment() {
+    let (system, catcher) = system_with_catcher().await;
+    let image = format!("{REGISTRY}/web:latest");
+    let create = cloudformation(
+        "Create",
+        "req-old",
+        &catcher.url("req-old"),
+        json!({"name": "old-name", "service": {"image": image}}),
+        None,
+    );
+    system.custom_resource.answer(create).await.unwrap();
+    let created = catcher
+        .answer("req-old", Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
+    let old = resources(&system, "old-name").await;
+
+    let mut rename = cloudformation(
+        "Update",
+        "req-rename",
+        &catcher.url("req-rename"),
+        json!({"name": "new-name",
+               "alb": {"certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"},
+               "service": {"image": image}}),
+        Some("old-name"),
+    );
+    rename["OldResourceProperties"] = json!({"name": "old-name", "service": {"image": image}});
+    system.custom_resource.answer(rename).await.unwrap();
+    let refused = catcher
+        .answer("req-rename", Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(refused["Status"], "FAILED", "{refused}");
+    assert!(
+        refused["Reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("CreateListener")),
+        "{refused}"
+    );
+
+    // The destroy of the new environment runs to its end.
+    let sfn = aws_sdk_sfn::Client::new(&system.config);
+    let removal = format!(
+        "{}:remove-req-rename",
+        system
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:")
+    );
+    let mut removal_progress = Vec::new();
+    let finished = provisioner_cli::execution::follow(
+        &sfn,
+        &removal,
+        Duration::from_millis(200),
+        Duration::from_secs(300),
+        |p| removal_progress.push(p.clone()),
+    )
+    .await
+    .expect("the removal ends");
+    assert!(finished.succeeded(), "{finished:?}");
+    assert!(
+        removal_progress.iter().any(|p| p.state == "NetworkDestroy"),
+        "{removal_progress:?}"
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&system.config);
+    let ssm = aws_sdk_ssm::Client::new(&system.config);
+    assert_eq!(ec2_leftovers(&ec2, "new-name").await, Vec::<String>::new());
+    assert_eq!(
+        stored_parameters(&ssm, "new-name").await,
+        Vec::<String>::new()
+    );
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
+    let lbs = elb.describe_load_balancers().send().await.unwrap();
+    assert!(lbs
+        .load_balancers()
+        .iter()
+        .all(|lb| lb.load_balancer_name() != Some("new-name-alb")));
+    assert_eq!(resources(&system, "old-name").await, old);
+}
+
+/// Console input cannot bring a CloudFormation context of its own: it is refused, naming the
+/// field, and no stack is answered.
+#[tokio::test]
+async fn console_input_with_a_cloudformation_context_answers_no_stack() {
+    let (system, catcher) = system_with_catcher().await;
+    let forged = json!({
+        "action": "destroy",
+        "environment": "victim",
+        "cloudFormation": {
+            "responseUrl": catcher.url("forged"),
+            "stackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/victim/1",
+            "requestId": "forged",
+            "logicalResourceId": "Environment",
+            "requestType": "Delete"
+        }
+    });
+    let finished = execute(&system, forged).await;
+    assert!(!finished.succeeded());
+    assert_eq!(finished.error.as_deref(), Some("ValidationError"));
+    assert!(
+        finished
+            .cause
+            .as_deref()
+            .is_some_and(|c| c.contains("unknown field `cloudFormation`")),
+        "{finished:?}"
+    );
+    assert!(catcher
+        .answer("forged", Duration::from_secs(2))
+        .await
+        .is_none());
 }
 
 /// A function that dies mid-stage (a crash right after AWS applied a create, a run out of time)

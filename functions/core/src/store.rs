@@ -333,6 +333,29 @@ impl SsmStore {
         Ok(true)
     }
 
+    /// The stored spec as stored (JSON), if any.
+    pub async fn spec_text(&self, names: &Names) -> Result<Option<String>, ProvisionError> {
+        self.get(&names.spec_parameter()).await
+    }
+
+    /// Puts back a spec read with [`Self::spec_text`] (the last one an apply succeeded with).
+    pub async fn restore_spec_text(&self, names: &Names, text: &str) -> Result<(), ProvisionError> {
+        let name = names.spec_parameter();
+        let current = self.get(&name).await?;
+        if current.as_deref() == Some(text) {
+            return Ok(());
+        }
+        self.put(
+            names,
+            "spec",
+            &name,
+            text,
+            ParameterType::String,
+            current.as_deref(),
+        )
+        .await
+    }
+
     /// The stored spec, validated again for `region`.
     pub async fn spec(
         &self,

@@ -2,8 +2,9 @@
 //! - `prepare` reads the execution input, validates the spec, names its zones from the region's
 //!   (DescribeAvailabilityZones) and stores it, and says which path
 //!   to take (apply, destroy, redeploy);
-//! - `report` collects the environment's outputs and, when CloudFormation started the execution,
-//!   answers it: SUCCESS with the outputs as attributes, or FAILED with the failed state's reason;
+//! - `report` collects the environment's outputs and, when the custom resource function started
+//!   the execution ([`crate::pending`]), answers CloudFormation: SUCCESS with the outputs as
+//!   attributes, or FAILED with the failed state's reason;
 //! - `lease` takes the environment's lease for the execution, or says who holds it
 //!   ([`crate::lease`]); `report` gives it back;
 //! - `forget` deletes the stored spec at the end of a teardown.
@@ -15,13 +16,14 @@ use provisioner_core::outputs;
 use provisioner_core::spec::check_environment_name;
 use provisioner_core::{endpoint_plan, stages, wait_budget, zones};
 use provisioner_core::{
-    EnvironmentSpec, Function, Names, OutputValue, ProvisionError, Setup, SsmStore,
+    AwsContext, EnvironmentSpec, Function, Names, OutputValue, ProvisionError, Setup, SsmStore,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::input::{CloudFormationContext, ExecutionAction, ExecutionInput};
-use crate::lease::Leases;
+use crate::lease::{Leases, CONSOLE};
+use crate::pending::{self, PendingRequests};
 use crate::respond::{self, Outcome};
 use crate::response_url::ResponseUrlPolicy;
 
@@ -34,6 +36,10 @@ use crate::response_url::ResponseUrlPolicy;
 enum ControlRequest {
     Prepare {
         input: Value,
+        /// The execution's name (`$$.Execution.Name`): the key of the CloudFormation request it
+        /// answers, if the custom resource function started it.
+        #[serde(default)]
+        execution: Option<String>,
     },
     Report {
         outcome: ReportOutcome,
@@ -46,8 +52,16 @@ enum ControlRequest {
         request: Prepared,
         execution_arn: String,
     },
+    /// Gives back the lease an iteration of a redeploy took.
+    Release {
+        environment: String,
+        execution_arn: String,
+    },
     Forget {
         environment: String,
+        /// The execution's ARN: the environment's record is forgotten while it holds the lease.
+        #[serde(default)]
+        execution_arn: Option<String>,
     },
 }
 
@@ -72,6 +86,9 @@ pub struct Prepared {
     /// For apply: the validated spec with its zones named, stored once the lease is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<Value>,
+    /// The CloudFormation stack resource this execution acts for; none for the console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
 }
 
 /// Seconds between polls when the function's configuration does not say.
@@ -79,6 +96,7 @@ pub const DEFAULT_POLL_SECONDS: u32 = 15;
 
 pub struct Control {
     pub store: SsmStore,
+    pub pending: PendingRequests,
     /// For the region's availability zones, which a spec's zones are resolved against.
     pub ec2: aws_sdk_ec2::Client,
     pub region: String,
@@ -97,6 +115,10 @@ impl Function for Control {
     fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
         Ok(Control {
             store: SsmStore::new(aws_sdk_ssm::Client::new(setup.config)),
+            pending: PendingRequests {
+                dynamodb: aws_sdk_dynamodb::Client::new(setup.config),
+                table: setup.required_var(crate::entry::REQUEST_TABLE_VAR)?,
+            },
             ec2: aws_sdk_ec2::Client::new(setup.config),
             region: setup.region.clone(),
             policy: ResponseUrlPolicy::s3_only(),
@@ -123,25 +145,49 @@ impl Control {
             ProvisionError::request(
                 e.path().to_string(),
                 format!(
-                    "{}; expected {{\"operation\": \"prepare\" | \"report\" | \"forget\", ...}}",
+                    "{}; expected {{\"operation\": \"prepare\" | \"lease\" | \"release\" | \"report\" | \"forget\", ...}}",
                     e.inner()
                 ),
             )
         })?;
         let answer = match request {
-            ControlRequest::Prepare { input } => serde_json::to_value(self.prepare(input).await?),
+            ControlRequest::Prepare { input, execution } => {
+                let request = match &execution {
+                    Some(name) => self.pending.of(name).await?,
+                    None => None,
+                };
+                serde_json::to_value(self.prepare(input, request.as_ref()).await?)
+            }
             ControlRequest::Report {
                 outcome,
                 execution,
                 execution_arn,
             } => {
-                let answered = self.report(outcome, &execution).await?;
+                let request = match &execution_arn {
+                    Some(arn) => self.pending.of(pending::execution_name(arn)).await?,
+                    None => None,
+                };
+                let answered = self
+                    .report(
+                        outcome,
+                        &execution,
+                        request.as_ref(),
+                        execution_arn.as_deref(),
+                    )
+                    .await?;
+                if let (Some(arn), Some(_)) = (&execution_arn, &request) {
+                    self.pending.answered(pending::execution_name(arn)).await?;
+                }
                 // Given back once the outcome is reported: the next writer starts from here.
                 let environment = execution
                     .pointer("/request/environment")
                     .and_then(Value::as_str);
                 let leased = execution.pointer("/lease/held") == Some(&Value::Bool(true));
+                let action = execution.pointer("/request/action").and_then(Value::as_str);
                 if let (Some(environment), Some(arn), true) = (environment, execution_arn, leased) {
+                    if action == Some("apply") {
+                        self.settle_spec(environment, &arn, outcome).await?;
+                    }
                     self.leases.release(environment, &arn).await?;
                 }
                 Ok(answered)
@@ -150,17 +196,35 @@ impl Control {
                 request,
                 execution_arn,
             } => serde_json::to_value(self.lease(request, &execution_arn).await?),
-            ControlRequest::Forget { environment } => {
+            ControlRequest::Release {
+                environment,
+                execution_arn,
+            } => {
+                self.leases.release(&environment, &execution_arn).await?;
+                Ok(json!({"released": environment}))
+            }
+            ControlRequest::Forget {
+                environment,
+                execution_arn,
+            } => {
                 check_environment_name(&environment)
                     .map_err(|p| ProvisionError::request("environment", p))?;
                 self.store.delete_spec(&Names::new(&environment)).await?;
+                if let Some(arn) = execution_arn {
+                    self.leases.forget(&environment, &arn).await?;
+                }
                 Ok(json!({"forgotten": environment}))
             }
         };
         answer.map_err(|e| ProvisionError::internal("encoding the answer", e))
     }
 
-    async fn prepare(&self, input: Value) -> Result<Prepared, ProvisionError> {
+    /// `request`: the CloudFormation request the execution answers, if a stack started it.
+    async fn prepare(
+        &self,
+        input: Value,
+        request: Option<&CloudFormationContext>,
+    ) -> Result<Prepared, ProvisionError> {
         if outputs::is_ecr_image_event(&input) {
             let specs = self.store.all_specs(&self.region).await?;
             return Ok(self.prepared("redeploy", None, &specs));
@@ -174,7 +238,15 @@ impl Control {
                 ),
             )
         })?;
-        match input.action {
+        let stack =
+            request.map(|c| format!("stack {} (resource {})", c.stack_id, c.logical_resource_id));
+        if input.spec.is_some() && input.environment.is_some() {
+            return Err(ProvisionError::request(
+                "environment",
+                "not allowed together with spec: give spec (the name is spec.name) or environment, not both",
+            ));
+        }
+        let mut prepared = match input.action {
             ExecutionAction::Apply => {
                 let spec = input.spec.ok_or_else(|| {
                     ProvisionError::request("spec", "required for apply: the environment spec")
@@ -191,7 +263,7 @@ impl Control {
                     serde_json::to_value(&spec)
                         .map_err(|e| ProvisionError::internal("encoding the spec", e))?,
                 );
-                Ok(prepared)
+                prepared
             }
             ExecutionAction::Destroy => {
                 let environment = input
@@ -218,9 +290,11 @@ impl Control {
                     .spec(&Names::new(&environment), &self.region)
                     .await
                     .ok();
-                Ok(self.prepared("destroy", Some(environment), stored.as_slice()))
+                self.prepared("destroy", Some(environment), stored.as_slice())
             }
-        }
+        };
+        prepared.stack = stack;
+        Ok(prepared)
     }
 
     /// Where the spec's subnets may go: the region's zones, and for the tasks the zones where
@@ -249,13 +323,124 @@ impl Control {
         let environment = request.environment.unwrap_or_default();
         check_environment_name(&environment)
             .map_err(|p| ProvisionError::request("environment", p))?;
-        let answer = self.leases.acquire(&environment, execution_arn).await?;
-        if let (true, Some(spec)) = (answer.held, &request.spec) {
+        let mut answer = self.leases.acquire(&environment, execution_arn).await?;
+        if !answer.held {
+            return Ok(answer);
+        }
+        let recorded = answer.owner.clone();
+        let requester = request.stack.as_deref();
+        let apply = request.action == "apply";
+        match (recorded.as_deref(), requester) {
+            // Another stack's environment: a stack may neither change nor delete it.
+            (Some(owner), Some(stack)) if owner != stack && owner != CONSOLE => {
+                self.leases.release(&environment, execution_arn).await?;
+                if apply {
+                    return Err(ProvisionError::Conflict(format!(
+                        "environment {environment} belongs to {owner}; choose another name, or change it from that stack"
+                    )));
+                }
+                answer.held = false;
+                answer.foreign = true;
+                answer.message = format!(
+                    "environment {environment} belongs to {owner}: left as it is, nothing deleted"
+                );
+                return Ok(answer);
+            }
+            // First made, or made from the console and now managed by a stack.
+            (None, _) | (Some(CONSOLE), Some(_)) if apply => {
+                let owner = requester.unwrap_or(CONSOLE);
+                self.leases
+                    .set_owner(&environment, execution_arn, owner)
+                    .await?;
+                answer.owner = Some(owner.to_string());
+            }
+            _ => {}
+        }
+        if let Some(owner) = &answer.owner {
+            answer.message = format!("{} (owned by {owner})", answer.message);
+        }
+        if let Some(spec) = &request.spec {
             self.store
                 .put_spec(&EnvironmentSpec::from_json(spec, &self.region)?)
                 .await?;
         }
         Ok(answer)
+    }
+
+    /// A rename is a replacement: CloudFormation's rollback after a FAILED answer goes back to
+    /// the old name and never deletes the new one. So a failed replacement starts a destroy of
+    /// the half-built new environment (it runs once this execution gives the lease back), and
+    /// the rollback leaves nothing behind.
+    async fn remove_failed_replacement(
+        &self,
+        context: &CloudFormationContext,
+        environment: Option<&str>,
+        arn: &str,
+    ) -> Result<(), ProvisionError> {
+        let Some(new) = environment else {
+            return Ok(());
+        };
+        let renamed = context.request_type == "Update"
+            && context
+                .physical_resource_id
+                .as_deref()
+                .is_some_and(|old| old != new);
+        if !renamed {
+            return Ok(());
+        }
+        // arn:aws:states:REGION:ACCOUNT:execution:MACHINE:NAME -> ...:stateMachine:MACHINE
+        let machine = arn
+            .rsplit_once(':')
+            .map(|(head, _)| head.replace(":execution:", ":stateMachine:"))
+            .unwrap_or_default();
+        // One per request: a retried report finds it started.
+        let name = crate::entry::execution_name(&context.request_id).replacen("cfn-", "remove-", 1);
+        let input = json!({"action": "destroy", "environment": new}).to_string();
+        let started = self
+            .leases
+            .sfn
+            .start_execution()
+            .state_machine_arn(&machine)
+            .name(&name)
+            .input(input)
+            .send()
+            .await
+            .context("StartExecution", &name);
+        match started {
+            Err(e) if e.aws_code() != Some("ExecutionAlreadyExists") => return Err(e),
+            _ => {}
+        }
+        tracing::info!(environment = %new, execution = %name, "removing the half-built replacement");
+        Ok(())
+    }
+
+    /// The spec redeploys and later applies start from changes only when an apply succeeds:
+    /// a success records the stored spec as applied; a failure puts the last applied one back
+    /// (after a first create that failed there is none, and the failed spec stays for the
+    /// destroy or the next apply).
+    async fn settle_spec(
+        &self,
+        environment: &str,
+        execution_arn: &str,
+        outcome: ReportOutcome,
+    ) -> Result<(), ProvisionError> {
+        let names = Names::new(environment);
+        match outcome {
+            ReportOutcome::Success => {
+                if let Some(spec) = self.store.spec_text(&names).await? {
+                    self.leases
+                        .set_applied(environment, execution_arn, &spec)
+                        .await?;
+                }
+            }
+            ReportOutcome::Failure => {
+                if let Some(applied) = self.leases.applied(environment).await? {
+                    self.store.restore_spec_text(&names, &applied).await?;
+                    tracing::info!(%environment, "put back the spec of the last successful apply");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The path to take, with wait budgets long enough for `specs`.
@@ -271,6 +456,7 @@ impl Control {
             poll_seconds: self.poll_seconds,
             budgets: wait_budget::polls(self.poll_seconds, specs),
             spec: None,
+            stack: None,
         }
     }
 
@@ -300,6 +486,8 @@ impl Control {
         &self,
         outcome: ReportOutcome,
         execution: &Value,
+        context: Option<&CloudFormationContext>,
+        execution_arn: Option<&str>,
     ) -> Result<Value, ProvisionError> {
         let environment = execution
             .pointer("/request/environment")
@@ -309,9 +497,6 @@ impl Control {
             .pointer("/request/action")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let context: Option<CloudFormationContext> = execution
-            .get("cloudFormation")
-            .and_then(|c| serde_json::from_value(c.clone()).ok());
         let outcome = match outcome {
             ReportOutcome::Success => Outcome::Success {
                 data: match (&environment, action) {
@@ -325,21 +510,21 @@ impl Control {
         };
         let physical_resource_id = environment
             .clone()
-            .or_else(|| {
-                context
-                    .as_ref()
-                    .and_then(|c| c.physical_resource_id.clone())
-            })
+            .or_else(|| context.and_then(|c| c.physical_resource_id.clone()))
             .unwrap_or_else(|| {
                 format!(
                     "invalid:{}",
-                    context
-                        .as_ref()
-                        .map(|c| c.request_id.as_str())
-                        .unwrap_or("unknown")
+                    context.map(|c| c.request_id.as_str()).unwrap_or("unknown")
                 )
             });
-        if let Some(context) = &context {
+        if let Some(context) = context {
+            if matches!(outcome, Outcome::Failed { .. }) {
+                let action = execution.pointer("/request/action").and_then(Value::as_str);
+                if let (Some(arn), Some("apply")) = (execution_arn, action) {
+                    self.remove_failed_replacement(context, environment.as_deref(), arn)
+                        .await?;
+                }
+            }
             respond::send(&self.policy, context, &physical_resource_id, &outcome).await?;
         }
         Ok(match outcome {

@@ -10,6 +10,7 @@ use provisioner_core::{AwsContext, EnvironmentSpec, Function, ProvisionError, Se
 use serde_json::Value;
 
 use crate::input::{CloudFormationContext, ExecutionAction, ExecutionInput};
+use crate::pending::PendingRequests;
 use crate::respond::{self, Outcome};
 use crate::response_url::ResponseUrlPolicy;
 
@@ -32,6 +33,8 @@ pub enum Decision {
     Start {
         execution_name: String,
         input: ExecutionInput,
+        /// The request the execution answers, kept apart from its input.
+        request: CloudFormationContext,
     },
 }
 
@@ -94,8 +97,8 @@ pub fn decide(request: &CloudFormationCustomResourceRequest, region: &str) -> De
                     action: ExecutionAction::Destroy,
                     spec: None,
                     environment: Some(environment),
-                    cloud_formation: Some(context),
                 },
+                request: context,
             };
         }
     };
@@ -120,14 +123,15 @@ pub fn decide(request: &CloudFormationCustomResourceRequest, region: &str) -> De
             action: ExecutionAction::Apply,
             spec: Some(spec),
             environment: None,
-            cloud_formation: Some(context),
         },
+        request: context,
     }
 }
 
 /// The custom resource function.
 pub struct CustomResource {
     pub sfn: aws_sdk_sfn::Client,
+    pub pending: PendingRequests,
     pub state_machine_arn: String,
     pub region: String,
     pub policy: ResponseUrlPolicy,
@@ -136,10 +140,17 @@ pub struct CustomResource {
 /// The environment variable naming the state machine the custom resource starts.
 pub const STATE_MACHINE_ARN_VAR: &str = "STATE_MACHINE_ARN";
 
+/// The environment variable naming the DynamoDB table of the requests executions answer.
+pub const REQUEST_TABLE_VAR: &str = "REQUEST_TABLE";
+
 impl Function for CustomResource {
     fn build(setup: &Setup<'_>) -> Result<Self, ProvisionError> {
         Ok(CustomResource {
             sfn: aws_sdk_sfn::Client::new(setup.config),
+            pending: PendingRequests {
+                dynamodb: aws_sdk_dynamodb::Client::new(setup.config),
+                table: setup.required_var(REQUEST_TABLE_VAR)?,
+            },
             state_machine_arn: setup.required_var(STATE_MACHINE_ARN_VAR)?,
             region: setup.region.clone(),
             policy: ResponseUrlPolicy::s3_only(),
@@ -187,7 +198,9 @@ impl CustomResource {
             Decision::Start {
                 execution_name,
                 input,
+                request,
             } => {
+                self.pending.keep(&execution_name, &request).await?;
                 let input_json = serde_json::to_string(&input)
                     .map_err(|e| ProvisionError::internal("encoding the execution input", e))?;
                 let started = self
@@ -338,6 +351,7 @@ mod tests {
         let Decision::Start {
             execution_name,
             input,
+            request: kept,
         } = decide(
             &request("Create", props("demo", "2"), None, None),
             "us-east-1",
@@ -347,9 +361,12 @@ mod tests {
         };
         assert_eq!(execution_name, "cfn-9f7e-1");
         assert_eq!(input.action, ExecutionAction::Apply);
-        let spec = input.spec.unwrap();
+        let spec = input.spec.clone().unwrap();
         assert!(spec.get("ServiceToken").is_none() && spec.get("ServiceTimeout").is_none());
-        assert_eq!(input.cloud_formation.unwrap().request_type, "Create");
+        assert_eq!(kept.request_type, "Create");
+        // The ResponseURL stays out of the execution's input (and so its history).
+        let encoded = serde_json::to_string(&input).unwrap();
+        assert!(!encoded.contains(&kept.response_url), "{encoded}");
     }
 
     #[test]
@@ -385,19 +402,12 @@ mod tests {
             ),
             "us-east-1",
         );
-        let Decision::Start { input, .. } = decision else {
+        let Decision::Start { input, request, .. } = decision else {
             panic!()
         };
         assert_eq!(input.action, ExecutionAction::Apply);
         assert_eq!(input.spec.unwrap()["name"], "demo2");
-        assert_eq!(
-            input
-                .cloud_formation
-                .unwrap()
-                .physical_resource_id
-                .as_deref(),
-            Some("demo")
-        );
+        assert_eq!(request.physical_resource_id.as_deref(), Some("demo"));
     }
 
     #[test]

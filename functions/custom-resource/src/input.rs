@@ -22,11 +22,10 @@ pub struct ExecutionInput {
     pub spec: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
-    /// Present when CloudFormation started the execution: where and how to answer it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloud_formation: Option<CloudFormationContext>,
 }
 
+/// A CloudFormation request an execution answers: kept apart from the execution's input
+/// ([`crate::pending`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudFormationContext {

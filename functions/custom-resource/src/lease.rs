@@ -1,12 +1,15 @@
-//! One writer per environment. An execution takes the environment's lease before its first stage
-//! and gives it back when it reports; a second execution for the same environment waits for it.
+//! One writer per environment, and who owns it. Each environment has one item in a DynamoDB
+//! table: `holder`, the execution changing it now (its lease), and `owner`, who made it (a
+//! CloudFormation stack's resource, or the console).
 //!
-//! The lease is an item of a DynamoDB table, written with a condition: DynamoDB's conditional
-//! writes are atomic, so of two executions asking at once exactly one gets it, and a lease whose
-//! holder is no longer running is taken over with a compare-and-swap on the holder (Parameter
-//! Store, where the rest of the state lives, has create-if-absent but no compare-and-swap).
+//! An execution takes the lease before its first stage and gives it back when it reports; a
+//! second execution for the same environment waits for it. DynamoDB's conditional writes are
+//! atomic, so of two executions asking at once exactly one gets it, and a lease whose holder is
+//! no longer running is taken over with a compare-and-swap on the holder (Parameter Store, where
+//! the rest of the state lives, has create-if-absent but no compare-and-swap). The item outlives
+//! the lease, so the owner stays recorded until a teardown forgets the environment.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use provisioner_core::{AwsContext, ProvisionError};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +17,13 @@ use serde::{Deserialize, Serialize};
 const ENVIRONMENT: &str = "environment";
 /// The execution holding the lease.
 const HOLDER: &str = "holder";
+/// Who made the environment.
+const OWNER: &str = "owner";
+/// The spec of the last apply that succeeded (JSON).
+const APPLIED: &str = "applied";
+
+/// The owner of environments made from the console (or any execution not started by a stack).
+pub const CONSOLE: &str = "the console";
 
 /// What asking for the lease gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +33,26 @@ pub struct LeaseAnswer {
     /// The execution that holds it, when it is another one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
+    /// Who owns the environment, once the lease is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Another stack owns the environment and this execution is a stack's Delete: it ends at
+    /// once, successfully, without touching it.
+    #[serde(default)]
+    pub foreign: bool,
     pub message: String,
+}
+
+impl LeaseAnswer {
+    fn waiting(holder: Option<String>, message: String) -> Self {
+        LeaseAnswer {
+            held: false,
+            holder,
+            owner: None,
+            foreign: false,
+            message,
+        }
+    }
 }
 
 pub struct Leases {
@@ -37,112 +66,197 @@ fn is_condition_failed(e: &ProvisionError) -> bool {
 }
 
 impl Leases {
-    /// Takes the lease of `environment` for `execution`, or says who holds it.
+    /// Takes the lease of `environment` for `execution`, or says who holds it. A held answer
+    /// carries the recorded owner.
     pub async fn acquire(
         &self,
         environment: &str,
         execution: &str,
     ) -> Result<LeaseAnswer, ProvisionError> {
-        let held = |message: String| LeaseAnswer {
+        let held = |owner: Option<String>, message: String| LeaseAnswer {
             held: true,
             holder: None,
+            owner,
+            foreign: false,
             message,
         };
         // Free, or already ours (a retried step): take it.
         let taken = self
-            .put(
+            .set_holder(
                 environment,
                 execution,
-                "attribute_not_exists(#env) OR #holder = :me",
-                &[(":me", execution)],
+                "attribute_not_exists(#holder) OR #holder = :expected",
+                execution,
             )
             .await;
         match taken {
-            Ok(()) => return Ok(held(format!("{environment} is ours"))),
+            Ok(owner) => return Ok(held(owner, format!("{environment} is ours"))),
             Err(e) if is_condition_failed(&e) => {}
             Err(e) => return Err(e),
         }
         let Some(holder) = self.holder(environment).await? else {
             // Released in between: ask again at the next poll.
-            return Ok(LeaseAnswer {
-                held: false,
-                holder: None,
-                message: format!("{environment} was just released"),
-            });
+            return Ok(LeaseAnswer::waiting(
+                None,
+                format!("{environment} was just released"),
+            ));
         };
         if self.is_running(&holder).await? {
-            return Ok(LeaseAnswer {
-                held: false,
-                message: format!("waiting for {holder}, which is changing {environment}"),
-                holder: Some(holder),
-            });
+            return Ok(LeaseAnswer::waiting(
+                Some(holder.clone()),
+                format!("waiting for {holder}, which is changing {environment}"),
+            ));
         }
         // The holder ended without giving it back: take it over, unless someone else just did.
         match self
-            .put(
-                environment,
-                execution,
-                "attribute_exists(#env) AND #holder = :dead",
-                &[(":dead", &holder)],
-            )
+            .set_holder(environment, execution, "#holder = :expected", &holder)
             .await
         {
-            Ok(()) => Ok(held(format!(
-                "{environment} is ours (taken over from {holder}, which is no longer running)"
-            ))),
-            Err(e) if is_condition_failed(&e) => Ok(LeaseAnswer {
-                held: false,
-                holder: None,
-                message: format!("{environment} was just taken by another execution"),
-            }),
+            Ok(owner) => Ok(held(
+                owner,
+                format!(
+                    "{environment} is ours (taken over from {holder}, which is no longer running)"
+                ),
+            )),
+            Err(e) if is_condition_failed(&e) => Ok(LeaseAnswer::waiting(
+                None,
+                format!("{environment} was just taken by another execution"),
+            )),
             Err(e) => Err(e),
         }
     }
 
-    /// Gives the lease back if `execution` holds it; anything else is left alone.
+    /// Gives the lease back if `execution` holds it; anything else is left alone. The owner
+    /// stays recorded.
     pub async fn release(&self, environment: &str, execution: &str) -> Result<(), ProvisionError> {
         let released = self
             .dynamodb
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key(ENVIRONMENT, AttributeValue::S(environment.into()))
+            .update_expression("REMOVE #holder")
             .condition_expression("#holder = :me")
             .expression_attribute_names("#holder", HOLDER)
             .expression_attribute_values(":me", AttributeValue::S(execution.into()))
             .send()
             .await
-            .context("DeleteItem", environment);
+            .context("UpdateItem", environment);
         match released {
             Err(e) if is_condition_failed(&e) => Ok(()),
             other => other.map(|_| ()),
         }
     }
 
-    /// Writes `execution` as the holder if `condition` holds; `values` are its placeholders.
-    async fn put(
+    /// Records `owner` as the environment's owner; `execution` must hold the lease.
+    pub async fn set_owner(
+        &self,
+        environment: &str,
+        execution: &str,
+        owner: &str,
+    ) -> Result<(), ProvisionError> {
+        self.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key(ENVIRONMENT, AttributeValue::S(environment.into()))
+            .update_expression("SET #owner = :owner")
+            .condition_expression("#holder = :me")
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_names("#owner", OWNER)
+            .expression_attribute_values(":me", AttributeValue::S(execution.into()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.into()))
+            .send()
+            .await
+            .context("UpdateItem", environment)?;
+        Ok(())
+    }
+
+    /// Records `spec` as the one the last successful apply used; `execution` holds the lease.
+    pub async fn set_applied(
+        &self,
+        environment: &str,
+        execution: &str,
+        spec: &str,
+    ) -> Result<(), ProvisionError> {
+        self.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key(ENVIRONMENT, AttributeValue::S(environment.into()))
+            .update_expression("SET #applied = :spec")
+            .condition_expression("#holder = :me")
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_names("#applied", APPLIED)
+            .expression_attribute_values(":me", AttributeValue::S(execution.into()))
+            .expression_attribute_values(":spec", AttributeValue::S(spec.into()))
+            .send()
+            .await
+            .context("UpdateItem", environment)?;
+        Ok(())
+    }
+
+    /// The spec of the last apply that succeeded, if one did.
+    pub async fn applied(&self, environment: &str) -> Result<Option<String>, ProvisionError> {
+        self.attribute(environment, APPLIED).await
+    }
+
+    /// Forgets a destroyed environment, lease and owner, if `execution` holds its lease (or
+    /// nobody does).
+    pub async fn forget(&self, environment: &str, execution: &str) -> Result<(), ProvisionError> {
+        let forgotten = self
+            .dynamodb
+            .delete_item()
+            .table_name(&self.table)
+            .key(ENVIRONMENT, AttributeValue::S(environment.into()))
+            .condition_expression("attribute_not_exists(#holder) OR #holder = :me")
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_values(":me", AttributeValue::S(execution.into()))
+            .send()
+            .await
+            .context("DeleteItem", environment);
+        match forgotten {
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Writes `execution` as the holder if `condition` holds, `:expected` standing for
+    /// `expected`. Returns the recorded owner.
+    async fn set_holder(
         &self,
         environment: &str,
         execution: &str,
         condition: &str,
-        values: &[(&str, &str)],
-    ) -> Result<(), ProvisionError> {
-        let request = self
+        expected: &str,
+    ) -> Result<Option<String>, ProvisionError> {
+        let updated = self
             .dynamodb
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .item(ENVIRONMENT, AttributeValue::S(environment.into()))
-            .item(HOLDER, AttributeValue::S(execution.into()))
+            .key(ENVIRONMENT, AttributeValue::S(environment.into()))
+            .update_expression("SET #holder = :me")
             .condition_expression(condition)
-            .expression_attribute_names("#env", ENVIRONMENT)
-            .expression_attribute_names("#holder", HOLDER);
-        let request = values.iter().fold(request, |r, (name, value)| {
-            r.expression_attribute_values(*name, AttributeValue::S((*value).into()))
-        });
-        request.send().await.context("PutItem", environment)?;
-        Ok(())
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_values(":me", AttributeValue::S(execution.into()))
+            .expression_attribute_values(":expected", AttributeValue::S(expected.into()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .context("UpdateItem", environment)?;
+        Ok(updated
+            .attributes()
+            .and_then(|a| a.get(OWNER))
+            .and_then(|v| v.as_s().ok())
+            .cloned())
     }
 
     async fn holder(&self, environment: &str) -> Result<Option<String>, ProvisionError> {
+        self.attribute(environment, HOLDER).await
+    }
+
+    async fn attribute(
+        &self,
+        environment: &str,
+        name: &str,
+    ) -> Result<Option<String>, ProvisionError> {
         let item = self
             .dynamodb
             .get_item()
@@ -154,7 +268,7 @@ impl Leases {
             .context("GetItem", environment)?;
         Ok(item
             .item()
-            .and_then(|i| i.get(HOLDER))
+            .and_then(|i| i.get(name))
             .and_then(|v| v.as_s().ok())
             .cloned())
     }

@@ -4,6 +4,7 @@ pub mod control;
 pub mod entry;
 pub mod input;
 pub mod lease;
+pub mod pending;
 pub mod respond;
 pub mod response_url;
 

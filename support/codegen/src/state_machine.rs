@@ -14,6 +14,8 @@ use provisioner_core::stages::states::{
     LEASE_TIMED_OUT, LEASE_WAIT, PREPARE, REDEPLOY_EACH, REPORT_FAILURE, REPORT_SUCCESS, ROUTE,
 };
 const DONE: &str = "Done";
+/// The prefix of the lease states inside a redeploy's Map iteration.
+const REDEPLOY_PREFIX: &str = "Redeploy";
 const FAILED: &str = "Failed";
 
 /// Errors worth another attempt: a stage's own `Retryable` and Lambda's service errors.
@@ -117,6 +119,7 @@ fn stage_request(action: Action) -> Value {
     });
     if action == Action::Redeploy {
         request["image.$"] = json!("$.image");
+        request["pushedAt.$"] = json!("$.pushedAt");
     }
     request
 }
@@ -280,16 +283,19 @@ fn chain(
     })
 }
 
-fn control(operation: &str, mut parameters: Value, result_path: Value, next: &str) -> Value {
+fn control(operation: &str, parameters: Value, result_path: Value, next: &str) -> Value {
+    control_at(Place::Top, operation, parameters, result_path, next)
+}
+
+fn control_at(
+    place: Place,
+    operation: &str,
+    mut parameters: Value,
+    result_path: Value,
+    next: &str,
+) -> Value {
     parameters["operation"] = json!(operation);
-    task(
-        CONTROL,
-        parameters,
-        result_path,
-        Action::Apply,
-        Place::Top,
-        next,
-    )
+    task(CONTROL, parameters, result_path, Action::Apply, place, next)
 }
 
 /// The redeploy path: the stage that redeploys finds the environments following the pushed
@@ -311,17 +317,44 @@ fn redeploy_path(states: &mut States) -> String {
             "Next": REDEPLOY_EACH
         }),
     );
+    // Each environment is redeployed under its lease, like an apply: a push during an apply
+    // of the same environment waits for it. An iteration that fails leaves its lease to be
+    // taken over once this execution has ended.
     let mut iteration = States::default();
     let done = format!("{}Done", stages::state_name(stage, Action::Redeploy));
-    let start = stage_step(
+    let release = &format!("{REDEPLOY_PREFIX}Release");
+    let redeploy = stage_step(
         &mut iteration,
         stage,
         Action::Redeploy,
         poll,
         Place::Branch,
-        &done,
+        release,
+    );
+    iteration.add(
+        release,
+        control_at(
+            Place::Branch,
+            "release",
+            json!({"environment.$": "$.request.environment", "executionArn.$": "$$.Execution.Id"}),
+            Value::Null,
+            &done,
+        ),
     );
     iteration.add(&done, json!({"Type": "Succeed"}));
+    let timed_out = format!("{REDEPLOY_PREFIX}{LEASE_TIMED_OUT}");
+    iteration.add(
+        &timed_out,
+        json!({"Type": "Fail", "Error": "Timeout", "Cause": "another execution kept the environment for longer than its wait budget"}),
+    );
+    let start = lease_loop(
+        &mut iteration,
+        Place::Branch,
+        REDEPLOY_PREFIX,
+        &redeploy,
+        &done,
+        &timed_out,
+    );
     states.add(
         REDEPLOY_EACH,
         json!({
@@ -330,7 +363,9 @@ fn redeploy_path(states: &mut States) -> String {
             "MaxConcurrency": 4,
             "Parameters": {
                 "image.$": "$.targets.image",
+                "pushedAt.$": "$.targets.pushedAt",
                 "request": {
+                    "action": "redeploy",
                     "environment.$": "$$.Map.Item.Value",
                     "pollSeconds.$": "$.request.pollSeconds",
                     "budgets.$": "$.request.budgets"
@@ -345,9 +380,61 @@ fn redeploy_path(states: &mut States) -> String {
     FIND_REDEPLOY_TARGETS.to_string()
 }
 
-/// One writer per environment: an apply or destroy takes the environment's lease before its
-/// first stage, waiting (bounded) while another execution holds it; a redeploy has none to take.
-fn lease_loop(states: &mut States) {
+/// One writer per environment: an execution takes the environment's lease before its first
+/// stage, waiting (bounded) while another execution holds it, then goes on to `held`; a stack's
+/// Delete of another stack's environment goes to `foreign`; a wait past its budget goes to
+/// `timed_out`. Returns the loop's first state.
+fn lease_loop(
+    states: &mut States,
+    place: Place,
+    prefix: &str,
+    held: &str,
+    foreign: &str,
+    timed_out: &str,
+) -> String {
+    // State names are unique across the whole machine, Map iterations included.
+    let [polls, lease, lease_held, wait, count] =
+        [LEASE_POLLS, LEASE, LEASE_HELD, LEASE_WAIT, LEASE_COUNT].map(|n| format!("{prefix}{n}"));
+    states.add(
+        &polls,
+        json!({"Type": "Pass", "Result": {"n": 0}, "ResultPath": "$.polls", "Next": lease}),
+    );
+    states.add(
+        &lease,
+        control_at(
+            place,
+            "lease",
+            json!({"request.$": "$.request", "executionArn.$": "$$.Execution.Id"}),
+            json!("$.lease"),
+            &lease_held,
+        ),
+    );
+    states.add(
+        &lease_held,
+        json!({
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.lease.held", "BooleanEquals": true, "Next": held},
+                {"Variable": "$.lease.foreign", "BooleanEquals": true, "Next": foreign},
+                {"Variable": "$.polls.n", "NumericGreaterThanEqualsPath": format!("$.request.budgets.{LEASE}"), "Next": timed_out}
+            ],
+            "Default": wait
+        }),
+    );
+    states.add(
+        &wait,
+        json!({"Type": "Wait", "SecondsPath": "$.request.pollSeconds", "Next": count}),
+    );
+    states.add(
+        &count,
+        json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, 1)"}, "ResultPath": "$.polls", "Next": lease}),
+    );
+    polls
+}
+
+/// The top-level lease: an apply or destroy names its environment; a redeploy takes a lease per
+/// environment in its Map instead.
+fn top_lease(states: &mut States) {
     states.add(
         HAS_ENVIRONMENT,
         json!({
@@ -356,37 +443,13 @@ fn lease_loop(states: &mut States) {
             "Default": ROUTE
         }),
     );
-    states.add(
-        LEASE_POLLS,
-        json!({"Type": "Pass", "Result": {"n": 0}, "ResultPath": "$.polls", "Next": LEASE}),
-    );
-    states.add(
-        LEASE,
-        control(
-            "lease",
-            json!({"request.$": "$.request", "executionArn.$": "$$.Execution.Id"}),
-            json!("$.lease"),
-            LEASE_HELD,
-        ),
-    );
-    states.add(
-        LEASE_HELD,
-        json!({
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.lease.held", "BooleanEquals": true, "Next": ROUTE},
-                {"Variable": "$.polls.n", "NumericGreaterThanEqualsPath": format!("$.request.budgets.{LEASE}"), "Next": LEASE_TIMED_OUT}
-            ],
-            "Default": LEASE_WAIT
-        }),
-    );
-    states.add(
-        LEASE_WAIT,
-        json!({"Type": "Wait", "SecondsPath": "$.request.pollSeconds", "Next": LEASE_COUNT}),
-    );
-    states.add(
-        LEASE_COUNT,
-        json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, 1)"}, "ResultPath": "$.polls", "Next": LEASE}),
+    lease_loop(
+        states,
+        Place::Top,
+        "",
+        ROUTE,
+        REPORT_SUCCESS,
+        LEASE_TIMED_OUT,
     );
     states.add(
         LEASE_TIMED_OUT,
@@ -406,12 +469,12 @@ pub fn definition() -> Value {
         PREPARE,
         control(
             "prepare",
-            json!({"input.$": "$"}),
+            json!({"input.$": "$", "execution.$": "$$.Execution.Name"}),
             json!("$.request"),
             HAS_ENVIRONMENT,
         ),
     );
-    lease_loop(&mut states);
+    top_lease(&mut states);
     let cleanup = chain(
         &mut states,
         &stages::cleanup_order(),
@@ -430,7 +493,7 @@ pub fn definition() -> Value {
         FORGET,
         control(
             "forget",
-            json!({"environment.$": "$.request.environment"}),
+            json!({"environment.$": "$.request.environment", "executionArn.$": "$$.Execution.Id"}),
             Value::Null,
             REPORT_SUCCESS,
         ),
