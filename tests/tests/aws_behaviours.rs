@@ -1692,14 +1692,17 @@ async fn faults_each_kind_fails_a_call_or_an_invocation_as_aws_and_lambda_do() {
     }
     system.faults().clear();
 
-    // lambda-timeouts: a call that never answers keeps the invocation running until its
-    // function's Timeout (120 AWS seconds) ends it.
-    system.faults().add(Rule {
-        function: Some("NetworkFunction".into()),
-        operation: None,
-        nth: 1,
-        kind: FaultKind::Hang,
-    });
+    // lambda-timeouts: calls that never answer keep the invocation running until its
+    // function's Timeout (120 AWS seconds) ends it. (The SDK gives up on each hung attempt and
+    // tries again; every attempt hangs.)
+    for nth in 1..=20 {
+        system.faults().add(Rule {
+            function: Some("NetworkFunction".into()),
+            operation: None,
+            nth,
+            kind: FaultKind::Hang,
+        });
+    }
     let before = system.emulator.world_now().unwrap();
     let invoked = invoke(&system, "NetworkFunction", status.clone()).await;
     let lasted = system.emulator.world_now().unwrap() - before;
