@@ -200,3 +200,64 @@ async fn a_second_stack_can_neither_take_nor_delete_another_stacks_environment()
         "{progress:?}"
     );
 }
+
+/// An ECR push during an apply of the same environment waits for it (each environment of a
+/// redeploy takes its lease), then rolls the updated service onto the pushed digest.
+#[tokio::test]
+async fn an_ecr_push_during_an_apply_waits_for_it_then_redeploys() {
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    let (created, _) = execute_seeing(&system, apply("queued")).await;
+    assert!(created.succeeded(), "{created:?}");
+
+    let update = json!({"action": "apply", "spec": {"name": "queued",
+        "service": {"image": IMAGE, "desiredCount": 3}}});
+    let digest = format!("sha256:{}", "c".repeat(64));
+    let push = {
+        let path = local_aws::repository_root().join("events/ecr-push.json");
+        let mut push: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        push["detail"]["image-digest"] = json!(digest);
+        push
+    };
+    let applying = execute_seeing(&system, update);
+    let pushing = async {
+        // Sent once the apply holds the lease.
+        while lease_holder(&system, "queued").await.is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        execute_seeing(&system, push).await
+    };
+    let ((applied, _), (pushed, push_states)) = tokio::join!(applying, pushing);
+    assert!(applied.succeeded(), "{applied:?}");
+    assert!(pushed.succeeded(), "{pushed:?}");
+    assert!(
+        push_states.iter().filter(|s| *s == "RedeployLease").count() > 1,
+        "the push waited for the apply: {push_states:?}"
+    );
+
+    let ecs = aws_sdk_ecs::Client::new(&system.config);
+    let services = ecs
+        .describe_services()
+        .cluster("queued")
+        .services("queued")
+        .send()
+        .await
+        .unwrap();
+    let service = &services.services()[0];
+    assert_eq!(service.desired_count(), 3, "the update's count stays");
+    let task_definition = ecs
+        .describe_task_definition()
+        .task_definition(service.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        task_definition
+            .task_definition()
+            .unwrap()
+            .container_definitions()[0]
+            .image(),
+        Some(format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{digest}").as_str())
+    );
+    assert_eq!(lease_holder(&system, "queued").await, None, "given back");
+}
