@@ -6,6 +6,7 @@ pub mod aws;
 pub mod endpoint_plan;
 pub mod error;
 pub mod exactly_once;
+pub mod image;
 pub mod lambda;
 pub mod naming;
 pub mod not_yet;

@@ -3,9 +3,7 @@
 //! `repository@digest`. Pinning the digest is what makes a push of the same tag redeploy: the
 //! task definition changes, so ECS starts new tasks that pull the new image.
 
-use std::str::FromStr;
-
-use oci_spec::distribution::Reference;
+use provisioner_core::image::ImageRef;
 use provisioner_core::{EnvironmentSpec, ProvisionError};
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +99,7 @@ impl ImagePush {
 
     /// True when `image` (from a spec) follows this push's repository and tag.
     pub fn is_followed_by(&self, image: &str) -> bool {
-        let Ok(reference) = Reference::from_str(image) else {
+        let Ok(reference) = ImageRef::parse(image) else {
             return false;
         };
         reference.digest().is_none()
@@ -135,7 +133,7 @@ pub fn targets(push: &ImagePush, specs: &[EnvironmentSpec]) -> RedeployTargets {
 
 /// Checks that a redeploy `image` is pinned by digest and is the spec's repository.
 pub fn check_pin(spec_image: &str, image: &str) -> Result<(), ProvisionError> {
-    let pinned = Reference::from_str(image).map_err(|e| {
+    let pinned = ImageRef::parse(image).map_err(|e| {
         ProvisionError::request("image", format!("`{image}` is not an image reference: {e}"))
     })?;
     if pinned.digest().is_none() {
@@ -144,8 +142,8 @@ pub fn check_pin(spec_image: &str, image: &str) -> Result<(), ProvisionError> {
             format!("`{image}` is not pinned; expected <repository>@sha256:<digest>"),
         ));
     }
-    let followed = Reference::from_str(spec_image)
-        .map_err(|e| ProvisionError::request("service.image", e.to_string()))?;
+    let followed =
+        ImageRef::parse(spec_image).map_err(|e| ProvisionError::request("service.image", e))?;
     if (pinned.registry(), pinned.repository()) != (followed.registry(), followed.repository()) {
         return Err(ProvisionError::request(
             "image",

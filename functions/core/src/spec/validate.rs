@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use std::str::FromStr;
 
 use ipnet::Ipv4Net;
-use oci_spec::distribution::Reference;
 
 use super::fargate::{valid_fargate_memory, FARGATE_CPU_VALUES};
 use super::{EnvironmentSpec, FieldError, LaunchType, SpecError, SubnetSpec};
@@ -275,7 +274,7 @@ fn alb(spec: &EnvironmentSpec, p: &mut Problems) {
 
 fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
     let s = &spec.service;
-    match Reference::from_str(&s.image) {
+    match crate::image::ImageRef::parse(&s.image) {
         Err(e) => p.add("service.image", format!(
             "`{}` is not an image reference ({e}); expected REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 123456789012.dkr.ecr.{region}.amazonaws.com/web:latest",
             s.image)),
