@@ -413,7 +413,13 @@ impl Stage for ServiceStage {
         let started = ecs_service::delete(&self.ecs, &cluster, &service).await?;
         let (state, waiting) = self.readiness(names, &Outputs::new(), None).await?;
         if started || state == Readiness::Pending {
-            let message = format!("deleting service {service} of {environment}: {waiting}");
+            // Said once: what is under way, or (the delete just sent, nothing left to wait
+            // for) what the next pass does.
+            let message = if state == Readiness::Pending {
+                format!("deleting service {service} of {environment}: {waiting}")
+            } else {
+                format!("deleted service {service} of {environment}; next: its task definitions, log group and cluster")
+            };
             return Ok(self.summary(
                 Action::Destroy,
                 names,

@@ -511,6 +511,11 @@ async fn destroy_takes_two_passes_and_leaves_nothing() {
     h.recorder.clear();
     let first = stage(&h).destroy(&Names::new("gone")).await.unwrap();
     assert_eq!(first.state, Readiness::Pending, "{}", first.message);
+    // On the plain emulator the service is gone at once: the message says so, once.
+    assert_eq!(
+        first.message,
+        "deleted service gone of gone; next: its task definitions, log group and cluster"
+    );
     assert_eq!(
         operations(&h),
         ["DeleteParameters", "UpdateService", "DeleteService"]
