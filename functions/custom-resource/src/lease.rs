@@ -154,20 +154,8 @@ impl Leases {
         execution: &str,
         owner: &str,
     ) -> Result<(), ProvisionError> {
-        self.dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .key(ENVIRONMENT, AttributeValue::S(environment.into()))
-            .update_expression("SET #owner = :owner")
-            .condition_expression("#holder = :me")
-            .expression_attribute_names("#holder", HOLDER)
-            .expression_attribute_names("#owner", OWNER)
-            .expression_attribute_values(":me", AttributeValue::S(execution.into()))
-            .expression_attribute_values(":owner", AttributeValue::S(owner.into()))
-            .send()
+        self.set_while_held(environment, execution, OWNER, owner)
             .await
-            .context("UpdateItem", environment)?;
-        Ok(())
     }
 
     /// Records `spec` as the one the last successful apply used; `execution` holds the lease.
@@ -177,25 +165,37 @@ impl Leases {
         execution: &str,
         spec: &str,
     ) -> Result<(), ProvisionError> {
-        self.dynamodb
-            .update_item()
-            .table_name(&self.table)
-            .key(ENVIRONMENT, AttributeValue::S(environment.into()))
-            .update_expression("SET #applied = :spec")
-            .condition_expression("#holder = :me")
-            .expression_attribute_names("#holder", HOLDER)
-            .expression_attribute_names("#applied", APPLIED)
-            .expression_attribute_values(":me", AttributeValue::S(execution.into()))
-            .expression_attribute_values(":spec", AttributeValue::S(spec.into()))
-            .send()
+        self.set_while_held(environment, execution, APPLIED, spec)
             .await
-            .context("UpdateItem", environment)?;
-        Ok(())
     }
 
     /// The spec of the last apply that succeeded, if one did.
     pub async fn applied(&self, environment: &str) -> Result<Option<String>, ProvisionError> {
         self.attribute(environment, APPLIED).await
+    }
+
+    /// Sets `attribute` of the environment's item to `value`, if `execution` holds the lease.
+    async fn set_while_held(
+        &self,
+        environment: &str,
+        execution: &str,
+        attribute: &str,
+        value: &str,
+    ) -> Result<(), ProvisionError> {
+        self.dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key(ENVIRONMENT, AttributeValue::S(environment.into()))
+            .update_expression("SET #attribute = :value")
+            .condition_expression("#holder = :me")
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_values(":me", AttributeValue::S(execution.into()))
+            .expression_attribute_values(":value", AttributeValue::S(value.into()))
+            .send()
+            .await
+            .context("UpdateItem", environment)?;
+        Ok(())
     }
 
     /// Forgets a destroyed environment, lease and owner, if `execution` holds its lease (or
