@@ -175,6 +175,8 @@ impl Leases {
     }
 
     /// Sets `attribute` of the environment's item to `value`, if `execution` holds the lease.
+    /// If it no longer does, an earlier attempt of the same step wrote it and gave the lease
+    /// back (a report run again after a crash that followed the release): done.
     async fn set_while_held(
         &self,
         environment: &str,
@@ -182,7 +184,8 @@ impl Leases {
         attribute: &str,
         value: &str,
     ) -> Result<(), ProvisionError> {
-        self.dynamodb
+        let written = self
+            .dynamodb
             .update_item()
             .table_name(&self.table)
             .key(ENVIRONMENT, AttributeValue::S(environment.into()))
@@ -194,8 +197,11 @@ impl Leases {
             .expression_attribute_values(":value", AttributeValue::S(value.into()))
             .send()
             .await
-            .context("UpdateItem", environment)?;
-        Ok(())
+            .context("UpdateItem", environment);
+        match written {
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 
     /// Forgets a destroyed environment, lease and owner, if `execution` holds its lease (or
