@@ -41,10 +41,16 @@ pub async fn execute_watching(system: &LocalSystem, input: Value) -> (Finished, 
     let arn = execution::start(&sfn, &system.state_machine_arn, &name, &input)
         .await
         .expect("the execution starts");
+    follow(system, &arn).await
+}
+
+/// Follows the execution `arn` (started by anyone) to its end, with the progress lines.
+pub async fn follow(system: &LocalSystem, arn: &str) -> (Finished, Vec<Progress>) {
+    let sfn = aws_sdk_sfn::Client::new(&system.config);
     let mut progress = Vec::new();
     let finished = execution::follow(
         &sfn,
-        &arn,
+        arn,
         Duration::from_millis(200),
         Duration::from_secs(300),
         |p| progress.push(p.clone()),
@@ -52,6 +58,16 @@ pub async fn execute_watching(system: &LocalSystem, input: Value) -> (Finished, 
     .await
     .expect("the execution ends within five minutes");
     (finished, progress)
+}
+
+/// The ARN of the state machine's execution named `name`.
+pub fn execution_arn(system: &LocalSystem, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        system
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:")
+    )
 }
 
 /// The names of the state machine's executions so far.

@@ -97,12 +97,7 @@ async fn a_lease_left_by_an_execution_that_ended_is_taken_over() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let system = LocalSystem::start(system_tests::options()).await.unwrap();
     // A holder that crashed before it could give the lease back.
-    let gone = format!(
-        "{}:ended-long-ago",
-        system
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:")
-    );
+    let gone = system_tests::execution_arn(&system, "ended-long-ago");
     let dynamodb = aws_sdk_dynamodb::Client::new(&system.config);
     dynamodb
         .put_item()

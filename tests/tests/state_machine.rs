@@ -7,8 +7,8 @@ use std::time::Duration;
 use local_lambda::LocalSystem;
 use serde_json::{json, Value};
 use system_tests::{
-    changes, cloudformation_request, execute, execute_watching, executions, resources,
-    system_with_catcher,
+    changes, cloudformation_request, execute, execute_watching, execution_arn, executions, follow,
+    resources, system_with_catcher,
 };
 use test_support::{ec2_leftovers, stored_parameters};
 
@@ -371,12 +371,7 @@ async fn a_custom_resource_create_answers_success_with_the_outputs_as_attributes
         .into_iter()
         .find(|name| name.starts_with("cfn-"))
         .expect("the custom resource started an execution");
-    let arn = format!(
-        "{}:{execution}",
-        system
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:")
-    );
+    let arn = execution_arn(&system, &execution);
     let history = sfn
         .get_execution_history()
         .execution_arn(&arn)
@@ -536,23 +531,8 @@ async fn a_failed_rename_removes_the_half_built_new_environment() {
     );
 
     // The destroy of the new environment runs to its end.
-    let sfn = aws_sdk_sfn::Client::new(&system.config);
-    let removal = format!(
-        "{}:remove-req-rename",
-        system
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:")
-    );
-    let mut removal_progress = Vec::new();
-    let finished = provisioner_cli::execution::follow(
-        &sfn,
-        &removal,
-        Duration::from_millis(200),
-        Duration::from_secs(300),
-        |p| removal_progress.push(p.clone()),
-    )
-    .await
-    .expect("the removal ends");
+    let (finished, removal_progress) =
+        follow(&system, &execution_arn(&system, "remove-req-rename")).await;
     assert!(finished.succeeded(), "{finished:?}");
     assert!(
         removal_progress.iter().any(|p| p.state == "NetworkDestroy"),
