@@ -52,9 +52,17 @@ fn tag(tags: &[aws_sdk_ec2::types::Tag], key: &str) -> String {
 pub async fn describe(clients: &Clients, name: &str) -> Result<Environment, ProvisionError> {
     let names = Names::new(name);
     let store = SsmStore::new(clients.ssm.clone());
-    let network = store.stage_outputs(&names, outputs::network::STAGE).await?;
-    let alb = store.stage_outputs(&names, outputs::alb::STAGE).await?;
-    let service = store.stage_outputs(&names, outputs::service::STAGE).await?;
+    let (network, alb, service) = (
+        outputs::network::STAGE,
+        outputs::alb::STAGE,
+        outputs::service::STAGE,
+    );
+    let stored = store.load(&names, &[network, alb, service]).await?;
+    let (network, alb, service) = (
+        stored.outputs(network),
+        stored.outputs(alb),
+        stored.outputs(service),
+    );
     let mut env = Environment {
         name: name.to_string(),
         alb_dns_name: one(&alb, outputs::alb::DNS_NAME),

@@ -682,3 +682,51 @@ async fn a_malformed_custom_resource_request_is_answered_failed_naming_the_field
         "no execution started"
     );
 }
+
+/// The create's critical path on the realistic world: the ALB stage is done once its target group
+/// and listeners exist, so the service is created as soon as the endpoints are available while
+/// the load balancer still provisions (150 AWS seconds); each first poll waits the least time
+/// what it awaits can take (an interface endpoint 60 s; a new task 30 s plus 2 health checks 10 s
+/// apart); and the stages store their outputs in one parameter each, read without paging.
+#[tokio::test]
+async fn a_create_starts_the_service_while_the_load_balancer_provisions_and_writes_five_parameters()
+{
+    let system = LocalSystem::start(system_tests::options()).await.unwrap();
+    system.clear_calls();
+    let (created, progress) =
+        execute_watching(&system, create("path", &format!("{REGISTRY}/web:latest"))).await;
+    assert!(created.succeeded(), "{created:?}");
+    let at = |state: &str| {
+        progress
+            .iter()
+            .find(|p| p.state == state)
+            .unwrap_or_else(|| panic!("no {state} in {progress:?}"))
+    };
+    let alb = at("AlbApply");
+    assert!(alb.detail.contains("is provisioning"), "{}", alb.detail);
+    assert!(
+        !progress.iter().any(|p| p.state.starts_with("AlbApplyPoll")),
+        "{progress:?}"
+    );
+    let service = at("ServiceApply");
+    assert!(
+        service.detail.contains("service: created"),
+        "{}",
+        service.detail
+    );
+    assert!(
+        service.at - alb.at < 150.0,
+        "the service waited for the load balancer: {} s after it",
+        service.at - alb.at
+    );
+    let endpoints_waited = at("EndpointsApplyPoll").at - at("EndpointsApply").at;
+    assert!(endpoints_waited >= 60.0, "{endpoints_waited} s");
+    let service_waited = at("ServiceApplyPoll").at - service.at;
+    assert!(service_waited >= 50.0, "{service_waited} s");
+
+    let calls = system.aws_calls();
+    let count = |op: &str| calls.iter().filter(|c| *c == op).count();
+    // The spec and one object of outputs per stage.
+    assert_eq!(count("PutParameter"), 5, "{calls:?}");
+    assert_eq!(count("GetParametersByPath"), 0, "{calls:?}");
+}

@@ -25,8 +25,9 @@ fn owner(names: &Names) -> provisioner_core::Owner<'_> {
     <AlbStage as Stage>::owner(names)
 }
 
-/// Ready when active; `failed` is an error with AWS's reason.
-fn readiness(lb: &LoadBalancer) -> Result<(Readiness, String), ProvisionError> {
+/// Ready when active (for apply: also while provisioning, since what depends on the load
+/// balancer needs only its target group and listeners); `failed` is an error with AWS's reason.
+fn readiness(lb: &LoadBalancer, action: Action) -> Result<(Readiness, String), ProvisionError> {
     let name = lb.load_balancer_name().unwrap_or_default();
     let state = lb.state();
     let reason = state.and_then(|s| s.reason()).unwrap_or("no reason given");
@@ -41,6 +42,14 @@ fn readiness(lb: &LoadBalancer) -> Result<(Readiness, String), ProvisionError> {
         Some(LoadBalancerStateEnum::Failed) => Err(ProvisionError::Conflict(format!(
             "load balancer {name} failed: {reason}; destroy the ALB stage and apply again"
         ))),
+        other if action == Action::Apply => Ok((
+            Readiness::Ready,
+            format!(
+                "load balancer {name} is {} at {}; the service stage waits for it to become active",
+                other.map(|s| s.as_str()).unwrap_or("unknown"),
+                lb.dns_name().unwrap_or_default()
+            ),
+        )),
         other => Ok((
             Readiness::Pending,
             format!(
@@ -61,8 +70,8 @@ impl Stage for AlbStage {
     }
 
     async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
-        let spec = self.ctx.spec(names).await?;
-        let net = self.ctx.store.upstream(names, network::STAGE).await?;
+        let (spec, stored) = self.ctx.load(names, &[network::STAGE, Self::NAME]).await?;
+        let net = stored.upstream(network::STAGE);
         let placement = load_balancer::Placement {
             vpc_id: net.one(network::VPC_ID)?,
             public_subnet_ids: net.list(network::PUBLIC_SUBNET_IDS)?,
@@ -106,9 +115,9 @@ impl Stage for AlbStage {
         out.insert(outputs::URL.into(), format!("{scheme}://{dns_name}").into());
         self.ctx
             .store
-            .write_stage_outputs(names, Self::NAME, &out)
+            .replace_stage_outputs(names, Self::NAME, &stored.outputs(Self::NAME), &out)
             .await?;
-        let (state, message) = readiness(&lb)?;
+        let (state, message) = readiness(&lb, Action::Apply)?;
         Ok(self.summary(Action::Apply, names, state, out, message))
     }
 
@@ -117,7 +126,7 @@ impl Stage for AlbStage {
         let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
         let found = load_balancer::find(&self.elb, names).await?;
         let (state, message) = match (found.first(), outputs.is_empty()) {
-            (Some(lb), _) => readiness(lb)?,
+            (Some(lb), _) => readiness(lb, Action::Status)?,
             (None, true) => (
                 Readiness::Ready,
                 format!("environment {environment} has no load balancer"),

@@ -70,9 +70,15 @@ async fn network_names(h: &Harness) -> BTreeMap<String, String> {
     let pages: Vec<_> = params.collect().await;
     for page in pages {
         for p in page.unwrap().parameters() {
-            let key = p.name().unwrap().rsplit('/').next().unwrap().to_string();
-            for id in p.value().unwrap().split(',') {
-                names.insert(id.to_string(), key.clone());
+            if !p.name().unwrap().ends_with("/outputs") {
+                continue;
+            }
+            let outputs: provisioner_core::Outputs =
+                serde_json::from_str(p.value().unwrap()).unwrap();
+            for (key, value) in outputs {
+                for id in value.values() {
+                    names.insert(id, key.clone());
+                }
             }
         }
     }
@@ -319,7 +325,7 @@ async fn a_certificate_adds_https_and_redirects_http_and_removing_it_reverts() {
         [
             "ModifyListener",
             "DeleteListener",
-            "PutParameter",
+            // The listener ARNs and the URL, in the stage's one outputs parameter.
             "PutParameter"
         ]
     );

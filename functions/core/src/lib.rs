@@ -3,6 +3,7 @@
 //! the error type.
 
 pub mod aws;
+pub mod earliest;
 pub mod endpoint_plan;
 pub mod error;
 pub mod exactly_once;
@@ -28,5 +29,5 @@ pub use lambda::{Function, Setup};
 pub use naming::Names;
 pub use spec::EnvironmentSpec;
 pub use stage::{settle_all, Action, Readiness, Stage, StageContext, StageRequest, StageSummary};
-pub use store::{OutputValue, Outputs, SsmStore, UpstreamOutputs};
+pub use store::{OutputValue, Outputs, SsmStore, Stored, UpstreamOutputs};
 pub use tags::Owner;

@@ -80,9 +80,15 @@ impl Names {
         format!("{}/spec", self.ssm_prefix())
     }
 
-    /// `/fargate-provisioner/<environment>/<stage>/`
+    /// `/fargate-provisioner/<environment>/<stage>/`: everything a stage stores.
     pub fn stage_prefix(&self, stage: &str) -> String {
         format!("{}/{stage}/", self.ssm_prefix())
+    }
+
+    /// `/fargate-provisioner/<environment>/<stage>/outputs`: a stage's outputs, one JSON object,
+    /// so a stage writes them in one call and another reads them in one.
+    pub fn stage_outputs_parameter(&self, stage: &str) -> String {
+        format!("{}outputs", self.stage_prefix(stage))
     }
 
     /// The tags of a resource: environment, stage, role and `Name`.
@@ -114,6 +120,10 @@ mod tests {
         assert_eq!(
             names.stage_prefix("network"),
             "/fargate-provisioner/demo/network/"
+        );
+        assert_eq!(
+            names.stage_outputs_parameter("network"),
+            "/fargate-provisioner/demo/network/outputs"
         );
     }
 }

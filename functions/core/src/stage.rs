@@ -57,7 +57,13 @@ pub struct StageRequest {
     /// For `redeploy`: when the image was pushed (RFC 3339), so an older push is skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed_at: Option<String>,
+    /// The state machine's brisk poll interval: the shortest wait before it asks again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_seconds: Option<u32>,
 }
+
+/// The poll interval when a request names none (a stage run on its own from the console).
+pub const DEFAULT_POLL_SECONDS: u32 = 5;
 
 impl StageRequest {
     /// Reads a request, naming the field that is wrong.
@@ -94,6 +100,19 @@ pub struct StageSummary {
     pub outputs: Outputs,
     /// Human-readable account of what happened or what is awaited.
     pub message: String,
+    /// AWS seconds the state machine waits before it asks again: the brisk poll interval, or
+    /// longer while what the stage awaits cannot be done yet (see [`StageSummary::not_before`]).
+    #[serde(default)]
+    pub wait_seconds: u32,
+}
+
+impl StageSummary {
+    /// What the stage awaits cannot be done in less than `seconds` (an interface endpoint is
+    /// never available sooner than a minute after its create): the first poll waits that long.
+    pub fn not_before(mut self, seconds: u32) -> Self {
+        self.wait_seconds = self.wait_seconds.max(seconds);
+        self
+    }
 }
 
 /// What every stage reads and writes besides its own resources: the stored spec and the stages'
@@ -119,6 +138,16 @@ impl StageContext {
     /// The environment's stored spec, validated for this region.
     pub async fn spec(&self, names: &Names) -> Result<crate::EnvironmentSpec, ProvisionError> {
         self.store.spec(names, &self.region).await
+    }
+
+    /// The spec, validated for this region, and the outputs of `stages`, in one read.
+    pub async fn load(
+        &self,
+        names: &Names,
+        stages: &[&str],
+    ) -> Result<(crate::EnvironmentSpec, crate::Stored), ProvisionError> {
+        let stored = self.store.load(names, stages).await?;
+        Ok((stored.spec(&self.region)?, stored))
     }
 }
 
@@ -243,6 +272,7 @@ pub trait Stage: Sized + Send + Sync + 'static {
             state,
             outputs,
             message: message.into(),
+            wait_seconds: 0,
         }
     }
 
@@ -306,9 +336,11 @@ pub async fn handle<S: Stage>(
     ))
     .await;
     let _enter = span.enter();
+    let poll_seconds = request.poll_seconds.unwrap_or(DEFAULT_POLL_SECONDS).max(1);
+    let result = result.map(|summary| summary.not_before(poll_seconds));
     match &result {
         Ok(summary) => {
-            tracing::info!(state = ?summary.state, message = %summary.message, "stage finished")
+            tracing::info!(state = ?summary.state, wait_seconds = summary.wait_seconds, message = %summary.message, "stage finished")
         }
         Err(e) => tracing::error!(error_type = e.kind().name(), error = %e, "stage failed"),
     }

@@ -186,9 +186,9 @@ pub const ALB: StageDef = StageDef {
         binary: "alb-stage",
     },
     after: &[outputs::network::STAGE],
-    apply: Poll::Status {
-        budget_seconds: 15 * MINUTE,
-    },
+    // Ready once the target group and listeners exist: the service can be created while the
+    // load balancer is still provisioning, and its readiness waits for the targets' health.
+    apply: Poll::None,
     destroy: Poll::None,
     redeploy: None,
     cleanup: None,

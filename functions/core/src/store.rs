@@ -1,7 +1,10 @@
-//! The SSM Parameter Store layout every stage shares:
-//! `/fargate-provisioner/<environment>/spec` and `/fargate-provisioner/<environment>/<stage>/<output>`.
+//! The SSM Parameter Store layout every stage shares: `/fargate-provisioner/<environment>/spec`
+//! and `/fargate-provisioner/<environment>/<stage>/outputs` (one JSON object per stage).
 //!
-//! Writes compare first, so a stage whose outputs did not change sends no `PutParameter`.
+//! One parameter per stage keeps a create to a handful of writes (Parameter Store's default
+//! throughput is shared by every environment of the account), and a stage reads the spec and
+//! every output it needs in one `GetParameters`. Writes compare first, so a stage whose outputs
+//! did not change sends no `PutParameter`.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +15,7 @@ use crate::error::{AwsContext, NotFoundAsNone, ProvisionError};
 use crate::naming::{Names, ENVIRONMENT_TAG, SSM_ROOT, STAGE_TAG};
 use crate::spec::EnvironmentSpec;
 
-/// One output: a single value (String parameter) or a list (StringList parameter).
+/// One output: a single value or a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum OutputValue {
@@ -21,7 +24,7 @@ pub enum OutputValue {
 }
 
 impl OutputValue {
-    /// The value as SSM stores it; lists are comma-separated.
+    /// The value as one string; lists are comma-separated.
     pub fn to_parameter_value(&self) -> String {
         match self {
             OutputValue::One(v) => v.clone(),
@@ -34,13 +37,6 @@ impl OutputValue {
         match self {
             OutputValue::One(v) => vec![v.clone()],
             OutputValue::List(v) => v.clone(),
-        }
-    }
-
-    fn parameter_type(&self) -> ParameterType {
-        match self {
-            OutputValue::One(_) => ParameterType::String,
-            OutputValue::List(_) => ParameterType::StringList,
         }
     }
 }
@@ -63,7 +59,7 @@ pub type Outputs = BTreeMap<String, OutputValue>;
 /// An upstream stage's outputs; a missing one is an error that says which stage to run first.
 #[derive(Debug, Clone)]
 pub struct UpstreamOutputs {
-    prefix: String,
+    parameter: String,
     stage: String,
     outputs: Outputs,
 }
@@ -74,7 +70,7 @@ impl UpstreamOutputs {
             .get(key)
             .ok_or_else(|| ProvisionError::MissingOutput {
                 stage: self.stage.clone(),
-                parameter: format!("{}{key}", self.prefix),
+                parameter: format!("{} ({key})", self.parameter),
             })
     }
 
@@ -86,6 +82,42 @@ impl UpstreamOutputs {
     /// A list output.
     pub fn list(&self, key: &str) -> Result<Vec<String>, ProvisionError> {
         Ok(self.get(key)?.values())
+    }
+}
+
+/// What one read brought back: the environment's stored spec and the outputs of the stages
+/// asked for (empty for a stage that has written none).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    names: Names,
+    spec: Option<String>,
+    outputs: BTreeMap<String, Outputs>,
+}
+
+impl Stored {
+    /// The stored spec, validated again for `region`.
+    pub fn spec(&self, region: &str) -> Result<EnvironmentSpec, ProvisionError> {
+        let Some(text) = &self.spec else {
+            return Err(ProvisionError::MissingOutput {
+                stage: "spec".to_string(),
+                parameter: self.names.spec_parameter(),
+            });
+        };
+        Ok(EnvironmentSpec::from_json_str(text, region)?)
+    }
+
+    /// The outputs `stage` has written (it must have been asked for).
+    pub fn outputs(&self, stage: &str) -> Outputs {
+        self.outputs.get(stage).cloned().unwrap_or_default()
+    }
+
+    /// The outputs of an upstream stage, each one an error naming the stage when missing.
+    pub fn upstream(&self, stage: &str) -> UpstreamOutputs {
+        UpstreamOutputs {
+            parameter: self.names.stage_outputs_parameter(stage),
+            stage: stage.to_string(),
+            outputs: self.outputs(stage),
+        }
     }
 }
 
@@ -101,16 +133,37 @@ const STANDARD_TIER_LIMIT: usize = 4096;
 /// Advanced parameters hold 8 KB, the most Parameter Store holds.
 pub const ADVANCED_TIER_LIMIT: usize = 8192;
 
+/// `GetParameters` takes at most 10 names.
+const GET_PARAMETERS_LIMIT: usize = 10;
+
+fn encode_outputs(outputs: &Outputs) -> Result<String, ProvisionError> {
+    serde_json::to_string(outputs).map_err(|e| ProvisionError::internal("encoding outputs", e))
+}
+
+fn decode_outputs(parameter: &str, text: &str) -> Result<Outputs, ProvisionError> {
+    serde_json::from_str(text).map_err(|e| {
+        ProvisionError::Conflict(format!(
+            "parameter {parameter} does not hold a stage's outputs (a JSON object of strings and lists of strings): {e}; delete it and apply again"
+        ))
+    })
+}
+
+/// How many outputs differ between two sets: added, changed or removed.
+fn differing(current: &Outputs, desired: &Outputs) -> usize {
+    let changed = desired
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .count();
+    changed + current.keys().filter(|k| !desired.contains_key(*k)).count()
+}
+
 impl SsmStore {
     pub fn new(ssm: aws_sdk_ssm::Client) -> Self {
         Self { ssm }
     }
 
     /// Every parameter under `prefix`, by name.
-    async fn read_path(
-        &self,
-        prefix: &str,
-    ) -> Result<BTreeMap<String, (ParameterType, String)>, ProvisionError> {
+    async fn read_path(&self, prefix: &str) -> Result<BTreeMap<String, String>, ProvisionError> {
         let mut found = BTreeMap::new();
         let mut pages = self
             .ssm
@@ -123,12 +176,51 @@ impl SsmStore {
             let page = page.context("GetParametersByPath", prefix)?;
             for p in page.parameters() {
                 if let (Some(name), Some(value)) = (p.name(), p.value()) {
-                    let kind = p.r#type().cloned().unwrap_or(ParameterType::String);
-                    found.insert(name.to_string(), (kind, value.to_string()));
+                    found.insert(name.to_string(), value.to_string());
                 }
             }
         }
         Ok(found)
+    }
+
+    /// The spec and the outputs of `stages`, in one call.
+    pub async fn load(&self, names: &Names, stages: &[&str]) -> Result<Stored, ProvisionError> {
+        let spec_name = names.spec_parameter();
+        let wanted: Vec<(Option<&str>, String)> = std::iter::once((None, spec_name.clone()))
+            .chain(
+                stages
+                    .iter()
+                    .map(|s| (Some(*s), names.stage_outputs_parameter(s))),
+            )
+            .collect();
+        debug_assert!(wanted.len() <= GET_PARAMETERS_LIMIT);
+        let answer = self
+            .ssm
+            .get_parameters()
+            .set_names(Some(wanted.iter().map(|(_, n)| n.clone()).collect()))
+            .send()
+            .await
+            .context("GetParameters", &spec_name)?;
+        let values: BTreeMap<&str, &str> = answer
+            .parameters()
+            .iter()
+            .filter_map(|p| Some((p.name()?, p.value()?)))
+            .collect();
+        let mut stored = Stored {
+            names: names.clone(),
+            spec: values.get(spec_name.as_str()).map(|v| v.to_string()),
+            outputs: BTreeMap::new(),
+        };
+        for (stage, name) in &wanted {
+            if let Some(stage) = stage {
+                let outputs = match values.get(name.as_str()) {
+                    Some(text) => decode_outputs(name, text)?,
+                    None => Outputs::new(),
+                };
+                stored.outputs.insert(stage.to_string(), outputs);
+            }
+        }
+        Ok(stored)
     }
 
     /// The outputs a stage has written.
@@ -137,21 +229,11 @@ impl SsmStore {
         names: &Names,
         stage: &str,
     ) -> Result<Outputs, ProvisionError> {
-        let prefix = names.stage_prefix(stage);
-        let found = self.read_path(&prefix).await?;
-        Ok(found
-            .into_iter()
-            .filter_map(|(name, (kind, value))| {
-                let key = name.strip_prefix(&prefix)?.to_string();
-                let value = match kind {
-                    ParameterType::StringList => {
-                        OutputValue::List(value.split(',').map(str::to_string).collect())
-                    }
-                    _ => OutputValue::One(value),
-                };
-                Some((key, value))
-            })
-            .collect())
+        let name = names.stage_outputs_parameter(stage);
+        match self.get(&name).await? {
+            Some(text) => decode_outputs(&name, &text),
+            None => Ok(Outputs::new()),
+        }
     }
 
     /// The outputs of an upstream stage, read once.
@@ -160,15 +242,11 @@ impl SsmStore {
         names: &Names,
         stage: &str,
     ) -> Result<UpstreamOutputs, ProvisionError> {
-        Ok(UpstreamOutputs {
-            prefix: names.stage_prefix(stage),
-            stage: stage.to_string(),
-            outputs: self.stage_outputs(names, stage).await?,
-        })
+        Ok(self.load(names, &[stage]).await?.upstream(stage))
     }
 
-    /// Makes the stored outputs of `stage` equal `desired`: writes what changed, deletes what is
-    /// no longer an output. Returns the number of parameters written or deleted.
+    /// Makes the stored outputs of `stage` equal `desired`, in one write when they differ.
+    /// Returns how many outputs differed.
     pub async fn write_stage_outputs(
         &self,
         names: &Names,
@@ -188,35 +266,32 @@ impl SsmStore {
         current: &Outputs,
         desired: &Outputs,
     ) -> Result<usize, ProvisionError> {
-        let mut changes = 0;
-        for (key, value) in desired {
-            if current.get(key) == Some(value) {
-                continue;
-            }
-            let name = format!("{}{key}", names.stage_prefix(stage));
-            let previous = current.get(key).map(OutputValue::to_parameter_value);
-            self.put(
-                names,
-                stage,
-                &name,
-                &value.to_parameter_value(),
-                value.parameter_type(),
-                previous.as_deref(),
-            )
-            .await?;
-            changes += 1;
+        let changes = differing(current, desired);
+        if changes == 0 {
+            return Ok(0);
         }
-        let stale: Vec<String> = current
-            .keys()
-            .filter(|k| !desired.contains_key(*k))
-            .map(|k| format!("{}{k}", names.stage_prefix(stage)))
-            .collect();
-        changes += stale.len();
-        self.delete_names(stale).await?;
+        let name = names.stage_outputs_parameter(stage);
+        if desired.is_empty() {
+            self.delete_names(vec![name]).await?;
+            return Ok(changes);
+        }
+        let previous = if current.is_empty() {
+            None
+        } else {
+            Some(encode_outputs(current)?)
+        };
+        self.put(
+            names,
+            stage,
+            &name,
+            &encode_outputs(desired)?,
+            previous.as_deref(),
+        )
+        .await?;
         Ok(changes)
     }
 
-    /// Deletes every output of `stage`; nothing there is fine.
+    /// Deletes everything `stage` stored; nothing there is fine.
     pub async fn delete_stage_outputs(
         &self,
         names: &Names,
@@ -232,7 +307,6 @@ impl SsmStore {
         stage: &str,
         name: &str,
         value: &str,
-        kind: ParameterType,
         previous: Option<&str>,
     ) -> Result<(), ProvisionError> {
         // AWS never takes a parameter back from the advanced tier to the standard one.
@@ -247,7 +321,7 @@ impl SsmStore {
                 .put_parameter()
                 .name(name)
                 .value(value)
-                .r#type(kind.clone())
+                .r#type(ParameterType::String)
                 .tier(tier.clone())
         };
         // SSM refuses tags together with Overwrite: tag on create, overwrite without tags.
@@ -321,15 +395,8 @@ impl SsmStore {
         if current.as_deref() == Some(value.as_str()) {
             return Ok(false);
         }
-        self.put(
-            &names,
-            "spec",
-            &name,
-            &value,
-            ParameterType::String,
-            current.as_deref(),
-        )
-        .await?;
+        self.put(&names, "spec", &name, &value, current.as_deref())
+            .await?;
         Ok(true)
     }
 
@@ -345,15 +412,8 @@ impl SsmStore {
         if current.as_deref() == Some(text) {
             return Ok(());
         }
-        self.put(
-            names,
-            "spec",
-            &name,
-            text,
-            ParameterType::String,
-            current.as_deref(),
-        )
-        .await
+        self.put(names, "spec", &name, text, current.as_deref())
+            .await
     }
 
     /// The stored spec, validated again for `region`.
@@ -377,7 +437,7 @@ impl SsmStore {
     pub async fn all_specs(&self, region: &str) -> Result<Vec<EnvironmentSpec>, ProvisionError> {
         let found = self.read_path(SSM_ROOT).await?;
         let mut specs = Vec::new();
-        for (name, (_, text)) in found {
+        for (name, text) in found {
             let Some(environment) = name
                 .strip_prefix(SSM_ROOT)
                 .and_then(|rest| rest.strip_prefix('/'))

@@ -74,17 +74,17 @@ pub fn seconds(stage: &StageDef, action: Action, spec: Option<&EnvironmentSpec>)
     Some(floor.max(needed))
 }
 
-/// The most polls each wait loop may make, by the name of its step (`ServiceApply`), for
-/// `poll_seconds` between polls: enough for the slowest of `specs` (one execution redeploys
-/// every environment that runs a pushed image), the table's floors when there is none.
-pub fn polls(poll_seconds: u32, specs: &[EnvironmentSpec]) -> BTreeMap<String, u32> {
-    let poll_seconds = u64::from(poll_seconds.max(1));
+/// The AWS seconds each wait loop may wait in all, by the name of its step (`ServiceApply`):
+/// enough for the slowest of `specs` (one execution redeploys every environment that runs a
+/// pushed image), the table's floors when there is none. The state machine adds up the waits
+/// the stage asked for and stops the loop once they reach the budget.
+pub fn budgets(specs: &[EnvironmentSpec]) -> BTreeMap<String, u32> {
     let specs: Vec<Option<&EnvironmentSpec>> = if specs.is_empty() {
         vec![None]
     } else {
         specs.iter().map(Some).collect()
     };
-    let polls = |seconds: u64| u32::try_from(seconds.div_ceil(poll_seconds)).unwrap_or(u32::MAX);
+    let clamp = |seconds: u64| u32::try_from(seconds).unwrap_or(u32::MAX);
     let mut budgets = BTreeMap::new();
     // Another execution holding the environment's lease takes at most all the waits together.
     let mut everything = 0;
@@ -95,12 +95,12 @@ pub fn polls(poll_seconds: u32, specs: &[EnvironmentSpec]) -> BTreeMap<String, u
                 .filter_map(|s| seconds(stage, action, *s))
                 .max();
             if let Some(seconds) = longest {
-                budgets.insert(stages::state_name(stage, action), polls(seconds));
+                budgets.insert(stages::state_name(stage, action), clamp(seconds));
                 everything += seconds;
             }
         }
     }
-    budgets.insert(stages::states::LEASE.to_string(), polls(everything));
+    budgets.insert(stages::states::LEASE.to_string(), clamp(everything));
     budgets
 }
 
@@ -159,14 +159,11 @@ mod tests {
             seconds(&stages::ALB, Action::Apply, None)
         );
         let reference = spec(json!({}));
-        let polls = polls(15, &[reference.clone(), slow]);
+        let budgets = budgets(&[reference.clone(), slow]);
+        assert_eq!(budgets["ServiceApply"], u32::try_from(apply).unwrap());
         assert_eq!(
-            polls["ServiceApply"],
-            u32::try_from(apply.div_ceil(15)).unwrap()
-        );
-        assert_eq!(
-            polls["AlbApply"],
-            super::polls(15, &[reference])["AlbApply"]
+            budgets["EndpointsApply"],
+            super::budgets(&[reference])["EndpointsApply"]
         );
     }
 

@@ -79,9 +79,10 @@ pub struct Prepared {
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
-    /// Seconds between two `status` calls of the state machine's wait loops.
+    /// The shortest wait between two calls of the state machine's wait loops (a stage asks
+    /// for longer while what it awaits cannot be done yet).
     pub poll_seconds: u32,
-    /// The most polls each wait loop may make, by the name of its step (`ServiceApply`).
+    /// The AWS seconds each wait loop may wait in all, by the name of its step (`ServiceApply`).
     pub budgets: BTreeMap<String, u32>,
     /// For apply: the validated spec with its zones named, stored once the lease is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,7 +93,7 @@ pub struct Prepared {
 }
 
 /// Seconds between polls when the function's configuration does not say.
-pub const DEFAULT_POLL_SECONDS: u32 = 15;
+pub const DEFAULT_POLL_SECONDS: u32 = provisioner_core::stage::DEFAULT_POLL_SECONDS;
 
 pub struct Control {
     pub store: SsmStore,
@@ -454,7 +455,7 @@ impl Control {
             action: action.into(),
             environment,
             poll_seconds: self.poll_seconds,
-            budgets: wait_budget::polls(self.poll_seconds, specs),
+            budgets: wait_budget::budgets(specs),
             spec: None,
             stack: None,
         }
@@ -467,8 +468,10 @@ impl Control {
     ) -> Result<HashMap<String, String>, ProvisionError> {
         let names = Names::new(environment);
         let mut attributes = HashMap::new();
+        let every: Vec<&str> = stages::STAGES.iter().map(|s| s.name).collect();
+        let stored = self.store.load(&names, &every).await?;
         for stage in stages::STAGES {
-            let outputs = self.store.stage_outputs(&names, stage.name).await?;
+            let outputs = stored.outputs(stage.name);
             for attribute in stage.attributes {
                 if let Some(value) = outputs.get(attribute.output) {
                     attributes.insert(

@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::VpcEndpoint;
 use provisioner_core::outputs::network;
 use provisioner_core::{
     Action, Names, OutputValue, Outputs, ProvisionError, Readiness, Stage, StageContext,
-    StageSummary,
+    StageSummary, UpstreamOutputs,
 };
 
 use provisioner_core::endpoint_plan::{self as plan, EndpointKind, PlannedEndpoint};
@@ -31,8 +31,7 @@ fn owner(names: &Names) -> provisioner_core::Owner<'_> {
 }
 
 impl EndpointsStage {
-    async fn placement(&self, names: &Names) -> Result<Placement, ProvisionError> {
-        let network = self.ctx.store.upstream(names, network::STAGE).await?;
+    fn placement(network: &UpstreamOutputs) -> Result<Placement, ProvisionError> {
         Ok(Placement {
             vpc_id: network.one(network::VPC_ID)?,
             private_subnet_ids: network.list(network::PRIVATE_SUBNET_IDS)?,
@@ -143,8 +142,8 @@ impl Stage for EndpointsStage {
 
     async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
         let environment = names.environment();
-        let spec = self.ctx.spec(names).await?;
-        let placement = self.placement(names).await?;
+        let (spec, stored) = self.ctx.load(names, &[network::STAGE, Self::NAME]).await?;
+        let placement = Self::placement(&stored.upstream(network::STAGE))?;
         let planned = plan::for_service(&spec.service, &self.ctx.region);
         for p in &planned {
             tracing::info!(service = %p.service_name, kind = p.kind.as_str(), why = p.why, "endpoint planned");
@@ -163,22 +162,22 @@ impl Stage for EndpointsStage {
                 ids[p.service].clone().into(),
             );
         }
-        // One line per endpoint; SSM StringList items cannot hold commas.
-        let plan_lines: Vec<String> = describe_plan(&planned)
-            .into_iter()
-            .map(|l| l.replace(',', ";"))
-            .collect();
-        out.insert(outputs::PLAN.into(), plan_lines.into());
+        out.insert(outputs::PLAN.into(), describe_plan(&planned).into());
         self.ctx
             .store
-            .write_stage_outputs(names, Self::NAME, &out)
+            .replace_stage_outputs(names, Self::NAME, &stored.outputs(Self::NAME), &out)
             .await?;
         let (state, waiting) = self.readiness(names, &out).await?;
         let message = format!(
             "endpoints of {environment}: {}. {waiting}",
             describe_plan(&planned).join("; ")
         );
-        Ok(self.summary(Action::Apply, names, state, out, message))
+        let summary = self.summary(Action::Apply, names, state, out, message);
+        Ok(if state == Readiness::Pending {
+            summary.not_before(provisioner_core::earliest::INTERFACE_ENDPOINT_SECONDS)
+        } else {
+            summary
+        })
     }
 
     async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {

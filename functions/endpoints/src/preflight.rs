@@ -1,15 +1,19 @@
 //! Checks that must pass before an interface endpoint with private DNS is created. AWS refuses
 //! private DNS on a VPC without both DNS attributes; the emulator does not, so the code checks.
 
-use provisioner_core::{vpc_dns, ProvisionError};
+use provisioner_core::{not_yet, vpc_dns, ProvisionError};
 
+/// The network stage turned both attributes on moments ago, and a read may still show the old
+/// value for a while (eventual consistency): an attribute counts as off only once it has read
+/// off for as long as AWS takes to converge.
 pub async fn private_dns_possible(
     ec2: &aws_sdk_ec2::Client,
     vpc_id: &str,
 ) -> Result<(), ProvisionError> {
     let mut off = Vec::new();
     for attribute in vpc_dns::ATTRIBUTES {
-        if !vpc_dns::is_on(ec2, vpc_id, attribute.clone()).await? {
+        let read = || vpc_dns::is_on(ec2, vpc_id, attribute.clone());
+        if !not_yet::read_until_true(ec2.config().sleep_impl(), read).await? {
             off.push(attribute.as_str().to_string());
         }
     }

@@ -44,7 +44,7 @@ impl Stage for NetworkStage {
 
     async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
         let environment = names.environment();
-        let spec = self.ctx.spec(names).await?;
+        let (spec, stored) = self.ctx.load(names, &[Self::NAME]).await?;
         let ec2 = &self.patient;
         let region = &self.ctx.region;
         let spec = zones::named(ec2, spec, region).await?;
@@ -117,7 +117,7 @@ impl Stage for NetworkStage {
         let changed = self
             .ctx
             .store
-            .write_stage_outputs(names, Self::NAME, &out)
+            .replace_stage_outputs(names, Self::NAME, &stored.outputs(Self::NAME), &out)
             .await?;
         let message = format!("network of {environment} is in place ({changed} outputs written)");
         Ok(self.summary(Action::Apply, names, Readiness::Ready, out, message))
@@ -169,8 +169,8 @@ impl Stage for NetworkStage {
     /// pending while the load balancer's, endpoints' and tasks' interfaces are still there.
     async fn cleanup(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
         let environment = names.environment();
-        let spec = self.ctx.spec(names).await?;
-        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let (spec, stored) = self.ctx.load(names, &[Self::NAME]).await?;
+        let outputs = stored.outputs(Self::NAME);
         let (state, message) =
             match retired::run(&self.ec2, names, &spec, &self.ctx.region).await? {
                 retired::Cleanup::Done(deleted) if deleted.is_empty() => (

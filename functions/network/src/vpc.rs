@@ -2,9 +2,7 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 use provisioner_core::tags::ec2::{on_create, owned, role_of};
-use provisioner_core::{
-    exactly_once, no_blind_resend, not_yet, vpc_dns, AwsContext, Names, ProvisionError,
-};
+use provisioner_core::{exactly_once, no_blind_resend, vpc_dns, AwsContext, Names, ProvisionError};
 
 use crate::owner;
 
@@ -83,7 +81,9 @@ pub async fn ensure(
     Ok(vpc_id)
 }
 
-/// AWS takes one attribute per ModifyVpcAttribute call; the change is read back to be sure.
+/// AWS takes one attribute per ModifyVpcAttribute call. The change is not read back: a read
+/// right after it may still show the old value (eventual consistency), and the one reader that
+/// needs it on (the endpoints stage's check before private DNS) waits that out itself.
 /// `ec2` is patient: the VPC may be seconds old.
 async fn ensure_attribute(
     ec2: &aws_sdk_ec2::Client,
@@ -103,15 +103,6 @@ async fn ensure_attribute(
         "ModifyVpcAttribute",
         format!("{vpc_id} {}", attribute.as_str()),
     )?;
-    // Right after the change a read may still show the old value (eventual consistency).
-    let sleep = ec2.config().sleep_impl();
-    let read = || vpc_dns::is_on(ec2, vpc_id, attribute.clone());
-    if !not_yet::read_until_true(sleep, read).await? {
-        return Err(ProvisionError::Conflict(format!(
-            "{} of VPC {vpc_id} is still off after ModifyVpcAttribute turned it on",
-            attribute.as_str()
-        )));
-    }
     tracing::info!(vpc = %vpc_id, attribute = attribute.as_str(), "turned on VPC attribute");
     Ok(())
 }

@@ -119,7 +119,10 @@ impl ServiceStage {
         action: Action,
         pin: Option<(&str, Option<&str>)>,
     ) -> Result<StageSummary, ProvisionError> {
-        let spec = self.ctx.spec(names).await?;
+        let (spec, stored) = self
+            .ctx
+            .load(names, &[network::STAGE, alb::STAGE, Self::NAME])
+            .await?;
         let s = &spec.service;
         let execution_role_arn = s
             .execution_role_arn
@@ -134,12 +137,12 @@ impl ServiceStage {
         if let Some((image, _)) = pin {
             redeploy::check_pin(&s.image, image)?;
         }
-        let net = self.ctx.store.upstream(names, network::STAGE).await?;
-        let lb = self.ctx.store.upstream(names, alb::STAGE).await?;
+        let net = stored.upstream(network::STAGE);
+        let lb = stored.upstream(alb::STAGE);
         let subnet_ids = net.list(network::PRIVATE_SUBNET_IDS)?;
         let security_group_id = net.one(network::WEB_SECURITY_GROUP_ID)?;
         let target_group_arn = lb.one(alb::TARGET_GROUP_ARN)?;
-        let recorded = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let recorded = stored.outputs(Self::NAME);
         if let Some(skipped) = Self::older_push(&spec, &recorded, pin) {
             return Ok(self.summary(action, names, Readiness::Ready, recorded, skipped));
         }
@@ -267,7 +270,17 @@ impl ServiceStage {
             format!("service: {}", changes.join(", "))
         };
         let message = format!("{registered}{changed}; image {image}. {stability}");
-        Ok(self.summary(action, names, state, out, message))
+        let summary = self.summary(action, names, state, out, message);
+        // New tasks were asked for: none can be in service before it starts and passes its checks.
+        Ok(if state == Readiness::Pending && !changes.is_empty() {
+            let hc = &spec.alb.health_check;
+            summary.not_before(provisioner_core::earliest::task_in_service_seconds(
+                hc.healthy_threshold,
+                hc.interval_seconds,
+            ))
+        } else {
+            summary
+        })
     }
 
     /// Ready when the service is stable, or (after `destroy`) when it and its tasks are gone.
@@ -374,13 +387,15 @@ impl Stage for ServiceStage {
     }
 
     async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
-        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
-        // Target health is part of stability; the ALB stage knows the target group.
-        let target_group_arn = self
+        let stored = self
             .ctx
             .store
-            .stage_outputs(names, alb::STAGE)
-            .await?
+            .load(names, &[alb::STAGE, Self::NAME])
+            .await?;
+        let outputs = stored.outputs(Self::NAME);
+        // Target health is part of stability; the ALB stage knows the target group.
+        let target_group_arn = stored
+            .outputs(alb::STAGE)
             .get(alb::TARGET_GROUP_ARN)
             .map(OutputValue::to_parameter_value);
         let (state, message) = self

@@ -1,5 +1,6 @@
-//! Whether the service has settled: the right number of tasks running, one PRIMARY deployment
-//! whose rollout COMPLETED, and every registered target healthy. A FAILED rollout (the circuit
+//! Whether the service's tasks are in service: the PRIMARY deployment runs the desired number of
+//! tasks, each of them a healthy target, and no other target still takes requests (the previous
+//! deployment's tasks are draining, or gone). A FAILED rollout (the circuit
 //! breaker fired) is turned into an error that says why the tasks stopped, and what to do.
 
 use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
@@ -30,67 +31,119 @@ pub async fn of_active_service(
             name, reason, service, &stopped,
         )));
     }
-    let (running, desired) = (service.running_count(), service.desired_count());
-    if running != desired || deployments.len() != 1 || rollout.is_some_and(|r| r != "COMPLETED") {
+    let desired = service.desired_count();
+    let primary_running = primary.map_or(0, |d| d.running_count());
+    let settled = deployments.len() == 1 && rollout.is_none_or(|r| r == "COMPLETED");
+    if primary_running != desired {
         return Ok((
             Readiness::Pending,
             format!(
-                "service {name}: {running} of {desired} tasks running, {} deployment(s), rollout {}",
+                "service {name}: {primary_running} of {desired} tasks running, {} deployment(s), rollout {}",
                 deployments.len(),
                 rollout.unwrap_or("unknown")
             ),
         ));
     }
-    if let Some(tg) = target_group_arn {
-        let waiting = unhealthy_targets(elb, tg).await?;
-        if !waiting.is_empty() {
-            return Ok((
+    let Some(tg) = target_group_arn else {
+        return Ok(if settled {
+            (
+                Readiness::Ready,
+                format!("service {name} is stable: {desired} of {desired} tasks running"),
+            )
+        } else {
+            (
                 Readiness::Pending,
-                format!(
-                    "service {name}: waiting for targets to pass health checks: {}",
-                    waiting.join("; ")
-                ),
-            ));
-        }
+                format!("service {name}: rollout {}", rollout.unwrap_or("unknown")),
+            )
+        });
+    };
+    // The new tasks are in service once they are all healthy and no other target still takes
+    // new requests: the old tasks are draining, and ECS stops them after the deregistration
+    // delay without anything more to wait for.
+    let targets = targets(elb, tg).await?;
+    if !targets.waiting.is_empty() {
+        return Ok((
+            Readiness::Pending,
+            format!(
+                "service {name}: waiting for targets to pass health checks: {}",
+                targets.waiting.join("; ")
+            ),
+        ));
+    }
+    let wanted = usize::try_from(desired).unwrap_or(0);
+    if targets.healthy > wanted {
+        return Ok((
+            Readiness::Pending,
+            format!(
+                "service {name}: {} healthy targets for {desired} tasks; the previous tasks still take requests",
+                targets.healthy
+            ),
+        ));
+    }
+    if targets.healthy < wanted && !settled {
+        return Ok((
+            Readiness::Pending,
+            format!(
+                "service {name}: {} of {desired} new tasks registered and healthy, rollout {}",
+                targets.healthy,
+                rollout.unwrap_or("unknown")
+            ),
+        ));
     }
     Ok((
         Readiness::Ready,
-        format!("service {name} is stable: {running} of {desired} tasks running"),
+        if settled && targets.draining == 0 {
+            format!("service {name} is stable: {desired} of {desired} tasks running")
+        } else {
+            format!(
+                "service {name}: {desired} of {desired} new tasks running and healthy; {} previous task(s) draining (ECS stops them after the target group's deregistration delay)",
+                targets.draining
+            )
+        },
     ))
 }
 
-/// Registered targets not (yet) healthy; draining ones belong to old tasks and do not count.
-async fn unhealthy_targets(
+/// The target group's targets: how many are healthy, how many draining, and the others with
+/// their state and reason.
+struct Targets {
+    healthy: usize,
+    draining: usize,
+    waiting: Vec<String>,
+}
+
+async fn targets(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     target_group_arn: &str,
-) -> Result<Vec<String>, ProvisionError> {
+) -> Result<Targets, ProvisionError> {
     let out = elb
         .describe_target_health()
         .target_group_arn(target_group_arn)
         .send()
         .await
         .context("DescribeTargetHealth", target_group_arn)?;
-    Ok(out
-        .target_health_descriptions()
-        .iter()
-        .filter_map(|d| {
-            let health = d.target_health()?;
-            let state = health.state()?;
-            if matches!(
-                state,
-                TargetHealthStateEnum::Healthy | TargetHealthStateEnum::Draining
-            ) {
-                return None;
+    let mut found = Targets {
+        healthy: 0,
+        draining: 0,
+        waiting: Vec::new(),
+    };
+    for d in out.target_health_descriptions() {
+        let Some(health) = d.target_health() else {
+            continue;
+        };
+        match health.state() {
+            Some(TargetHealthStateEnum::Healthy) => found.healthy += 1,
+            Some(TargetHealthStateEnum::Draining) => found.draining += 1,
+            state => {
+                let target = d.target().and_then(|t| t.id()).unwrap_or_default();
+                let why = health.description().unwrap_or_default();
+                let state = state.map(|s| s.as_str()).unwrap_or("unknown");
+                found
+                    .waiting
+                    .push(format!("{target} {state} {why}").trim().to_string());
             }
-            let target = d.target().and_then(|t| t.id()).unwrap_or_default();
-            let why = health.description().unwrap_or_default();
-            Some(
-                format!("{target} {} {why}", state.as_str())
-                    .trim()
-                    .to_string(),
-            )
-        })
-        .collect())
+        }
+    }
+    Ok(found)
 }
 
 /// Tasks of the family that have not reached STOPPED: their network interfaces are still held.

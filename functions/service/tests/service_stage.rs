@@ -350,10 +350,8 @@ async fn an_ecr_push_redeploys_only_the_environments_that_follow_the_tag() {
         [
             "RegisterTaskDefinition",
             "UpdateService",
-            // The new task definition, the pinned image, where it came from, when it was pushed.
-            "PutParameter",
-            "PutParameter",
-            "PutParameter",
+            // The new task definition, the pinned image, where it came from and when it was
+            // pushed, in the stage's one outputs parameter.
             "PutParameter"
         ]
     );

@@ -115,7 +115,8 @@ fn stage_request(action: Action) -> Value {
     let mut request = json!({
         "action": action.as_str(),
         "environment.$": "$.request.environment",
-        "execution.$": "$$.Execution.Id"
+        "execution.$": "$$.Execution.Id",
+        "pollSeconds.$": "$.request.pollSeconds"
     });
     if action == Action::Redeploy {
         request["image.$"] = json!("$.image");
@@ -125,9 +126,11 @@ fn stage_request(action: Action) -> Value {
 }
 
 /// A stage's step, and when it waits, its loop:
-/// `{Step}` → `{Step}Polls` → `{Step}Ready` → (`{Step}Wait` → `{Step}Poll` → `{Step}Count` →
-/// `{Step}Ready`)* → `next`, or `{Step}TimedOut` once the poll budget Prepare computed is spent.
-/// A `blocked` answer takes `{Step}AgainWait` → `{Step}Again` (the action itself) → `{Step}Count`.
+/// `{Step}` → `{Step}Polls` → `{Step}Ready` → (`{Step}Count` → `{Step}Wait` → `{Step}Poll` →
+/// `{Step}Ready`)* → `next`, or `{Step}TimedOut` once the waits reach the budget (AWS seconds)
+/// Prepare computed. Each wait lasts what the stage's last answer asked for (`waitSeconds`: the
+/// brisk poll interval, or longer while what it awaits cannot be done yet). A `blocked` answer
+/// runs the action itself again after its wait (`{Step}Which` → `{Step}Again`).
 /// Returns the name of its first state.
 fn stage_step(
     states: &mut States,
@@ -170,36 +173,37 @@ fn stage_step(
         &polls,
         json!({"Type": "Pass", "Result": {"n": 0}, "ResultPath": "$.polls", "Next": ready}),
     );
-    let mut choices = vec![
-        json!({"Variable": "$.stage.state", "StringEquals": "ready", "Next": next}),
-        json!({"Variable": "$.polls.n", "NumericGreaterThanEqualsPath": format!("$.request.budgets.{step}"), "Next": timed_out}),
-    ];
-    // A loop that polls `status` runs the action again when it answers `blocked`; a loop that
-    // repeats the action does so anyway.
-    if poll_action != action {
-        let (again_wait, again) = (format!("{step}AgainWait"), format!("{step}Again"));
-        choices.push(
-            json!({"Variable": "$.stage.state", "StringEquals": "blocked", "Next": again_wait}),
-        );
-        states.add(
-            &again_wait,
-            json!({"Type": "Wait", "SecondsPath": "$.request.pollSeconds", "Next": again}),
-        );
-        states.add(&again, stage_task(action, &count));
-    }
     states.add(
         &ready,
-        json!({"Type": "Choice", "Choices": choices, "Default": wait}),
+        json!({"Type": "Choice", "Choices": [
+            {"Variable": "$.stage.state", "StringEquals": "ready", "Next": next},
+            {"Variable": "$.polls.n", "NumericGreaterThanEqualsPath": format!("$.request.budgets.{step}"), "Next": timed_out}
+        ], "Default": count}),
     );
-    states.add(
-        &wait,
-        json!({"Type": "Wait", "SecondsPath": "$.request.pollSeconds", "Next": poll_state}),
-    );
-    states.add(&poll_state, stage_task(poll_action, &count));
     states.add(
         &count,
-        json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, 1)"}, "ResultPath": "$.polls", "Next": ready}),
+        json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, $.stage.waitSeconds)"}, "ResultPath": "$.polls", "Next": wait}),
     );
+    // A loop that polls `status` runs the action again when it answers `blocked`; a loop that
+    // repeats the action does so anyway.
+    let after_wait = if poll_action != action {
+        let (which, again) = (format!("{step}Which"), format!("{step}Again"));
+        states.add(
+            &which,
+            json!({"Type": "Choice", "Choices": [
+                {"Variable": "$.stage.state", "StringEquals": "blocked", "Next": again}
+            ], "Default": poll_state}),
+        );
+        states.add(&again, stage_task(action, &ready));
+        which
+    } else {
+        poll_state.clone()
+    };
+    states.add(
+        &wait,
+        json!({"Type": "Wait", "SecondsPath": "$.stage.waitSeconds", "Next": after_wait}),
+    );
+    states.add(&poll_state, stage_task(poll_action, &ready));
     let cause = format!(
         "States.Format('{step} did not finish within its wait budget; last status: {{}}', $.stage.message)"
     );
@@ -427,7 +431,7 @@ fn lease_loop(
     );
     states.add(
         &count,
-        json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, 1)"}, "ResultPath": "$.polls", "Next": lease}),
+        json!({"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.polls.n, $.request.pollSeconds)"}, "ResultPath": "$.polls", "Next": lease}),
     );
     polls
 }

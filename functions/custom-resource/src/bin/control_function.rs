@@ -1,5 +1,5 @@
 //! Lambda entry of the state machine's control steps (prepare, report, forget).
-//! `POLL_SECONDS` sets the wait between status polls (default 15).
+//! `POLL_SECONDS` sets the shortest wait between status polls (default 5).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
