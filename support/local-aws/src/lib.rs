@@ -82,6 +82,23 @@ pub fn world_now_at(endpoint: &str) -> Result<f64, EmulatorError> {
         .ok_or_else(|| error(format!("no clock in {text}")))
 }
 
+/// Stops (`hold`) or restarts (`release`) the world's clock at the emulator answering at
+/// `endpoint`: for work in front of the emulator that stands for AWS's own (the router's IAM
+/// evaluation), which must not cost world time. Holds nest.
+pub fn hold_clock_at(endpoint: &str, hold: bool) -> Result<(), EmulatorError> {
+    let path = format!(
+        "/moto-api/localaws/{}",
+        if hold { "hold" } else { "release" }
+    );
+    ureq::post(format!("{endpoint}{path}"))
+        .send_empty()
+        .map_err(|e| EmulatorError::Api {
+            path,
+            message: e.to_string(),
+        })?;
+    Ok(())
+}
+
 /// The repository root, where `.venv/` lives.
 pub fn repository_root() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -349,7 +349,26 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
             .await;
         let needed =
             crate::iam::authorizations(&target, &tags, iam.check.first_use(service, operation));
-        match iam.check.check(caller, &needed).await {
+        // AWS evaluates IAM as part of the call: the simulator's time is not world time. Held
+        // and released in a task of its own, so a caller that hangs up cannot leave the world's
+        // clock stopped.
+        let (upstream, iam_of_task, caller_of_task) =
+            (functions.upstream.clone(), iam.clone(), caller.clone());
+        let evaluated = tokio::spawn(async move {
+            let hold = |on: bool| {
+                let upstream = upstream.clone();
+                tokio::task::spawn_blocking(move || local_aws::hold_clock_at(&upstream, on))
+            };
+            let held = matches!(hold(true).await, Ok(Ok(())));
+            let decision = iam_of_task.check.check(&caller_of_task, &needed).await;
+            if held {
+                let _ = hold(false).await;
+            }
+            decision
+        })
+        .await;
+        let decision = evaluated.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        match decision {
             Ok(crate::iam::Decision::Allowed) => {}
             Ok(crate::iam::Decision::Denied {
                 authorization,
