@@ -88,6 +88,22 @@ fn in_region_ecr(spec: &mut Value, region: &str) {
     }
 }
 
+/// What the functions asked of AWS since the calls were last cleared.
+fn calls_line(system: &local_lambda::LocalSystem) -> String {
+    let calls = system.aws_calls();
+    let mutating = system.mutating_calls().len();
+    let puts = calls.iter().filter(|c| *c == "PutParameter").count();
+    let mut h = std::collections::BTreeMap::new();
+    for c in &calls {
+        *h.entry(c.clone()).or_insert(0) += 1;
+    }
+    eprintln!("TEMP {h:?}");
+    format!(
+        "AWS calls: {} ({mutating} mutating, {puts} PutParameter)",
+        calls.len()
+    )
+}
+
 /// Creates the environment of the spec on the local emulator, prints it, and with `--destroy`
 /// deletes it again and checks that nothing is left.
 pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
@@ -129,6 +145,7 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
     let (every, limit) = (Duration::from_millis(300), Duration::from_secs(600));
 
     println!("\ncreate {name} ({})", spec_path.display());
+    system.clear_calls();
     let created = run_and_follow(
         &sfn,
         &system.state_machine_arn,
@@ -137,6 +154,7 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
         limit,
     )
     .await?;
+    println!("{}", calls_line(&system));
     let clients = Clients::new(&system.config);
     println!("\n{}", environment::describe(&clients, &name).await?);
     if !created.succeeded() {
@@ -144,6 +162,7 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
     }
     if destroy {
         println!("delete {name}");
+        system.clear_calls();
         let deleted = run_and_follow(
             &sfn,
             &system.state_machine_arn,
@@ -152,6 +171,7 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
             limit,
         )
         .await?;
+        println!("{}", calls_line(&system));
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
         let left = environment::leftovers(&clients, &elb, &name).await?;
         if left.is_empty() {
