@@ -254,7 +254,10 @@ impl LocalSystem {
             .build();
         let functions_config = config
             .to_builder()
-            .sleep_impl(local_aws::clock::ScaledSleep::shared(options.world.scale))
+            .sleep_impl(local_aws::clock::ScaledSleep::on_world(
+                options.world.scale,
+                emulator.endpoint(),
+            ))
             .timeout_config(local_aws::clock::timeouts(
                 options.world.scale,
                 Duration::from_secs(1),
