@@ -135,11 +135,6 @@ impl StageContext {
         Self::new(aws_sdk_ssm::Client::new(setup.config), setup.region.clone())
     }
 
-    /// The environment's stored spec, validated for this region.
-    pub async fn spec(&self, names: &Names) -> Result<crate::EnvironmentSpec, ProvisionError> {
-        self.store.spec(names, &self.region).await
-    }
-
     /// The spec, validated for this region, and the outputs of `stages`, in one read.
     pub async fn load(
         &self,

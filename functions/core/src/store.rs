@@ -236,29 +236,8 @@ impl SsmStore {
         }
     }
 
-    /// The outputs of an upstream stage, read once.
-    pub async fn upstream(
-        &self,
-        names: &Names,
-        stage: &str,
-    ) -> Result<UpstreamOutputs, ProvisionError> {
-        Ok(self.load(names, &[stage]).await?.upstream(stage))
-    }
-
-    /// Makes the stored outputs of `stage` equal `desired`, in one write when they differ.
-    /// Returns how many outputs differed.
-    pub async fn write_stage_outputs(
-        &self,
-        names: &Names,
-        stage: &str,
-        desired: &Outputs,
-    ) -> Result<usize, ProvisionError> {
-        let current = self.stage_outputs(names, stage).await?;
-        self.replace_stage_outputs(names, stage, &current, desired)
-            .await
-    }
-
-    /// [`Self::write_stage_outputs`] for a caller that has just read the stored outputs.
+    /// Makes the stored outputs of `stage` equal `desired` (`current`, as just read), in one
+    /// write when they differ. Returns how many outputs differed.
     pub async fn replace_stage_outputs(
         &self,
         names: &Names,
@@ -422,14 +401,7 @@ impl SsmStore {
         names: &Names,
         region: &str,
     ) -> Result<EnvironmentSpec, ProvisionError> {
-        let name = names.spec_parameter();
-        let Some(text) = self.get(&name).await? else {
-            return Err(ProvisionError::MissingOutput {
-                stage: "spec".to_string(),
-                parameter: name,
-            });
-        };
-        Ok(EnvironmentSpec::from_json_str(&text, region)?)
+        self.load(names, &[]).await?.spec(region)
     }
 
     /// Every stored environment with its spec. A spec that no longer parses is skipped with a
