@@ -13,6 +13,8 @@ pub mod naming;
 pub mod not_yet;
 pub mod outputs;
 pub mod quotas;
+#[cfg(feature = "dynamodb")]
+pub mod registry;
 pub mod spec;
 pub mod stage;
 pub mod stages;

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use provisioner_core::error::failure_of;
 use provisioner_core::outputs;
+use provisioner_core::registry::LastRun;
 use provisioner_core::spec::check_environment_name;
 use provisioner_core::{endpoint_plan, stages, wait_budget, zones};
 use provisioner_core::{
@@ -189,7 +190,13 @@ impl Control {
                     if action == Some("apply") {
                         self.settle_spec(environment, &arn, outcome).await?;
                     }
-                    self.leases.release(environment, &arn).await?;
+                    let last = last_run(
+                        action.unwrap_or_default(),
+                        &arn,
+                        outcome,
+                        execution.get("error"),
+                    );
+                    self.leases.release_after(environment, &arn, &last).await?;
                 }
                 Ok(answered)
             }
@@ -539,6 +546,28 @@ impl Control {
                 json!({"status": "FAILED", "environment": environment, "error": error, "reason": reason})
             }
         })
+    }
+}
+
+/// How the execution ended, for the environments table: on a failure, the failed state's
+/// error name and reason.
+fn last_run(
+    action: &str,
+    execution_arn: &str,
+    outcome: ReportOutcome,
+    error: Option<&Value>,
+) -> LastRun {
+    let failure = (outcome == ReportOutcome::Failure).then(|| failure_of(error));
+    LastRun {
+        action: action.to_string(),
+        status: match outcome {
+            ReportOutcome::Success => "SUCCEEDED",
+            ReportOutcome::Failure => "FAILED",
+        }
+        .to_string(),
+        execution: execution_arn.to_string(),
+        error: failure.as_ref().map(|(name, _)| name.clone()),
+        reason: failure.map(|(_, message)| message),
     }
 }
 

@@ -13,14 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use provisioner_core::{AwsContext, ProvisionError};
 use serde::{Deserialize, Serialize};
 
-/// The table's key: the environment name.
-const ENVIRONMENT: &str = "environment";
-/// The execution holding the lease.
-const HOLDER: &str = "holder";
-/// Who made the environment.
-const OWNER: &str = "owner";
-/// The spec of the last apply that succeeded (JSON).
-const APPLIED: &str = "applied";
+use provisioner_core::registry::{LastRun, Registry, APPLIED, ENVIRONMENT, HOLDER, LAST, OWNER};
 
 /// The owner of environments made from the console (or any execution not started by a stack).
 pub const CONSOLE: &str = "the console";
@@ -129,7 +122,27 @@ impl Leases {
     /// Gives the lease back if `execution` holds it; anything else is left alone. The owner
     /// stays recorded.
     pub async fn release(&self, environment: &str, execution: &str) -> Result<(), ProvisionError> {
-        let released = self
+        self.give_back(environment, execution, None).await
+    }
+
+    /// Gives the lease back and records how the execution ended, in the same write: `status`
+    /// and `list` show it.
+    pub async fn release_after(
+        &self,
+        environment: &str,
+        execution: &str,
+        last: &LastRun,
+    ) -> Result<(), ProvisionError> {
+        self.give_back(environment, execution, Some(last)).await
+    }
+
+    async fn give_back(
+        &self,
+        environment: &str,
+        execution: &str,
+        last: Option<&LastRun>,
+    ) -> Result<(), ProvisionError> {
+        let mut update = self
             .dynamodb
             .update_item()
             .table_name(&self.table)
@@ -137,10 +150,16 @@ impl Leases {
             .update_expression("REMOVE #holder")
             .condition_expression("#holder = :me")
             .expression_attribute_names("#holder", HOLDER)
-            .expression_attribute_values(":me", AttributeValue::S(execution.into()))
-            .send()
-            .await
-            .context("UpdateItem", environment);
+            .expression_attribute_values(":me", AttributeValue::S(execution.into()));
+        if let Some(last) = last {
+            let text = serde_json::to_string(last)
+                .map_err(|e| ProvisionError::Internal(format!("last run: {e}")))?;
+            update = update
+                .update_expression("REMOVE #holder SET #last = :last")
+                .expression_attribute_names("#last", LAST)
+                .expression_attribute_values(":last", AttributeValue::S(text));
+        }
+        let released = update.send().await.context("UpdateItem", environment);
         match released {
             Err(e) if is_condition_failed(&e) => Ok(()),
             other => other.map(|_| ()),
@@ -263,20 +282,9 @@ impl Leases {
         environment: &str,
         name: &str,
     ) -> Result<Option<String>, ProvisionError> {
-        let item = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .key(ENVIRONMENT, AttributeValue::S(environment.into()))
-            .consistent_read(true)
-            .send()
+        Registry::new(self.dynamodb.clone(), &self.table)
+            .attribute(environment, name)
             .await
-            .context("GetItem", environment)?;
-        Ok(item
-            .item()
-            .and_then(|i| i.get(name))
-            .and_then(|v| v.as_s().ok())
-            .cloned())
     }
 
     async fn is_running(&self, execution: &str) -> Result<bool, ProvisionError> {
