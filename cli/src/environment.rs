@@ -1,30 +1,110 @@
-//! What an environment consists of, read back from AWS: the answer to "what did it make?".
+//! What an environment consists of and how it is doing, read back from AWS: the answer to
+//! "what did it make?" after a run, and to `status`.
 
 use std::fmt;
 
+use provisioner_core::registry::{Record, Registry};
 use provisioner_core::{outputs, AwsContext};
 use provisioner_core::{Names, NotFoundAsNone, OutputValue, Outputs, ProvisionError, SsmStore};
+use serde::Serialize;
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Environment {
     pub name: String,
-    pub vpc: Option<(String, String)>,
-    /// (role, id, cidr, zone)
-    pub subnets: Vec<(String, String, String, String)>,
-    /// (name, id, inbound rules)
-    pub security_groups: Vec<(String, String, Vec<String>)>,
-    /// (service, type, state)
-    pub endpoints: Vec<(String, String, String)>,
+    /// Who made it (a stack, or the console), from the environments table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `changing`, or how the last run ended (`apply succeeded`, `destroy failed`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The last run's error name and reason, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<Vpc>,
+    pub subnets: Vec<Subnet>,
+    pub security_groups: Vec<SecurityGroup>,
+    pub endpoints: Vec<Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub alb_dns_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// (service ARN, status, running, desired)
-    pub service: Option<(String, String, i32, i32)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+    /// The target group's targets and their health.
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vpc {
+    pub id: String,
+    pub cidr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Subnet {
+    pub role: String,
+    pub id: String,
+    pub cidr: String,
+    pub zone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SecurityGroup {
+    pub name: String,
+    pub id: String,
+    pub inbound: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Endpoint {
+    pub service: String,
+    pub kind: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub arn: String,
+    pub status: String,
+    pub running: i32,
+    pub desired: i32,
+    /// Newest first; the `PRIMARY` one is what the service rolls onto.
+    pub deployments: Vec<Deployment>,
+    /// The container image of the primary deployment's task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The image digests the running tasks run.
+    pub digests: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: String,
+    pub status: String,
+    pub rollout: String,
+    pub running: i32,
+    pub desired: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Target {
+    pub id: String,
+    pub port: i32,
+    pub state: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Clients {
@@ -33,7 +113,13 @@ impl Clients {
             ec2: aws_sdk_ec2::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
         }
+    }
+
+    pub fn registry(&self, table: &str) -> Registry {
+        Registry::new(self.dynamodb.clone(), table)
     }
 }
 
@@ -49,7 +135,12 @@ fn tag(tags: &[aws_sdk_ec2::types::Tag], key: &str) -> String {
         .to_string()
 }
 
-pub async fn describe(clients: &Clients, name: &str) -> Result<Environment, ProvisionError> {
+/// The environment as AWS has it, with its entry in the environments table when one is given.
+pub async fn describe(
+    clients: &Clients,
+    name: &str,
+    record: Option<&Record>,
+) -> Result<Environment, ProvisionError> {
     let names = Names::new(name);
     let store = SsmStore::new(clients.ssm.clone());
     let (network, alb, service) = (
@@ -63,48 +154,69 @@ pub async fn describe(clients: &Clients, name: &str) -> Result<Environment, Prov
         stored.outputs(alb),
         stored.outputs(service),
     );
+    let last = record.and_then(|r| r.last.as_ref());
     let mut env = Environment {
         name: name.to_string(),
+        owner: record.and_then(|r| r.owner.clone()),
+        state: record.map(Record::state),
+        last_error: last.filter(|l| !l.succeeded()).map(|l| {
+            format!(
+                "{}: {}",
+                l.error.as_deref().unwrap_or("Error"),
+                l.reason.as_deref().unwrap_or("")
+            )
+        }),
         alb_dns_name: one(&alb, outputs::alb::DNS_NAME),
         url: one(&alb, outputs::alb::URL),
         ..Default::default()
     };
+    if let Some(arn) = one(&alb, outputs::alb::TARGET_GROUP_ARN) {
+        env.targets = targets(&clients.elb, &arn).await?;
+    }
+    if let Some(arn) = one(&service, outputs::service::SERVICE_ARN) {
+        let cluster = one(&service, outputs::service::CLUSTER_ARN).unwrap_or_default();
+        env.service = ecs_service(&clients.ecs, &cluster, &arn).await?;
+    }
     let Some(vpc_id) = one(&network, outputs::network::VPC_ID) else {
         return Ok(env);
     };
-    let ec2 = &clients.ec2;
+    network_of(&clients.ec2, &vpc_id, &mut env).await?;
+    Ok(env)
+}
+
+async fn network_of(
+    ec2: &aws_sdk_ec2::Client,
+    vpc_id: &str,
+    env: &mut Environment,
+) -> Result<(), ProvisionError> {
     let vpc_filter = aws_sdk_ec2::types::Filter::builder()
         .name("vpc-id")
-        .values(&vpc_id)
+        .values(vpc_id)
         .build();
     let vpcs = ec2
         .describe_vpcs()
-        .vpc_ids(&vpc_id)
+        .vpc_ids(vpc_id)
         .send()
         .await
-        .context("DescribeVpcs", &vpc_id)?;
-    env.vpc = vpcs.vpcs().first().map(|v| {
-        (
-            vpc_id.clone(),
-            v.cidr_block().unwrap_or_default().to_string(),
-        )
+        .context("DescribeVpcs", vpc_id)?;
+    env.vpc = vpcs.vpcs().first().map(|v| Vpc {
+        id: vpc_id.to_string(),
+        cidr: v.cidr_block().unwrap_or_default().to_string(),
     });
     let subnets = ec2
         .describe_subnets()
         .filters(vpc_filter.clone())
         .send()
         .await
-        .context("DescribeSubnets", &vpc_id)?;
+        .context("DescribeSubnets", vpc_id)?;
     env.subnets = subnets
         .subnets()
         .iter()
-        .map(|s| {
-            (
-                tag(s.tags(), provisioner_core::naming::ROLE_TAG),
-                s.subnet_id().unwrap_or_default().to_string(),
-                s.cidr_block().unwrap_or_default().to_string(),
-                s.availability_zone().unwrap_or_default().to_string(),
-            )
+        .map(|s| Subnet {
+            role: tag(s.tags(), provisioner_core::naming::ROLE_TAG),
+            id: s.subnet_id().unwrap_or_default().to_string(),
+            cidr: s.cidr_block().unwrap_or_default().to_string(),
+            zone: s.availability_zone().unwrap_or_default().to_string(),
         })
         .collect();
     env.subnets.sort();
@@ -113,39 +225,15 @@ pub async fn describe(clients: &Clients, name: &str) -> Result<Environment, Prov
         .filters(vpc_filter.clone())
         .send()
         .await
-        .context("DescribeSecurityGroups", &vpc_id)?;
+        .context("DescribeSecurityGroups", vpc_id)?;
     env.security_groups = groups
         .security_groups()
         .iter()
         .filter(|g| g.group_name() != Some("default"))
-        .map(|g| {
-            let rules = g
-                .ip_permissions()
-                .iter()
-                .map(|p| {
-                    let from: Vec<String> = p
-                        .ip_ranges()
-                        .iter()
-                        .filter_map(|r| r.cidr_ip().map(str::to_string))
-                        .chain(
-                            p.user_id_group_pairs()
-                                .iter()
-                                .filter_map(|u| u.group_id().map(str::to_string)),
-                        )
-                        .collect();
-                    format!(
-                        "{} {} from {}",
-                        p.ip_protocol().unwrap_or_default(),
-                        p.from_port().unwrap_or_default(),
-                        from.join(",")
-                    )
-                })
-                .collect();
-            (
-                g.group_name().unwrap_or_default().to_string(),
-                g.group_id().unwrap_or_default().to_string(),
-                rules,
-            )
+        .map(|g| SecurityGroup {
+            name: g.group_name().unwrap_or_default().to_string(),
+            id: g.group_id().unwrap_or_default().to_string(),
+            inbound: g.ip_permissions().iter().map(inbound_rule).collect(),
         })
         .collect();
     env.security_groups.sort();
@@ -154,7 +242,7 @@ pub async fn describe(clients: &Clients, name: &str) -> Result<Environment, Prov
         .filters(vpc_filter)
         .send()
         .await
-        .context("DescribeVpcEndpoints", &vpc_id)?;
+        .context("DescribeVpcEndpoints", vpc_id)?;
     env.endpoints = endpoints
         .vpc_endpoints()
         .iter()
@@ -162,63 +250,218 @@ pub async fn describe(clients: &Clients, name: &str) -> Result<Environment, Prov
             !e.state()
                 .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
         })
-        .map(|e| {
-            (
-                e.service_name().unwrap_or_default().to_string(),
-                e.vpc_endpoint_type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                e.state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-            )
+        .map(|e| Endpoint {
+            service: e.service_name().unwrap_or_default().to_string(),
+            kind: e
+                .vpc_endpoint_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            state: e
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
         })
         .collect();
     env.endpoints.sort();
-    if let Some(arn) = one(&service, outputs::service::SERVICE_ARN) {
-        let cluster = one(&service, outputs::service::CLUSTER_ARN).unwrap_or_default();
-        let described = clients
-            .ecs
-            .describe_services()
-            .cluster(&cluster)
-            .services(&arn)
+    Ok(())
+}
+
+fn inbound_rule(p: &aws_sdk_ec2::types::IpPermission) -> String {
+    let from: Vec<String> = p
+        .ip_ranges()
+        .iter()
+        .filter_map(|r| r.cidr_ip().map(str::to_string))
+        .chain(
+            p.user_id_group_pairs()
+                .iter()
+                .filter_map(|u| u.group_id().map(str::to_string)),
+        )
+        .collect();
+    format!(
+        "{} {} from {}",
+        p.ip_protocol().unwrap_or_default(),
+        p.from_port().unwrap_or_default(),
+        from.join(",")
+    )
+}
+
+async fn targets(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    target_group_arn: &str,
+) -> Result<Vec<Target>, ProvisionError> {
+    let health = elb
+        .describe_target_health()
+        .target_group_arn(target_group_arn)
+        .send()
+        .await
+        .context("DescribeTargetHealth", target_group_arn)
+        .not_found_as_none()?;
+    let mut targets: Vec<Target> = health
+        .iter()
+        .flat_map(|h| h.target_health_descriptions())
+        .map(|d| {
+            let health = d.target_health();
+            Target {
+                id: d
+                    .target()
+                    .and_then(|t| t.id())
+                    .unwrap_or_default()
+                    .to_string(),
+                port: d.target().and_then(|t| t.port()).unwrap_or_default(),
+                state: health
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: health
+                    .and_then(|h| h.description())
+                    .unwrap_or_default()
+                    .to_string(),
+            }
+        })
+        .collect();
+    targets.sort();
+    Ok(targets)
+}
+
+async fn ecs_service(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    arn: &str,
+) -> Result<Option<Service>, ProvisionError> {
+    let described = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(arn)
+        .send()
+        .await
+        .context("DescribeServices", arn)
+        .not_found_as_none()?;
+    let Some(found) = described.as_ref().and_then(|d| d.services().first()) else {
+        return Ok(None);
+    };
+    let deployments = found
+        .deployments()
+        .iter()
+        .map(|d| Deployment {
+            id: d.id().unwrap_or_default().to_string(),
+            status: d.status().unwrap_or_default().to_string(),
+            rollout: d
+                .rollout_state()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
+            running: d.running_count(),
+            desired: d.desired_count(),
+        })
+        .collect();
+    let primary_task_definition = found
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.task_definition())
+        .or(found.task_definition());
+    let image = match primary_task_definition {
+        Some(td) => ecs
+            .describe_task_definition()
+            .task_definition(td)
             .send()
             .await
-            .context("DescribeServices", &arn)
-            .not_found_as_none()?;
-        env.service = described.and_then(|d| {
-            d.services().first().map(|s| {
-                (
-                    arn.clone(),
-                    s.status().unwrap_or_default().to_string(),
-                    s.running_count(),
-                    s.desired_count(),
-                )
-            })
-        });
+            .context("DescribeTaskDefinition", td)
+            .not_found_as_none()?
+            .and_then(|d| {
+                d.task_definition()?
+                    .container_definitions()
+                    .first()?
+                    .image()
+                    .map(str::to_string)
+            }),
+        None => None,
+    };
+    Ok(Some(Service {
+        arn: arn.to_string(),
+        status: found.status().unwrap_or_default().to_string(),
+        running: found.running_count(),
+        desired: found.desired_count(),
+        deployments,
+        image,
+        digests: running_digests(ecs, cluster, found.service_name().unwrap_or(arn)).await?,
+    }))
+}
+
+/// The image digests the service's running tasks report, each once.
+async fn running_digests(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<String>, ProvisionError> {
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .service_name(service)
+        .send()
+        .await
+        .context("ListTasks", service)
+        .not_found_as_none()?;
+    let arns = listed.map(|l| l.task_arns().to_vec()).unwrap_or_default();
+    if arns.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(env)
+    let tasks = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns))
+        .send()
+        .await
+        .context("DescribeTasks", service)?;
+    let mut digests: Vec<String> = tasks
+        .tasks()
+        .iter()
+        .filter(|t| t.last_status() == Some("RUNNING"))
+        .flat_map(|t| t.containers())
+        .filter_map(|c| c.image_digest().map(str::to_string))
+        .collect();
+    digests.sort();
+    digests.dedup();
+    Ok(digests)
 }
 
 impl fmt::Display for Environment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "environment {}", self.name)?;
+        if let Some(owner) = &self.owner {
+            writeln!(f, "  owner            {owner}")?;
+        }
+        if let Some(state) = &self.state {
+            writeln!(f, "  state            {state}")?;
+        }
+        if let Some(error) = &self.last_error {
+            writeln!(f, "  last error       {error}")?;
+        }
         match &self.vpc {
-            Some((id, cidr)) => writeln!(f, "  VPC              {id} {cidr}")?,
+            Some(vpc) => writeln!(f, "  VPC              {} {}", vpc.id, vpc.cidr)?,
             None => return writeln!(f, "  (no network)"),
         }
-        for (role, id, cidr, zone) in &self.subnets {
-            writeln!(f, "  subnet           {role:<18} {id} {cidr} {zone}")?;
-        }
-        for (name, id, rules) in &self.security_groups {
+        for s in &self.subnets {
             writeln!(
                 f,
-                "  security group   {name:<18} {id} inbound: {}",
-                rules.join("; ")
+                "  subnet           {:<18} {} {} {}",
+                s.role, s.id, s.cidr, s.zone
             )?;
         }
-        for (service, kind, state) in &self.endpoints {
-            writeln!(f, "  VPC endpoint     {service:<40} {kind:<9} {state}")?;
+        for g in &self.security_groups {
+            writeln!(
+                f,
+                "  security group   {:<18} {} inbound: {}",
+                g.name,
+                g.id,
+                g.inbound.join("; ")
+            )?;
+        }
+        for e in &self.endpoints {
+            writeln!(
+                f,
+                "  VPC endpoint     {:<40} {:<9} {}",
+                e.service, e.kind, e.state
+            )?;
         }
         if let Some(dns) = &self.alb_dns_name {
             writeln!(f, "  ALB              {dns}")?;
@@ -226,10 +469,36 @@ impl fmt::Display for Environment {
         if let Some(url) = &self.url {
             writeln!(f, "  URL              {url}")?;
         }
-        if let Some((arn, status, running, desired)) = &self.service {
+        if let Some(s) = &self.service {
             writeln!(
                 f,
-                "  ECS service      {arn} {status}: {running} of {desired} tasks running"
+                "  ECS service      {} {}: {} of {} tasks running",
+                s.arn, s.status, s.running, s.desired
+            )?;
+            for d in &s.deployments {
+                writeln!(
+                    f,
+                    "  deployment       {} {} {}: {} of {} running",
+                    d.id, d.status, d.rollout, d.running, d.desired
+                )?;
+            }
+            if let Some(image) = &s.image {
+                writeln!(f, "  image            {image}")?;
+            }
+            if !s.digests.is_empty() {
+                writeln!(f, "  running digest   {}", s.digests.join(", "))?;
+            }
+        }
+        for t in &self.targets {
+            let reason = if t.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", t.reason)
+            };
+            writeln!(
+                f,
+                "  target           {}:{} {}{reason}",
+                t.id, t.port, t.state
             )?;
         }
         Ok(())
@@ -238,11 +507,7 @@ impl fmt::Display for Environment {
 
 /// What is left of an environment after a delete: tagged EC2 resources, its load balancer, an
 /// active cluster, SSM parameters. Empty when the delete was clean.
-pub async fn leftovers(
-    clients: &Clients,
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    name: &str,
-) -> Result<Vec<String>, ProvisionError> {
+pub async fn leftovers(clients: &Clients, name: &str) -> Result<Vec<String>, ProvisionError> {
     use aws_sdk_ec2::types::Filter;
     let tagged = || {
         Filter::builder()
@@ -334,7 +599,8 @@ pub async fn leftovers(
             .map(|id| format!("VPC endpoint {id}")),
     );
     let names = Names::new(name);
-    let lbs = elb
+    let lbs = clients
+        .elb
         .describe_load_balancers()
         .names(names.load_balancer())
         .send()

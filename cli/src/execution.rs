@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use provisioner_core::error::failure_of;
-use provisioner_core::stages;
+use provisioner_core::stages::{self, states};
 use provisioner_core::{AwsContext, ProvisionError};
 use serde_json::Value;
 
@@ -22,6 +22,8 @@ pub struct Finished {
     /// From its start date to its stop date: AWS time on AWS, modelled AWS time on the local
     /// world (whose Step Functions dates are world time).
     pub aws_seconds: f64,
+    /// The state whose failure ended the execution, when one did.
+    pub failed_state: Option<String>,
 }
 
 impl Finished {
@@ -80,7 +82,6 @@ pub async fn start(
 
 /// Where a state keeps its news in its output, by the kind of state.
 fn news_of(state: &str) -> Option<&'static str> {
-    use provisioner_core::stages::states;
     match state {
         states::PREPARE => Some("/request/action"),
         // The top-level lease, and each environment's in a redeploy (`RedeployLease`).
@@ -96,52 +97,112 @@ fn seconds(date: &aws_smithy_types::DateTime) -> f64 {
     date.as_secs_f64()
 }
 
-/// What a history event says about progress, if anything worth a line.
-fn progress_of(event: &HistoryEvent, started: f64) -> Option<Progress> {
-    let at = seconds(event.timestamp()) - started;
-    match event.r#type() {
-        HistoryEventType::TaskStateExited => {
-            let details = event.state_exited_event_details()?;
-            let name = details.name().to_string();
-            let output: Value = details
-                .output()
-                .and_then(|o| serde_json::from_str(o).ok())
-                .unwrap_or(Value::Null);
-            let detail = match news_of(&name).and_then(|p| output.pointer(p)) {
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => String::new(),
-            };
-            Some(Progress {
-                state: name,
-                ok: true,
-                detail,
-                at,
-            })
+/// What a history event says, when it is worth a line.
+enum Seen {
+    /// A task state finished, with its news.
+    Exited(Progress),
+    /// A task state's task succeeded (a retry after a failure, say).
+    Succeeded { state: Option<String> },
+    /// A task state's task failed; the state may still retry, or exit through a Catch, or (in
+    /// a Parallel's branch) never exit.
+    Failed {
+        state: Option<String>,
+        detail: String,
+        at: f64,
+    },
+    /// A state started.
+    Entered { state: String },
+}
+
+/// The history read so far, to name the state an event belongs to: each event points at the
+/// one before it in its branch (`previousEventId`), back to its state's `...StateEntered`.
+struct History<'a> {
+    by_id: std::collections::HashMap<i64, &'a HistoryEvent>,
+}
+
+impl<'a> History<'a> {
+    fn new(events: &'a [HistoryEvent]) -> Self {
+        Self {
+            by_id: events.iter().map(|e| (e.id(), e)).collect(),
         }
-        HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed => {
-            let (error, cause) = match event.task_failed_event_details() {
-                Some(d) => (d.error(), d.cause()),
-                None => {
-                    let d = event.lambda_function_failed_event_details()?;
-                    (d.error(), d.cause())
-                }
-            };
-            let (error, message) =
-                failure_of(Some(&serde_json::json!({"Error": error, "Cause": cause})));
-            Some(Progress {
-                state: "task failed".into(),
-                ok: false,
-                detail: format!("{error}: {message}"),
-                at,
-            })
+    }
+
+    fn state_of(&self, event: &HistoryEvent) -> Option<String> {
+        let mut at = self.by_id.get(&event.previous_event_id()).copied();
+        // Bounded: a malformed history must not loop.
+        for _ in 0..16 {
+            let e = at?;
+            if let Some(d) = e.state_entered_event_details() {
+                return Some(d.name().to_string());
+            }
+            at = self.by_id.get(&e.previous_event_id()).copied();
         }
-        _ => None,
+        None
+    }
+
+    fn seen(&self, event: &HistoryEvent, started: f64) -> Option<Seen> {
+        let at = seconds(event.timestamp()) - started;
+        match event.r#type() {
+            HistoryEventType::TaskStateExited => {
+                let details = event.state_exited_event_details()?;
+                let name = details.name().to_string();
+                let output: Value = details
+                    .output()
+                    .and_then(|o| serde_json::from_str(o).ok())
+                    .unwrap_or(Value::Null);
+                let detail = match news_of(&name).and_then(|p| output.pointer(p)) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                Some(Seen::Exited(Progress {
+                    // Reporting a failure went well, but the run did not.
+                    ok: name != states::REPORT_FAILURE,
+                    state: name,
+                    detail,
+                    at,
+                }))
+            }
+            HistoryEventType::TaskSucceeded | HistoryEventType::LambdaFunctionSucceeded => {
+                Some(Seen::Succeeded {
+                    state: self.state_of(event),
+                })
+            }
+            HistoryEventType::TaskFailed | HistoryEventType::LambdaFunctionFailed => {
+                let (error, cause) = match event.task_failed_event_details() {
+                    Some(d) => (d.error(), d.cause()),
+                    None => {
+                        let d = event.lambda_function_failed_event_details()?;
+                        (d.error(), d.cause())
+                    }
+                };
+                let (error, message) =
+                    failure_of(Some(&serde_json::json!({"Error": error, "Cause": cause})));
+                Some(Seen::Failed {
+                    state: self.state_of(event),
+                    detail: format!("{error}: {message}"),
+                    at,
+                })
+            }
+            HistoryEventType::TaskStateEntered
+            | HistoryEventType::ChoiceStateEntered
+            | HistoryEventType::PassStateEntered
+            | HistoryEventType::WaitStateEntered
+            | HistoryEventType::ParallelStateEntered
+            | HistoryEventType::MapStateEntered
+            | HistoryEventType::FailStateEntered
+            | HistoryEventType::SucceedStateEntered => Some(Seen::Entered {
+                state: event.state_entered_event_details()?.name().to_string(),
+            }),
+            _ => None,
+        }
     }
 }
 
 /// Follows the execution until it ends (or `limit` passes), calling `on_progress` for each
-/// finished state. Polls the history every `every`.
+/// finished state. Polls the history every `every`. A failed state is shown once, marked as
+/// failed with its error: when it exits through a Catch, or when the run starts reporting the
+/// failure without it (a failed branch of a Parallel never exits).
 pub async fn follow(
     sfn: &aws_sdk_sfn::Client,
     execution_arn: &str,
@@ -151,8 +212,9 @@ pub async fn follow(
 ) -> Result<Finished, ProvisionError> {
     let followed = Instant::now();
     let mut seen = 0usize;
-    // The last task failure not yet followed by a success: the state that exits next failed.
-    let mut failure: Option<Progress> = None;
+    // The last task failure not yet retried away: (state, detail, when).
+    let mut failure: Option<(Option<String>, String, f64)> = None;
+    let mut failed_state = None;
     loop {
         // Status first, history second: a finished execution's last events are then all read.
         let described = sfn
@@ -172,24 +234,44 @@ pub async fn follow(
             events.extend(page.events().iter().cloned());
         }
         let started = seconds(described.start_date());
+        let history = History::new(&events);
         for event in events.iter().skip(seen) {
-            match event.r#type() {
-                // A retry may still succeed: only a failure the state exits with is its own.
-                HistoryEventType::TaskSucceeded | HistoryEventType::LambdaFunctionSucceeded => {
-                    failure = None
+            match history.seen(event, started) {
+                Some(Seen::Failed { state, detail, at }) => failure = Some((state, detail, at)),
+                // A retry that succeeded: the failure was not the state's last word.
+                Some(Seen::Succeeded { state }) => {
+                    if failure
+                        .as_ref()
+                        .is_some_and(|(f, _, _)| f.is_none() || *f == state)
+                    {
+                        failure = None;
+                    }
                 }
-                _ => {}
-            }
-            match progress_of(event, started) {
-                Some(p) if !p.ok => failure = Some(p),
-                Some(mut p) => {
-                    if let Some(failed) = failure.take() {
-                        p.ok = false;
-                        p.detail = failed.detail;
+                Some(Seen::Exited(mut p)) => {
+                    if let Some((state, detail, _)) = failure.take() {
+                        if state.is_none() || state.as_deref() == Some(&p.state) {
+                            p.ok = false;
+                            p.detail = detail;
+                            failed_state = Some(p.state.clone());
+                        } else {
+                            failure = Some((state, detail, p.at));
+                        }
                     }
                     on_progress(&p);
                 }
-                None => {}
+                // The run reports a failure of a state that never exited (a Parallel's branch).
+                Some(Seen::Entered { state }) if state == states::REPORT_FAILURE => {
+                    if let Some((Some(state), detail, at)) = failure.take() {
+                        on_progress(&Progress {
+                            state: state.clone(),
+                            ok: false,
+                            detail,
+                            at,
+                        });
+                        failed_state = Some(state);
+                    }
+                }
+                Some(Seen::Entered { .. }) | None => {}
             }
         }
         seen = seen.max(events.len());
@@ -208,6 +290,8 @@ pub async fn follow(
                     .stop_date()
                     .map(|stop| seconds(stop) - started)
                     .unwrap_or_default(),
+                failed_state: failed_state
+                    .filter(|_| described.status() != &ExecutionStatus::Succeeded),
             });
         }
         if followed.elapsed() > limit {
@@ -220,28 +304,68 @@ pub async fn follow(
     }
 }
 
-/// What a failed execution says: the failing stage's error name and reason, once each.
-pub fn failure_line(finished: &Finished) -> String {
-    let error = finished.error.clone().unwrap_or_default();
-    let reason = finished
-        .output
-        .as_ref()
-        .and_then(|o| o.pointer("/result/reason"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| finished.cause.clone())
-        .unwrap_or_default();
-    let reason = reason
-        .strip_prefix(&format!("{error}: "))
-        .unwrap_or(&reason)
-        .to_string();
-    format!("failed: {error}: {reason}")
+/// Why an execution failed: the failing state and its stage, the error name, the reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    pub error: String,
+    pub reason: String,
 }
 
-/// Prints a progress line.
-pub fn print_progress(p: &Progress) {
-    let mark = if p.ok { "ok " } else { "ERR" };
-    println!("  [{:>6.1}s] {mark} {:<28} {}", p.at, p.state, p.detail);
+impl Finished {
+    /// Why it failed, each part once: a stage's reason loses the `<stage> stage: ` it carries
+    /// for CloudFormation, which names no state.
+    pub fn failure(&self) -> Option<Failure> {
+        if self.succeeded() {
+            return None;
+        }
+        let error = self.error.clone().unwrap_or_else(|| "Failed".into());
+        let reason = self
+            .output
+            .as_ref()
+            .and_then(|o| o.pointer("/result/reason"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| self.cause.clone())
+            .unwrap_or_default();
+        let mut reason = reason
+            .strip_prefix(&format!("{error}: "))
+            .unwrap_or(&reason)
+            .to_string();
+        let stage = self
+            .failed_state
+            .as_deref()
+            .and_then(stages::stage_of_state)
+            .map(|(stage, _)| stage.name.to_string());
+        if let Some(stage) = &stage {
+            if let Some(rest) = reason.strip_prefix(&format!("{stage} stage: ")) {
+                reason = rest.to_string();
+            }
+        }
+        Some(Failure {
+            state: self.failed_state.clone(),
+            stage,
+            error,
+            reason,
+        })
+    }
+}
+
+/// What a failed execution says, on one line: where, the error name and the reason.
+pub fn failure_line(finished: &Finished) -> String {
+    let Some(f) = finished.failure() else {
+        return String::new();
+    };
+    let place = match (&f.state, &f.stage) {
+        (Some(state), Some(stage)) => format!(" in {state} ({stage} stage)"),
+        (Some(state), None) => format!(" in {state}"),
+        _ => String::new(),
+    };
+    format!("failed{place}: {}: {}", f.error, f.reason)
 }
 
 #[cfg(test)]
@@ -258,10 +382,29 @@ mod tests {
             cause: Some("ValidationError: invalid environment spec: service.cpu: 300 is not one of 256, 512".into()),
             elapsed: Duration::ZERO,
             aws_seconds: 0.0,
+            failed_state: Some("Prepare".into()),
         };
         assert_eq!(
             failure_line(&finished),
-            "failed: ValidationError: invalid environment spec: service.cpu: 300 is not one of 256, 512"
+            "failed in Prepare: ValidationError: invalid environment spec: service.cpu: 300 is not one of 256, 512"
+        );
+    }
+
+    #[test]
+    fn a_stage_failure_names_the_state_and_the_stage_and_says_the_stage_once() {
+        let finished = Finished {
+            execution_arn: "arn".into(),
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some("Conflict".into()),
+            cause: Some("Conflict: network stage: vpc-1 belongs to environment other".into()),
+            elapsed: Duration::ZERO,
+            aws_seconds: 0.0,
+            failed_state: Some("NetworkApply".into()),
+        };
+        assert_eq!(
+            failure_line(&finished),
+            "failed in NetworkApply (network stage): Conflict: vpc-1 belongs to environment other"
         );
     }
 }

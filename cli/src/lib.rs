@@ -1,6 +1,8 @@
-//! The command line client's library: start and follow executions of the state machine, and
-//! read back what an environment consists of. Used by the `fargate-provisioner` binary and by the
-//! whole-system tests.
+//! The command line client's library: start and follow executions of the state machine, show
+//! their progress, read back what an environment consists of and list the environments. Used by
+//! the `fargate-provisioner` binary and by the whole-system tests.
 
 pub mod environment;
 pub mod execution;
+pub mod listing;
+pub mod progress;

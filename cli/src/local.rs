@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use provisioner_cli::environment::{self, Clients};
+use provisioner_cli::progress::Display;
 use serde_json::{json, Value};
 
-use crate::{read_spec, run_and_follow, Failure};
+use crate::{outcome_json, read_spec, run_and_follow, Failure, Output, TABLE_VAR};
 
 /// How AWS behaves locally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,6 +29,10 @@ pub struct LocalArgs {
     /// After creating, delete the environment again through the delete path.
     #[arg(long)]
     destroy: bool,
+    /// Leave the emulator and the functions running after the run, and say how to point the AWS
+    /// CLI and `fargate-provisioner status`, `list` and `run` at them; Ctrl-C stops them.
+    #[arg(long)]
+    keep: bool,
     /// The region the local account is in.
     #[arg(long, default_value = local_aws::DEFAULT_REGION)]
     region: String,
@@ -93,11 +98,6 @@ fn calls_line(system: &local_lambda::LocalSystem) -> String {
     let calls = system.aws_calls();
     let mutating = system.mutating_calls().len();
     let puts = calls.iter().filter(|c| *c == "PutParameter").count();
-    let mut h = std::collections::BTreeMap::new();
-    for c in &calls {
-        *h.entry(c.clone()).or_insert(0) += 1;
-    }
-    eprintln!("TEMP {h:?}");
     format!(
         "AWS calls: {} ({mutating} mutating, {puts} PutParameter)",
         calls.len()
@@ -105,8 +105,8 @@ fn calls_line(system: &local_lambda::LocalSystem) -> String {
 }
 
 /// Creates the environment of the spec on the local emulator, prints it, and with `--destroy`
-/// deletes it again and checks that nothing is left.
-pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
+/// deletes it again and checks that nothing is left; with `--keep`, leaves it all running.
+pub async fn run(args: LocalArgs, output: Output) -> Result<bool, Failure> {
     let LocalArgs { spec, destroy, .. } = &args;
     let destroy = *destroy;
     let reference = local_aws::repository_root().join("events/reference-spec.json");
@@ -120,11 +120,18 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    println!("starting the local AWS emulator and the functions...");
-    let options = args.options();
+    let display = Display::choose(output == Output::Json);
+    display.say("starting the local AWS emulator and the functions...");
+    let mut options = args.options();
+    if let Some(desired) = spec
+        .pointer("/service/desiredCount")
+        .and_then(Value::as_u64)
+    {
+        options.plain_running_tasks = u32::try_from(desired).unwrap_or(u32::MAX);
+    }
     let system = local_lambda::LocalSystem::start(options.clone()).await?;
-    match args.aws {
-        Aws::Realistic => println!(
+    display.say(&match args.aws {
+        Aws::Realistic => format!(
             "realistic AWS in {}: every behaviour on{}; the clock runs {}x",
             options.region,
             if args.without.is_empty() {
@@ -134,17 +141,25 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
             },
             options.world.scale
         ),
-        Aws::Instant => println!("plain emulator in {}: instant and lenient", options.region),
-    }
-    println!(
+        Aws::Instant => format!("plain emulator in {}: instant and lenient", options.region),
+    });
+    display.say(&format!(
         "template.yaml deployed as stack {}; state machine {}",
         local_lambda::system::STACK_NAME,
         system.state_machine_arn
-    );
+    ));
+    let table = system
+        .stack
+        .resources
+        .get(ENVIRONMENTS_TABLE)
+        .cloned()
+        .unwrap_or_default();
     let sfn = aws_sdk_sfn::Client::new(&system.config);
     let (every, limit) = (Duration::from_millis(300), Duration::from_secs(600));
+    let clients = Clients::new(&system.config);
+    let registry = clients.registry(&table);
 
-    println!("\ncreate {name} ({})", spec_path.display());
+    display.say(&format!("\ncreate {name} ({})", spec_path.display()));
     system.clear_calls();
     let created = run_and_follow(
         &sfn,
@@ -152,16 +167,19 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
         json!({"action": "apply", "spec": spec}),
         every,
         limit,
+        &display,
     )
     .await?;
-    println!("{}", calls_line(&system));
-    let clients = Clients::new(&system.config);
-    println!("\n{}", environment::describe(&clients, &name).await?);
-    if !created.succeeded() {
-        return Ok(false);
+    display.say(&calls_line(&system));
+    let record = registry.get(&name).await?;
+    let env = environment::describe(&clients, &name, record.as_ref()).await?;
+    let mut ok = created.succeeded();
+    let mut outcome = outcome_json(&created, Some(&env));
+    if output == Output::Text {
+        println!("\n{env}");
     }
-    if destroy {
-        println!("delete {name}");
+    if ok && destroy {
+        display.say(&format!("delete {name}"));
         system.clear_calls();
         let deleted = run_and_follow(
             &sfn,
@@ -169,20 +187,79 @@ pub async fn run(args: LocalArgs) -> Result<bool, Failure> {
             json!({"action": "destroy", "environment": name}),
             every,
             limit,
+            &display,
         )
         .await?;
-        println!("{}", calls_line(&system));
-        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
-        let left = environment::leftovers(&clients, &elb, &name).await?;
-        if left.is_empty() {
-            println!("\nafter delete: nothing tagged for {name} remains, and no SSM parameters");
+        display.say(&calls_line(&system));
+        let left = environment::leftovers(&clients, &name).await?;
+        display.say(&if left.is_empty() {
+            format!("\nafter delete: nothing tagged for {name} remains, and no SSM parameters")
         } else {
-            println!("\nafter delete, still there: {}", left.join(", "));
-        }
-        return Ok(deleted.succeeded() && left.is_empty());
+            format!("\nafter delete, still there: {}", left.join(", "))
+        });
+        ok = deleted.succeeded() && left.is_empty();
+        outcome = json!({
+            "create": outcome,
+            "destroy": outcome_json(&deleted, None),
+            "leftovers": left,
+        });
     }
-    println!(
-        "(the emulator stops with this command; pass --destroy to run the delete path as well)"
+    if output == Output::Json {
+        println!("{outcome}");
+    }
+    if args.keep {
+        keep_running(&system, &table, &name).await?;
+    } else if !destroy && output == Output::Text {
+        println!("(the emulator stops with this command: pass --keep to inspect it, --destroy to run the delete path)");
+    }
+    Ok(ok)
+}
+
+/// The template's logical id of the environments table.
+const ENVIRONMENTS_TABLE: &str = "LeaseTable";
+
+/// Says how to reach the running system, then waits for Ctrl-C (or SIGTERM).
+async fn keep_running(
+    system: &local_lambda::LocalSystem,
+    table: &str,
+    name: &str,
+) -> Result<(), Failure> {
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "fargate-provisioner".into());
+    eprintln!(
+        "\nthe local AWS is running (process {}); in another shell:\n\n{}\n\nstop it with Ctrl-C here, or: kill {}",
+        std::process::id(),
+        keep_instructions(system, table, name, &me),
+        std::process::id()
     );
-    Ok(true)
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    eprintln!("stopping the local AWS");
+    Ok(())
+}
+
+/// The environment variables and commands that reach the kept system.
+pub fn keep_instructions(
+    system: &local_lambda::LocalSystem,
+    table: &str,
+    name: &str,
+    me: &str,
+) -> String {
+    let endpoint = system.lambda_endpoint();
+    [
+        format!("  export AWS_ENDPOINT_URL={endpoint} AWS_REGION={} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test", system.region),
+        format!("  export STATE_MACHINE_ARN={} {TABLE_VAR}={table}", system.state_machine_arn),
+        format!("  {me} status {name}"),
+        format!("  {me} list"),
+        format!("  {me} run --destroy {name}"),
+        format!(
+            "  aws ec2 describe-vpcs --filters Name=tag:{},Values={name}",
+            provisioner_core::naming::ENVIRONMENT_TAG
+        ),
+    ]
+    .join("\n")
 }

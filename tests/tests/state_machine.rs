@@ -109,8 +109,7 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
     );
 
     let clients = provisioner_cli::environment::Clients::new(&system.config);
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
-    let before = provisioner_cli::environment::leftovers(&clients, &elb, "web")
+    let before = provisioner_cli::environment::leftovers(&clients, "web")
         .await
         .unwrap();
     assert!(
@@ -122,7 +121,7 @@ async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
         assert!(deleted.succeeded(), "{deleted:?}");
         let ec2 = aws_sdk_ec2::Client::new(&system.config);
         assert_eq!(ec2_leftovers(&ec2, env).await, Vec::<String>::new());
-        let left = provisioner_cli::environment::leftovers(&clients, &elb, env)
+        let left = provisioner_cli::environment::leftovers(&clients, env)
             .await
             .unwrap();
         assert_eq!(left, Vec::<String>::new());
@@ -155,7 +154,7 @@ async fn bad_console_input_fails_naming_the_field_before_any_change() {
     );
     let line = provisioner_cli::execution::failure_line(&finished);
     assert!(
-        line.starts_with("failed: ValidationError: invalid environment spec"),
+        line.starts_with("failed in Prepare: ValidationError: invalid environment spec"),
         "{line}"
     );
     assert!(!line.contains("ValidationError: ValidationError"), "{line}");

@@ -157,11 +157,10 @@ pub async fn many(n: usize, options: LocalOptions) -> Result<Many, String> {
     let (destroy_wall, destroys) = all_at_once(&system, &names, "destroy", inputs, limit).await;
     let destroyed = tally(&names, "destroy", destroys, &mut failures, |_| {});
     let clients = Clients::new(&system.config);
-    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&system.config);
     let mut left = Vec::new();
     for name in &names {
         left.extend(
-            environment::leftovers(&clients, &elb, name)
+            environment::leftovers(&clients, name)
                 .await
                 .map_err(|e| e.to_string())?,
         );

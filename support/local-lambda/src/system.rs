@@ -35,10 +35,10 @@ pub struct LocalOptions {
     pub poll_seconds: u32,
     /// Where CloudFormation answers may go besides S3 (a local stand-in server).
     pub response_url_prefix: Option<String>,
+    /// Tasks the plain emulator reports running per service when ECS tasks are not simulated
+    /// (the realistic world runs each service's desired count): the spec's desired count.
+    pub plain_running_tasks: u32,
 }
-
-/// Tasks the plain emulator reports running per service when ECS tasks are not simulated.
-const PLAIN_RUNNING_TASKS: u32 = 2;
 
 impl Default for LocalOptions {
     /// The realistic world, polling every 15 AWS seconds as the template does.
@@ -48,6 +48,7 @@ impl Default for LocalOptions {
             world: World::realistic(),
             poll_seconds: custom_resource::control::DEFAULT_POLL_SECONDS,
             response_url_prefix: None,
+            plain_running_tasks: 2,
         }
     }
 }
@@ -221,7 +222,7 @@ impl LocalSystem {
         if !options.world.is_on("ecs-tasks") {
             env.push((
                 "MOTO_ECS_SERVICE_RUNNING".into(),
-                PLAIN_RUNNING_TASKS.to_string(),
+                options.plain_running_tasks.to_string(),
             ));
         }
         let emulator = Emulator::start_with(EmulatorOptions {
