@@ -353,3 +353,22 @@ fn a_huge_or_deeply_nested_value_gets_a_short_error_naming_the_field() {
     assert!(err.contains("service.environment.DEEP"), "{err}");
     assert!(err.len() < 600, "{err}");
 }
+
+#[test]
+fn every_example_spec_is_valid() {
+    let folder = local_aws::repository_root().join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if let Err(e) = provisioner_core::EnvironmentSpec::from_json(&spec, "us-east-1") {
+            panic!("{}: {e}", path.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked} examples");
+}

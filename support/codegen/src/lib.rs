@@ -1,9 +1,11 @@
 //! Files generated from the code: the state machine definition (from the stage table), the
-//! spec's JSON Schema (from the spec types), and the diagrams and tables in the docs. They are
+//! spec's JSON Schema (from the spec types) and its reference page, and the diagrams and tables
+//! in the docs. They are
 //! committed (SAM and editors read them); `cargo run -p codegen` rewrites them and a test fails
 //! when one is stale.
 
 pub mod diagrams;
+pub mod spec_reference;
 pub mod state_machine;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +44,14 @@ pub fn all() -> Vec<Generated> {
             path: SCHEMA_PATH,
             section: None,
             content: schema_text(),
+        },
+        Generated {
+            path: spec_reference::PATH,
+            section: None,
+            content: spec_reference::text(
+                &serde_json::to_value(provisioner_core::EnvironmentSpec::json_schema())
+                    .expect("a schema serializes"),
+            ),
         },
         Generated {
             path: "README.md",
