@@ -208,6 +208,7 @@ async fn a_kept_local_system_answers_status_list_and_runs_with_output_that_says_
         "PRIMARY COMPLETED",
         &format!("image            {IMAGE}"),
         "URL              http://three-alb",
+        "running digest   sha256:",
     ] {
         assert!(shown.contains(expected), "{expected:?} in\n{shown}");
     }

@@ -77,8 +77,8 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         id: "ecs-tasks",
         side: Side::Emulator,
-        what: "services run tasks PROVISIONING -> PENDING -> RUNNING with an interface in a private subnet, register them as ip targets (initial until healthy threshold x interval after the load balancer is active), roll deployments within the service's percentages (a new task definition, network configuration, load balancers or platform version starts new tasks), drain old tasks for the deregistration delay, trip the circuit breaker (0.5 x desired, 3..200) and roll back; a deleted service is DRAINING until its tasks stop and a same-name CreateService meanwhile is refused; DescribeServices reports the deployment configuration and grace period; ListTasks filters by service",
-        source: "ECS Developer Guide (task lifecycle, rolling update, deployment circuit breaker, DeleteService); ELB User Guide (target health, deregistration delay)",
+        what: "services run tasks PROVISIONING -> PENDING -> RUNNING with an interface in a private subnet, register them as ip targets (initial until healthy threshold x interval after the load balancer is active), roll deployments within the service's percentages (a new task definition, network configuration, load balancers or platform version starts new tasks), drain old tasks for the deregistration delay, trip the circuit breaker (0.5 x desired, 3..200) and roll back; a deleted service is DRAINING until its tasks stop and a same-name CreateService meanwhile is refused; DescribeServices reports the deployment configuration and grace period; ListTasks filters by service; a running task's container reports the image digest it runs",
+        source: "ECS Developer Guide (task lifecycle, rolling update, deployment circuit breaker, DeleteService, container image resolution); ECS API Reference (Container.imageDigest); ELB User Guide (target health, deregistration delay)",
         seconds: &[("provisioning", 15.0), ("pending", 30.0)],
         values: &[],
         on_by_default: true,

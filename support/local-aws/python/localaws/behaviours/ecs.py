@@ -17,6 +17,7 @@ Whether a task can start (pull its image, reach its log group and secrets) is th
 behaviour's call (pulls.py)."""
 
 import copy
+import hashlib
 import math
 import uuid
 
@@ -294,7 +295,17 @@ def _advance_task(backend, service, task, now):
         task.started_at = world.CLOCK.utcnow()
         for container in task.containers:
             container.last_status = "RUNNING"
+            container.image_digest = _digest(container.image or "")
         _register(backend, service, task, now)
+
+
+def _digest(image):
+    """The manifest digest a task runs: the pinned one, else one that stands for the tag's image
+    (ECS resolves a tag to a digest when the deployment starts)."""
+    _, at, digest = image.partition("@")
+    if at:
+        return digest
+    return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
 
 def _breaker_threshold(desired):
