@@ -3,6 +3,7 @@
 //!
 //! - `run`: creates, updates or deletes an environment through a deployed state machine.
 //! - `status ENV`, `list`: one environment's health, or every environment, from AWS.
+//! - `cost --spec FILE`: its monthly cost at list prices, without asking AWS.
 //! - `local` (with the `local` feature): the same on this machine, on the local emulator with the
 //!   functions and the state machine from template.yaml; `--destroy` then deletes it again.
 
@@ -66,6 +67,16 @@ enum Command {
         /// The environments table (the stack's `EnvironmentsTable` output).
         #[arg(long, env = TABLE_VAR)]
         table: String,
+    },
+    /// What the environment of a spec costs a month at list prices, and with a NAT gateway
+    /// instead of the interface endpoints. Sends no AWS request.
+    Cost {
+        /// The spec (a path from the current folder).
+        #[arg(long)]
+        spec: PathBuf,
+        /// The region it would be in.
+        #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+        region: String,
     },
     /// Every environment, with its owner, state and URL.
     List {
@@ -252,6 +263,17 @@ pub(crate) async fn list(
     Ok(true)
 }
 
+/// `cost --spec FILE`: the spec is validated for the region first, as an apply would.
+fn cost(path: &PathBuf, region: &str, output: Output) -> Result<bool, Failure> {
+    let spec = provisioner_core::EnvironmentSpec::from_json(&read_spec(path)?, region)?;
+    let estimate = provisioner_cli::cost::estimate(&spec, region);
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&estimate)?),
+        Output::Text => print!("{estimate}"),
+    }
+    Ok(true)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -279,6 +301,7 @@ async fn main() -> ExitCode {
             let config = provisioner_core::aws::load_config(None).await;
             status(&config, &table, &environment, output).await
         }
+        Command::Cost { spec, region } => cost(&spec, &region, output),
         Command::List { table } => {
             let config = provisioner_core::aws::load_config(None).await;
             list(&config, &table, output).await

@@ -1,0 +1,229 @@
+//! `cost`: what an environment of a spec costs a month at list prices, from the dated price table
+//! in `pricing/prices.json`, with the alternative of one NAT gateway instead of the interface
+//! endpoints beside it. Hourly charges only: data through the endpoints, the NAT gateway and
+//! the load balancer is priced per GB and listed separately.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use provisioner_core::endpoint_plan::{self, EndpointKind};
+use provisioner_core::EnvironmentSpec;
+use serde::{Deserialize, Serialize};
+
+const TABLE: &str = include_str!("../../pricing/prices.json");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PriceTable {
+    date: String,
+    hours_per_month: f64,
+    regions: BTreeMap<String, Prices>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Prices {
+    fargate_vcpu_hour: BTreeMap<String, f64>,
+    fargate_gb_hour: BTreeMap<String, f64>,
+    load_balancer_hour: f64,
+    lcu_hour: f64,
+    interface_endpoint_zone_hour: f64,
+    interface_endpoint_gb: f64,
+    nat_gateway_hour: f64,
+    nat_gateway_gb: f64,
+    public_ipv4_hour: f64,
+}
+
+/// One line of the bill.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Line {
+    pub item: String,
+    pub detail: String,
+    pub monthly: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Estimate {
+    pub environment: String,
+    pub region: String,
+    /// The region whose prices were used (us-east-1's when the table lacks the region).
+    pub priced_as: String,
+    pub prices_of: String,
+    pub lines: Vec<Line>,
+    pub monthly: f64,
+    /// One NAT gateway and its address instead of the interface endpoints.
+    pub with_nat_instead: f64,
+    pub endpoint_gb: f64,
+    pub nat_gb: f64,
+}
+
+/// The estimate for `spec` (already validated for `region`).
+pub fn estimate(spec: &EnvironmentSpec, region: &str) -> Estimate {
+    let table: PriceTable = serde_json::from_str(TABLE).expect("pricing/prices.json is valid");
+    let fallback = "us-east-1";
+    let priced_as = if table.regions.contains_key(region) {
+        region
+    } else {
+        fallback
+    };
+    let p = &table.regions[priced_as];
+    let month = table.hours_per_month;
+    let service = &spec.service;
+    let architecture = "X86_64";
+    let (vcpu, gb) = (service.cpu as f64 / 1024.0, service.memory as f64 / 1024.0);
+    let tasks = service.desired_count as f64;
+    let fargate = tasks
+        * (vcpu * p.fargate_vcpu_hour[architecture] + gb * p.fargate_gb_hour[architecture])
+        * month;
+    let zones = spec.network.private_subnets.len() as f64;
+    let interface: Vec<String> = endpoint_plan::for_service(service, region)
+        .into_iter()
+        .filter(|e| e.kind == EndpointKind::Interface)
+        .map(|e| e.service.to_string())
+        .collect();
+    let endpoints = interface.len() as f64 * zones * p.interface_endpoint_zone_hour * month;
+    let alb_zones = spec.network.public_subnets.len() as f64;
+    let mut lines = vec![
+        Line {
+            item: "Fargate".into(),
+            detail: format!(
+                "{} tasks x {vcpu} vCPU, {gb} GB ({architecture})",
+                service.desired_count
+            ),
+            monthly: fargate,
+        },
+        Line {
+            item: "load balancer".into(),
+            detail: "hourly, and 1 LCU (light traffic)".into(),
+            monthly: (p.load_balancer_hour + p.lcu_hour) * month,
+        },
+        Line {
+            item: "public IPv4".into(),
+            detail: format!("{alb_zones} addresses: the load balancer's, one per zone"),
+            monthly: alb_zones * p.public_ipv4_hour * month,
+        },
+        Line {
+            item: "VPC endpoints".into(),
+            detail: format!(
+                "{} interface ({}) x {zones} zone(s); the S3 gateway endpoint is free",
+                interface.len(),
+                interface.join(", ")
+            ),
+            monthly: endpoints,
+        },
+    ];
+    for line in &mut lines {
+        line.monthly = cents(line.monthly);
+    }
+    let monthly = cents(lines.iter().map(|l| l.monthly).sum());
+    let nat = (p.nat_gateway_hour + p.public_ipv4_hour) * month;
+    Estimate {
+        environment: spec.name.clone(),
+        region: region.to_string(),
+        priced_as: priced_as.to_string(),
+        prices_of: table.date,
+        with_nat_instead: cents(monthly - cents(endpoints) + nat),
+        monthly,
+        lines,
+        endpoint_gb: p.interface_endpoint_gb,
+        nat_gb: p.nat_gateway_gb,
+    }
+}
+
+fn cents(dollars: f64) -> f64 {
+    (dollars * 100.0).round() / 100.0
+}
+
+impl fmt::Display for Estimate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "monthly cost of {} in {}: list prices of {}{}, 730 hours, before data",
+            self.environment,
+            self.region,
+            self.prices_of,
+            if self.priced_as == self.region {
+                String::new()
+            } else {
+                format!(
+                    " (the table has no {}: {}'s prices)",
+                    self.region, self.priced_as
+                )
+            }
+        )?;
+        for line in &self.lines {
+            writeln!(
+                f,
+                "  {:<14} {:>9.2} USD  {}",
+                line.item, line.monthly, line.detail
+            )?;
+        }
+        writeln!(f, "  {:<14} {:>9.2} USD", "total", self.monthly)?;
+        writeln!(
+            f,
+            "  with one NAT gateway instead of the interface endpoints: {:.2} USD (the tasks then reach the internet too)",
+            self.with_nat_instead
+        )?;
+        writeln!(
+            f,
+            "  per GB of data: {:.3} USD through the endpoints, {:.3} USD through a NAT gateway",
+            self.endpoint_gb, self.nat_gb
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> EnvironmentSpec {
+        EnvironmentSpec::from_json(&json, "us-east-1").unwrap()
+    }
+
+    #[test]
+    fn the_reference_environment_costs_its_tasks_load_balancer_addresses_and_endpoints() {
+        let e = estimate(
+            &spec(
+                serde_json::json!({"name": "demo", "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1"}}),
+            ),
+            "us-east-1",
+        );
+        let monthly: BTreeMap<&str, f64> = e
+            .lines
+            .iter()
+            .map(|l| (l.item.as_str(), l.monthly))
+            .collect();
+        // 2 x (0.25 x 0.04048 + 0.5 x 0.004445) x 730
+        assert_eq!(monthly["Fargate"], 18.02);
+        // (0.0225 + 0.008) x 730
+        assert_eq!(monthly["load balancer"], 22.27);
+        // 2 x 0.005 x 730
+        assert_eq!(monthly["public IPv4"], 7.3);
+        // ecr.dkr, ecr.api, logs in one zone: 3 x 0.01 x 730
+        assert_eq!(monthly["VPC endpoints"], 21.9);
+        assert_eq!(e.monthly, 69.49);
+        // The endpoints' 21.90 give way to a NAT gateway and its address: 0.05 x 730.
+        assert_eq!(e.with_nat_instead, 84.09);
+        assert!(e.to_string().contains("list prices of 2026-11-28"), "{e}");
+    }
+
+    #[test]
+    fn more_zones_tasks_and_a_region_without_prices_are_said() {
+        let e = estimate(
+            &spec(
+                serde_json::json!({"name": "big", "network": {"privateSubnets": [{"cidr": "10.0.1.0/24"}, {"cidr": "10.0.2.0/24"}]}, "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1", "desiredCount": 4, "cpu": 1024, "memory": 2048}}),
+            ),
+            "eu-west-3",
+        );
+        assert_eq!(e.priced_as, "us-east-1");
+        assert!(e.to_string().contains("the table has no eu-west-3"), "{e}");
+        let endpoints = e.lines.iter().find(|l| l.item == "VPC endpoints").unwrap();
+        assert_eq!(endpoints.monthly, 43.8, "3 endpoints x 2 zones");
+        let fargate = e.lines.iter().find(|l| l.item == "Fargate").unwrap();
+        assert_eq!(
+            fargate.monthly, 144.16,
+            "4 x (1 x 0.04048 + 2 x 0.004445) x 730"
+        );
+    }
+}
