@@ -52,12 +52,20 @@ impl Stage for NetworkStage {
         let wanted_subnets = subnets::wanted(&spec.network, region)?;
         let vpc_id = vpc::ensure(ec2, names, &spec.network.vpc_cidr).await?;
         // Joined, not raced: every create in flight finishes before a failure is reported.
-        let (subnet_ids, gateway_id, group_ids) = tokio::join!(
+        // What needs only the VPC is made side by side; what names two new ids (a rule naming
+        // a group, a subnet's association, a route to the gateway) follows, once they settled.
+        let (subnet_ids, gateway_id, groups, tables) = tokio::join!(
             subnets::ensure(ec2, names, &vpc_id, &wanted_subnets),
             gateway::ensure(ec2, names, &vpc_id),
-            security_groups::ensure(ec2, names, &vpc_id, &spec),
+            security_groups::ensure(ec2, names, &vpc_id),
+            routes::ensure_tables(
+                ec2,
+                names,
+                &vpc_id,
+                &[routes::PUBLIC_ROLE, routes::PRIVATE_ROLE]
+            ),
         );
-        let (subnet_ids, gateway_id, group_ids) = (subnet_ids?, gateway_id?, group_ids?);
+        let (subnet_ids, gateway_id, groups, tables) = (subnet_ids?, gateway_id?, groups?, tables?);
         let ids_of = |kind: &str| -> Vec<String> {
             wanted_subnets
                 .iter()
@@ -66,24 +74,24 @@ impl Stage for NetworkStage {
                 .collect()
         };
         let (public, private) = (ids_of("public-"), ids_of("private-"));
-        let tables = routes::ensure(
-            ec2,
-            names,
-            &vpc_id,
-            &[
-                routes::WantedRouteTable {
-                    role: routes::PUBLIC_ROLE,
-                    subnet_ids: public.iter().map(String::as_str).collect(),
-                    internet_gateway: Some(&gateway_id),
-                },
-                routes::WantedRouteTable {
-                    role: routes::PRIVATE_ROLE,
-                    subnet_ids: private.iter().map(String::as_str).collect(),
-                    internet_gateway: None,
-                },
-            ],
-        )
-        .await?;
+        let wanted_tables = [
+            routes::WantedRouteTable {
+                role: routes::PUBLIC_ROLE,
+                subnet_ids: public.iter().map(String::as_str).collect(),
+                internet_gateway: Some(&gateway_id),
+            },
+            routes::WantedRouteTable {
+                role: routes::PRIVATE_ROLE,
+                subnet_ids: private.iter().map(String::as_str).collect(),
+                internet_gateway: None,
+            },
+        ];
+        let (tables, rules) = tokio::join!(
+            routes::ensure_routes(ec2, &tables, &wanted_tables),
+            security_groups::ensure_rules(ec2, &groups, &spec),
+        );
+        let (tables, ()) = (tables?, rules?);
+        let group_ids = &groups.ids;
 
         let mut out = Outputs::new();
         out.insert(outputs::VPC_ID.into(), vpc_id.into());

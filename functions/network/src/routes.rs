@@ -36,27 +36,57 @@ pub async fn all_in_vpc(
 }
 
 /// Makes each wanted table exist with its route and subnet associations. Returns ids by role.
-pub async fn ensure(
+/// The route tables of `roles` in the VPC, found or created, before their routes and subnets:
+/// see [`ensure_routes`].
+pub async fn ensure_tables(
     ec2: &aws_sdk_ec2::Client,
     names: &Names,
     vpc_id: &str,
+    roles: &[&'static str],
+) -> Result<Tables, ProvisionError> {
+    let tables = all_in_vpc(ec2, vpc_id).await?;
+    let mut by_role = BTreeMap::new();
+    for role in roles {
+        // The VPC is the environment's own, so a role tag inside it is enough to recognise ours.
+        let table = match tables.iter().find(|t| role_of(t.tags()) == Some(*role)) {
+            Some(t) => t.clone(),
+            None => create(ec2, names, vpc_id, role).await?,
+        };
+        by_role.insert(*role, table);
+    }
+    Ok(Tables {
+        all: tables,
+        by_role,
+    })
+}
+
+/// The VPC's route tables as found, and the environment's by role.
+pub struct Tables {
+    all: Vec<RouteTable>,
+    by_role: BTreeMap<&'static str, RouteTable>,
+}
+
+/// Gives each table its default route and its subnets. Run once the tables, subnets and gateway
+/// exist: their ids have then had time to settle.
+pub async fn ensure_routes(
+    ec2: &aws_sdk_ec2::Client,
+    tables: &Tables,
     wanted: &[WantedRouteTable<'_>],
 ) -> Result<BTreeMap<&'static str, String>, ProvisionError> {
-    let tables = all_in_vpc(ec2, vpc_id).await?;
-    // The VPC is the environment's own, so a role tag inside it is enough to recognise ours.
-    let ours = |role: &str| tables.iter().find(|t| role_of(t.tags()) == Some(role));
     let mut ids = BTreeMap::new();
     for want in wanted {
-        let table = match ours(want.role) {
-            Some(t) => t.clone(),
-            None => create(ec2, names, vpc_id, want.role).await?,
+        let Some(table) = tables.by_role.get(want.role) else {
+            return Err(ProvisionError::Internal(format!(
+                "no route table {} was ensured",
+                want.role
+            )));
         };
         let table_id = table.route_table_id().unwrap_or_default().to_string();
         if let Some(gateway) = want.internet_gateway {
-            ensure_default_route(ec2, &table, gateway).await?;
+            ensure_default_route(ec2, table, gateway).await?;
         }
         for subnet_id in &want.subnet_ids {
-            ensure_association(ec2, &tables, &table_id, subnet_id).await?;
+            ensure_association(ec2, &tables.all, &table_id, subnet_id).await?;
         }
         ids.insert(want.role, table_id);
     }

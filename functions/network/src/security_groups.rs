@@ -179,12 +179,13 @@ pub async fn find(
 }
 
 /// Makes the three groups exist with exactly their rules. Returns group ids by role.
+/// The environment's security groups, found or created, without their rules yet: see
+/// [`ensure_rules`].
 pub async fn ensure(
     ec2: &aws_sdk_ec2::Client,
     names: &Names,
     vpc_id: &str,
-    spec: &EnvironmentSpec,
-) -> Result<BTreeMap<&'static str, String>, ProvisionError> {
+) -> Result<Groups, ProvisionError> {
     let existing = find(ec2, names, Some(vpc_id)).await?;
     let groups = settle_all(GROUPS.iter().map(|(role, description)| {
         let found = existing.get(*role).cloned();
@@ -197,11 +198,28 @@ pub async fn ensure(
         }
     }))
     .await?;
-    let ids: BTreeMap<&str, String> = groups
+    let ids = groups
         .iter()
         .map(|(role, g)| (*role, g.group_id().unwrap_or_default().to_string()))
         .collect();
-    let wanted = wanted_rules(spec, &ids);
+    Ok(Groups { groups, ids })
+}
+
+/// The security groups by role, as found or created, and their ids.
+pub struct Groups {
+    groups: Vec<(&'static str, SecurityGroup)>,
+    pub ids: BTreeMap<&'static str, String>,
+}
+
+/// Makes each group's inbound rules the spec's. Run once the groups are a few seconds old: a
+/// rule naming a group EC2 does not know everywhere yet fails with `InvalidGroup.NotFound` and is
+/// sent again.
+pub async fn ensure_rules(
+    ec2: &aws_sdk_ec2::Client,
+    Groups { groups, ids }: &Groups,
+    spec: &EnvironmentSpec,
+) -> Result<(), ProvisionError> {
+    let wanted = wanted_rules(spec, ids);
     settle_all(groups.iter().map(|(role, group)| {
         let description = GROUPS
             .iter()
@@ -211,7 +229,7 @@ pub async fn ensure(
         reconcile_rules(ec2, group, &wanted[role], description)
     }))
     .await?;
-    Ok(ids)
+    Ok(())
 }
 
 async fn create(
