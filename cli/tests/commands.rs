@@ -56,8 +56,9 @@ impl Kept {
     }
 
     fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
+        // SIGTERM through the shell's own `kill`, which every machine has.
+        let _ = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
             .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
