@@ -159,13 +159,7 @@ pub async fn describe(
         name: name.to_string(),
         owner: record.and_then(|r| r.owner.clone()),
         state: record.map(Record::state),
-        last_error: last.filter(|l| !l.succeeded()).map(|l| {
-            format!(
-                "{}: {}",
-                l.error.as_deref().unwrap_or("Error"),
-                l.reason.as_deref().unwrap_or("")
-            )
-        }),
+        last_error: last.filter(|l| !l.succeeded()).map(last_error),
         alb_dns_name: one(&alb, outputs::alb::DNS_NAME),
         url: one(&alb, outputs::alb::URL),
         ..Default::default()
@@ -182,6 +176,17 @@ pub async fn describe(
     };
     network_of(&clients.ec2, &vpc_id, &mut env).await?;
     Ok(env)
+}
+
+/// A failed run's error, its stage (the reason's `<stage> stage: ` prefix) and its reason.
+fn last_error(last: &provisioner_core::registry::LastRun) -> String {
+    let error = last.error.as_deref().unwrap_or("Error");
+    let reason = last.reason.as_deref().unwrap_or("");
+    let staged = provisioner_core::stages::STAGES.iter().find_map(|stage| {
+        let rest = reason.strip_prefix(&format!("{} stage: ", stage.name))?;
+        Some(format!("{error} in the {} stage: {rest}", stage.name))
+    });
+    staged.unwrap_or_else(|| format!("{error}: {reason}"))
 }
 
 async fn network_of(

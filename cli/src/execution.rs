@@ -129,8 +129,8 @@ impl<'a> History<'a> {
 
     fn state_of(&self, event: &HistoryEvent) -> Option<String> {
         let mut at = self.by_id.get(&event.previous_event_id()).copied();
-        // Bounded: a malformed history must not loop.
-        for _ in 0..16 {
+        // Bounded, so a malformed history cannot loop; a state retried many times stays within.
+        for _ in 0..256 {
             let e = at?;
             if let Some(d) = e.state_entered_event_details() {
                 return Some(d.name().to_string());

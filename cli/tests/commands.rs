@@ -273,7 +273,9 @@ async fn a_kept_local_system_answers_status_list_and_runs_with_output_that_says_
     let status = text(&run_in(&elsewhere, &env, &["status", "clash"]));
     assert!(status.contains("state            apply failed"), "{status}");
     assert!(
-        status.contains("last error       Conflict: alb stage: "),
+        status.contains(
+            "last error       Conflict in the alb stage: a load balancer named clash-alb"
+        ),
         "{status}"
     );
     let json: Value = serde_json::from_slice(
