@@ -398,27 +398,21 @@ async fn running_digests(
     cluster: &str,
     service: &str,
 ) -> Result<Vec<String>, ProvisionError> {
-    let listed = ecs
+    let mut arns = Vec::new();
+    let mut pages = ecs
         .list_tasks()
         .cluster(cluster)
         .service_name(service)
-        .send()
-        .await
-        .context("ListTasks", service)
-        .not_found_as_none()?;
-    let arns = listed.map(|l| l.task_arns().to_vec()).unwrap_or_default();
-    if arns.is_empty() {
-        return Ok(Vec::new());
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page.context("ListTasks", service).not_found_as_none()? {
+            Some(page) => arns.extend(page.task_arns().iter().cloned()),
+            None => break,
+        }
     }
-    let tasks = ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .set_tasks(Some(arns))
-        .send()
-        .await
-        .context("DescribeTasks", service)?;
+    let tasks = provisioner_core::ecs_tasks::describe(ecs, cluster, arns).await?;
     let mut digests: Vec<String> = tasks
-        .tasks()
         .iter()
         .filter(|t| t.last_status() == Some("RUNNING"))
         .flat_map(|t| t.containers())

@@ -110,7 +110,7 @@ enum Seen {
         detail: String,
         at: f64,
     },
-    /// A state started.
+    /// A task state started.
     Entered { state: String },
 }
 
@@ -184,14 +184,7 @@ impl<'a> History<'a> {
                     at,
                 })
             }
-            HistoryEventType::TaskStateEntered
-            | HistoryEventType::ChoiceStateEntered
-            | HistoryEventType::PassStateEntered
-            | HistoryEventType::WaitStateEntered
-            | HistoryEventType::ParallelStateEntered
-            | HistoryEventType::MapStateEntered
-            | HistoryEventType::FailStateEntered
-            | HistoryEventType::SucceedStateEntered => Some(Seen::Entered {
+            HistoryEventType::TaskStateEntered => Some(Seen::Entered {
                 state: event.state_entered_event_details()?.name().to_string(),
             }),
             _ => None,
@@ -372,18 +365,26 @@ pub fn failure_line(finished: &Finished) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_failure_line_names_the_error_once_and_gives_the_stage_reason() {
-        let finished = Finished {
+    fn failed(error: &str, cause: &str, state: &str) -> Finished {
+        Finished {
             execution_arn: "arn".into(),
             status: ExecutionStatus::Failed,
             output: None,
-            error: Some("ValidationError".into()),
-            cause: Some("ValidationError: invalid environment spec: service.cpu: 300 is not one of 256, 512".into()),
+            error: Some(error.into()),
+            cause: Some(cause.into()),
             elapsed: Duration::ZERO,
             aws_seconds: 0.0,
-            failed_state: Some("Prepare".into()),
-        };
+            failed_state: Some(state.into()),
+        }
+    }
+
+    #[test]
+    fn a_failure_line_names_the_error_once_and_gives_the_stage_reason() {
+        let finished = failed(
+            "ValidationError",
+            "ValidationError: invalid environment spec: service.cpu: 300 is not one of 256, 512",
+            "Prepare",
+        );
         assert_eq!(
             failure_line(&finished),
             "failed in Prepare: ValidationError: invalid environment spec: service.cpu: 300 is not one of 256, 512"
@@ -392,16 +393,11 @@ mod tests {
 
     #[test]
     fn a_stage_failure_names_the_state_and_the_stage_and_says_the_stage_once() {
-        let finished = Finished {
-            execution_arn: "arn".into(),
-            status: ExecutionStatus::Failed,
-            output: None,
-            error: Some("Conflict".into()),
-            cause: Some("Conflict: network stage: vpc-1 belongs to environment other".into()),
-            elapsed: Duration::ZERO,
-            aws_seconds: 0.0,
-            failed_state: Some("NetworkApply".into()),
-        };
+        let finished = failed(
+            "Conflict",
+            "Conflict: network stage: vpc-1 belongs to environment other",
+            "NetworkApply",
+        );
         assert_eq!(
             failure_line(&finished),
             "failed in NetworkApply (network stage): Conflict: vpc-1 belongs to environment other"

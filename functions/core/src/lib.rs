@@ -4,6 +4,8 @@
 
 pub mod aws;
 pub mod earliest;
+#[cfg(feature = "ecs")]
+pub mod ecs_tasks;
 pub mod endpoint_plan;
 pub mod error;
 pub mod exactly_once;

@@ -3,7 +3,7 @@
 //! deployment's tasks are draining, or gone). A FAILED rollout (the circuit
 //! breaker fired) is turned into an error that says why the tasks stopped, and what to do.
 
-use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
+use aws_sdk_ecs::types::{DesiredStatus, Service};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError, Readiness};
 
@@ -166,7 +166,7 @@ pub async fn tasks_not_stopped(
             .not_found_as_none()?;
         arns.extend(listed.map(|l| l.task_arns().to_vec()).unwrap_or_default());
     }
-    let tasks = describe_tasks(ecs, cluster, arns).await?;
+    let tasks = provisioner_core::ecs_tasks::describe(ecs, cluster, arns).await?;
     Ok(tasks
         .iter()
         .filter(|t| t.last_status() != Some("STOPPED"))
@@ -178,26 +178,6 @@ pub async fn tasks_not_stopped(
             )
         })
         .collect())
-}
-
-async fn describe_tasks(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    arns: Vec<String>,
-) -> Result<Vec<Task>, ProvisionError> {
-    let mut tasks = Vec::new();
-    // DescribeTasks takes at most 100 tasks.
-    for chunk in arns.chunks(100) {
-        let out = ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .context("DescribeTasks", cluster)?;
-        tasks.extend(out.tasks().iter().cloned());
-    }
-    Ok(tasks)
 }
 
 /// Why the service's recent tasks stopped, newest first, without repeats.
@@ -214,7 +194,8 @@ async fn stopped_reasons(
         .send()
         .await
         .context("ListTasks", service)?;
-    let mut tasks = describe_tasks(ecs, cluster, listed.task_arns().to_vec()).await?;
+    let mut tasks =
+        provisioner_core::ecs_tasks::describe(ecs, cluster, listed.task_arns().to_vec()).await?;
     tasks.sort_by_key(|t| std::cmp::Reverse(t.stopped_at().map(|s| s.as_nanos())));
     let mut reasons: Vec<String> = Vec::new();
     for task in &tasks {
