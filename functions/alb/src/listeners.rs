@@ -7,7 +7,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use provisioner_core::spec::AlbSpec;
 use provisioner_core::tags::elb;
-use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{changes, AwsContext, Change, Names, NotFoundAsNone, ProvisionError};
 
 use crate::owner;
 
@@ -57,6 +57,15 @@ impl Behaviour {
                 }
             }
             other => Behaviour::Other(format!("{other:?}")),
+        }
+    }
+
+    /// In words, for a plan.
+    fn describe(&self) -> String {
+        match self {
+            Behaviour::Forward { target_group_arn } => format!("forward to {target_group_arn}"),
+            Behaviour::RedirectToHttps => "redirect to HTTPS".to_string(),
+            Behaviour::Other(what) => what.clone(),
         }
     }
 
@@ -127,6 +136,9 @@ pub async fn find(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     load_balancer_arn: &str,
 ) -> Result<Vec<Listener>, ProvisionError> {
+    if changes::is_new(load_balancer_arn) {
+        return Ok(Vec::new());
+    }
     let mut found = Vec::new();
     let mut pages = elb
         .describe_listeners()
@@ -177,7 +189,7 @@ pub async fn ensure(
         let arn = match position.map(|i| existing.remove(i)) {
             Some(current) => {
                 let arn = current.listener_arn().unwrap_or_default().to_string();
-                if !matches(&current, want) {
+                if !matches(&current, want) && changes::carry_out(listener_change(&current, want)) {
                     elb.modify_listener()
                         .listener_arn(&arn)
                         .protocol(want.protocol.clone())
@@ -191,6 +203,14 @@ pub async fn ensure(
                     tracing::info!(listener = %arn, port = want.port, "corrected listener");
                 }
                 arn
+            }
+            None if !changes::carry_out(
+                Change::create("listener", format!("port {}", want.port))
+                    .set("protocol", want.protocol.as_str())
+                    .set("action", want.behaviour.describe()),
+            ) =>
+            {
+                changes::new_id(&format!("listener port {}", want.port))
             }
             None => {
                 let created = elb
@@ -219,9 +239,41 @@ pub async fn ensure(
     }
     // Listeners on ports the spec no longer has (say, HTTPS after the certificate was removed).
     for stale in existing {
-        delete(elb, stale.listener_arn().unwrap_or_default()).await?;
+        let change = Change::delete(
+            "listener",
+            format!("port {}", stale.port().unwrap_or_default()),
+        )
+        .because("the spec no longer has it");
+        if changes::carry_out(change) {
+            delete(elb, stale.listener_arn().unwrap_or_default()).await?;
+        }
     }
     Ok(arns)
+}
+
+/// What correcting `current` into `want` changes, field by field.
+fn listener_change(current: &Listener, want: &WantedListener) -> Change {
+    let mut change = Change::update("listener", format!("port {}", want.port));
+    let protocol = current.protocol().map(|p| p.as_str()).unwrap_or("?");
+    if protocol != want.protocol.as_str() {
+        change = change.field("protocol", protocol, want.protocol.as_str());
+    }
+    let behaviour = Behaviour::of(current.default_actions());
+    if behaviour != want.behaviour {
+        change = change.field("action", behaviour.describe(), want.behaviour.describe());
+    }
+    let certificate = current
+        .certificates()
+        .first()
+        .and_then(|c| c.certificate_arn());
+    if certificate != want.certificate_arn.as_deref() {
+        change = change.field(
+            "certificate",
+            certificate.unwrap_or("(none)"),
+            want.certificate_arn.as_deref().unwrap_or("(none)"),
+        );
+    }
+    change
 }
 
 pub async fn delete(

@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
     IpAddressType, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
 };
 use provisioner_core::tags::elb;
-use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{changes, AwsContext, Change, Names, NotFoundAsNone, ProvisionError};
 
 use crate::owner;
 
@@ -60,6 +60,16 @@ pub async fn ensure(
     let name = names.load_balancer();
     let mut found = find(elb, names).await?;
     if found.is_empty() {
+        let change = Change::create("load balancer", &name)
+            .set("scheme", "internet-facing")
+            .set("subnets", placement.public_subnet_ids.join(", "))
+            .set("security group", &placement.security_group_id);
+        if !changes::carry_out(change) {
+            return Ok(LoadBalancer::builder()
+                .load_balancer_arn(changes::new_id(&name))
+                .dns_name(changes::new_id(&format!("DNS name of {name}")))
+                .build());
+        }
         let created = elb
             .create_load_balancer()
             .name(&name)
@@ -86,7 +96,12 @@ pub async fn ensure(
     let lb = found.remove(0);
     let arn = lb.load_balancer_arn().unwrap_or_default();
     for duplicate in found {
-        delete(elb, duplicate.load_balancer_arn().unwrap_or_default()).await?;
+        let arn = duplicate.load_balancer_arn().unwrap_or_default();
+        if changes::carry_out(
+            Change::delete("load balancer", arn).because("a duplicate of the same name"),
+        ) {
+            delete(elb, arn).await?;
+        }
     }
     if lb.scheme() != Some(&LoadBalancerSchemeEnum::InternetFacing) {
         return Err(ProvisionError::Conflict(format!(
@@ -100,7 +115,15 @@ pub async fn ensure(
         .iter()
         .map(String::as_str)
         .collect();
-    if subnets_of(&lb) != wanted {
+    let current = subnets_of(&lb);
+    let change = || {
+        Change::update("load balancer", &name).field(
+            "subnets",
+            current.iter().copied().collect::<Vec<_>>().join(", "),
+            placement.public_subnet_ids.join(", "),
+        )
+    };
+    if current != wanted && changes::carry_out(change()) {
         elb.set_subnets()
             .load_balancer_arn(arn)
             .set_subnets(Some(placement.public_subnet_ids.clone()))
@@ -109,7 +132,15 @@ pub async fn ensure(
             .context("SetSubnets", arn)?;
         tracing::info!(load_balancer = arn, "corrected subnets");
     }
-    if lb.security_groups() != [placement.security_group_id.clone()] {
+    let change = || {
+        Change::update("load balancer", &name).field(
+            "security groups",
+            lb.security_groups().join(", "),
+            &placement.security_group_id,
+        )
+    };
+    if lb.security_groups() != [placement.security_group_id.clone()] && changes::carry_out(change())
+    {
         elb.set_security_groups()
             .load_balancer_arn(arn)
             .security_groups(&placement.security_group_id)

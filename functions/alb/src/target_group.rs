@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use provisioner_core::spec::AlbSpec;
 use provisioner_core::tags::elb;
-use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{changes, AwsContext, Change, Names, NotFoundAsNone, ProvisionError};
 
 use crate::owner;
 
@@ -42,6 +42,34 @@ impl HealthCheck {
             unhealthy_threshold: int(h.unhealthy_threshold),
             matcher: HEALTHY_HTTP_CODES.to_string(),
         }
+    }
+
+    /// Each field, live and wanted, for [`Change::differing`].
+    fn beside(&self, wanted: &Self) -> [(&'static str, String, String); 6] {
+        [
+            ("healthCheck.path", self.path.clone(), wanted.path.clone()),
+            (
+                "healthCheck.intervalSeconds",
+                self.interval_seconds.to_string(),
+                wanted.interval_seconds.to_string(),
+            ),
+            (
+                "healthCheck.timeoutSeconds",
+                self.timeout_seconds.to_string(),
+                wanted.timeout_seconds.to_string(),
+            ),
+            (
+                "healthCheck.healthyThreshold",
+                self.healthy_threshold.to_string(),
+                wanted.healthy_threshold.to_string(),
+            ),
+            (
+                "healthCheck.unhealthyThreshold",
+                self.unhealthy_threshold.to_string(),
+                wanted.unhealthy_threshold.to_string(),
+            ),
+            ("matcher", self.matcher.clone(), wanted.matcher.clone()),
+        ]
     }
 
     fn of(tg: &TargetGroup) -> Self {
@@ -93,6 +121,19 @@ pub async fn ensure(
     let name = names.target_group();
     let wanted = HealthCheck::from_spec(alb);
     let arn = match find(elb, names).await?.into_iter().next() {
+        None if !changes::carry_out(
+            Change::create("target group", &name)
+                .set("target type", "ip")
+                .set("port", container_port)
+                .set("healthCheck.path", &wanted.path)
+                .set(
+                    "deregistrationDelaySeconds",
+                    alb.deregistration_delay_seconds,
+                ),
+        ) =>
+        {
+            return Ok(changes::new_id(&name));
+        }
         None => {
             let created = elb
                 .create_target_group()
@@ -133,7 +174,9 @@ pub async fn ensure(
                     tg.target_type()
                 )));
             }
-            if HealthCheck::of(&tg) != wanted {
+            let change = Change::update("target group", &name)
+                .differing(HealthCheck::of(&tg).beside(&wanted));
+            if !change.fields.is_empty() && changes::carry_out(change) {
                 elb.modify_target_group()
                     .target_group_arn(&arn)
                     .health_check_protocol(ProtocolEnum::Http)
@@ -174,6 +217,14 @@ async fn ensure_deregistration_delay(
         .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
         .and_then(|a| a.value());
     if now == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    let change = Change::update("target group", arn).field(
+        "deregistrationDelaySeconds",
+        now.unwrap_or("300"),
+        &wanted,
+    );
+    if !changes::carry_out(change) {
         return Ok(());
     }
     elb.modify_target_group_attributes()

@@ -3,6 +3,8 @@
 //! the error type.
 
 pub mod aws;
+pub mod changes;
+pub mod cost;
 pub mod earliest;
 #[cfg(feature = "ecs")]
 pub mod ecs_tasks;
@@ -28,6 +30,7 @@ pub mod vpc_dns;
 pub mod wait_budget;
 pub mod zones;
 
+pub use changes::{Change, ChangeKind};
 pub use error::{AwsContext, ErrorKind, NotFoundAsNone, ProvisionError};
 pub use lambda::{Function, Setup};
 pub use naming::Names;

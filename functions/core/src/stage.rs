@@ -27,6 +27,9 @@ pub enum Action {
     /// After an apply: remove what the spec no longer has, once nothing uses it (the network
     /// stage's subnets, which the load balancer, the endpoints and the tasks leave first).
     Cleanup,
+    /// Say what `apply` and `cleanup` would change, sending no mutating call (see
+    /// [`crate::changes`]).
+    Plan,
 }
 
 impl Action {
@@ -37,6 +40,7 @@ impl Action {
             Action::Destroy => "destroy",
             Action::Redeploy => "redeploy",
             Action::Cleanup => "cleanup",
+            Action::Plan => "plan",
         }
     }
 }
@@ -60,6 +64,10 @@ pub struct StageRequest {
     /// The state machine's brisk poll interval: the shortest wait before it asks again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_seconds: Option<u32>,
+    /// For `plan`: the spec and the earlier stages' planned outputs, read in place of Parameter
+    /// Store's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::changes::PlanInput>,
 }
 
 /// The poll interval when a request names none (a stage run on its own from the console).
@@ -104,6 +112,9 @@ pub struct StageSummary {
     /// longer while what the stage awaits cannot be done yet (see [`StageSummary::not_before`]).
     #[serde(default)]
     pub wait_seconds: u32,
+    /// What the action changed, or for `plan` would change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<crate::Change>,
 }
 
 impl StageSummary {
@@ -111,6 +122,11 @@ impl StageSummary {
     /// never available sooner than a minute after its create): the first poll waits that long.
     pub fn not_before(mut self, seconds: u32) -> Self {
         self.wait_seconds = self.wait_seconds.max(seconds);
+        self
+    }
+
+    pub fn with_changes(mut self, changes: Vec<crate::Change>) -> Self {
+        self.changes = changes;
         self
     }
 }
@@ -135,13 +151,17 @@ impl StageContext {
         Self::new(aws_sdk_ssm::Client::new(setup.config), setup.region.clone())
     }
 
-    /// The spec, validated for this region, and the outputs of `stages`, in one read.
+    /// The spec, validated for this region, and the outputs of `stages`, in one read. Under a
+    /// plan, the spec and the earlier stages' outputs are the plan's.
     pub async fn load(
         &self,
         names: &Names,
         stages: &[&str],
     ) -> Result<(crate::EnvironmentSpec, crate::Stored), ProvisionError> {
-        let stored = self.store.load(names, stages).await?;
+        let mut stored = self.store.load(names, stages).await?;
+        if let Some(plan) = crate::changes::plan_input() {
+            stored = stored.planned(&plan)?;
+        }
         Ok((stored.spec(&self.region)?, stored))
     }
 }
@@ -268,6 +288,7 @@ pub trait Stage: Sized + Send + Sync + 'static {
             outputs,
             message: message.into(),
             wait_seconds: 0,
+            changes: Vec::new(),
         }
     }
 
@@ -310,7 +331,17 @@ pub async fn handle<S: Stage>(
         run,
         async {
         match request.action {
-            Action::Apply => stage.apply(env).await,
+            Action::Apply => {
+                let (summary, changes) = crate::changes::recording(stage.apply(env)).await;
+                summary.map(|s| s.with_changes(changes))
+            }
+            Action::Plan => match request.plan.clone() {
+                Some(input) => plan(stage, env, input).await,
+                None => Err(ProvisionError::request(
+                    "plan",
+                    "required for plan: {\"spec\": SPEC, \"upstream\": {STAGE: OUTPUTS}}",
+                )),
+            },
             Action::Status => stage.status(env).await,
             Action::Destroy => stage.destroy(env).await,
             Action::Cleanup => stage.cleanup(env).await,
@@ -345,6 +376,36 @@ pub async fn handle<S: Stage>(
         diagnostic.error_message = format!("{} stage: {}", S::NAME, diagnostic.error_message);
         diagnostic
     })
+}
+
+/// What `apply` and then `cleanup` would change, with the outputs `apply` would write, sending
+/// no mutating call. Always ready: nothing was started that could be awaited.
+async fn plan<S: Stage>(
+    stage: &S,
+    env: &Names,
+    input: crate::changes::PlanInput,
+) -> Result<StageSummary, ProvisionError> {
+    let (summary, changes) = crate::changes::planning(input, async {
+        let applied = stage.apply(env).await?;
+        stage.cleanup(env).await?;
+        Ok::<_, ProvisionError>(applied)
+    })
+    .await;
+    let applied = summary?;
+    let message = match changes.len() {
+        0 => format!("the {} stage would change nothing", S::NAME),
+        1 => format!("the {} stage would make 1 change", S::NAME),
+        n => format!("the {} stage would make {n} changes", S::NAME),
+    };
+    Ok(stage
+        .summary(
+            Action::Plan,
+            env,
+            Readiness::Ready,
+            applied.outputs,
+            message,
+        )
+        .with_changes(changes))
 }
 
 /// Runs every future to its end, then gives the first error, if any. A stage never returns

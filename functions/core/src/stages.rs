@@ -46,6 +46,8 @@ pub mod states {
     pub const LEASE_COUNT: &str = "LeaseCount";
     pub const LEASE_TIMED_OUT: &str = "LeaseTimedOut";
     pub const ROUTE: &str = "Route";
+    /// The start of the plan path: what the earlier stages planned is kept under `$.planned`.
+    pub const PLAN: &str = "Plan";
     pub const FORGET: &str = "Forget";
     pub const FIND_REDEPLOY_TARGETS: &str = "FindRedeployTargets";
     pub const REDEPLOY_EACH: &str = "RedeployEach";
@@ -320,6 +322,7 @@ pub fn poll_of(stage: &StageDef, action: crate::Action) -> Option<Poll> {
         Action::Destroy => Some(stage.destroy),
         Action::Redeploy => stage.redeploy,
         Action::Cleanup => stage.cleanup,
+        Action::Plan => Some(Poll::None),
         Action::Status => None,
     }
 }
@@ -339,6 +342,7 @@ pub fn state_name(stage: &StageDef, action: crate::Action) -> String {
         crate::Action::Destroy => "Destroy",
         crate::Action::Redeploy => "Redeploy",
         crate::Action::Cleanup => "Cleanup",
+        crate::Action::Plan => "Plan",
     };
     format!("{}{action}", stage.title)
 }
@@ -352,6 +356,7 @@ pub fn stage_of_state(state: &str) -> Option<(&'static StageDef, crate::Action)>
             Action::Destroy,
             Action::Redeploy,
             Action::Cleanup,
+            Action::Plan,
         ]
         .into_iter()
         .find(|action| state.starts_with(&state_name(stage, *action)))

@@ -106,6 +106,18 @@ impl Stored {
         Ok(EnvironmentSpec::from_json_str(text, region)?)
     }
 
+    /// What a plan reads instead: its spec, and the outputs its earlier stages would write.
+    pub fn planned(mut self, plan: &crate::changes::PlanInput) -> Result<Self, ProvisionError> {
+        self.spec = Some(
+            serde_json::to_string(&plan.spec)
+                .map_err(|e| ProvisionError::internal("encoding the planned spec", e))?,
+        );
+        for (stage, planned) in &plan.upstream {
+            self.outputs.insert(stage.clone(), planned.outputs.clone());
+        }
+        Ok(self)
+    }
+
     /// The outputs `stage` has written (it must have been asked for).
     pub fn outputs(&self, stage: &str) -> Outputs {
         self.outputs.get(stage).cloned().unwrap_or_default()
@@ -246,8 +258,9 @@ impl SsmStore {
         desired: &Outputs,
     ) -> Result<usize, ProvisionError> {
         let changes = differing(current, desired);
-        if changes == 0 {
-            return Ok(0);
+        // A plan writes nothing; the outputs are internal, not a change to show.
+        if changes == 0 || crate::changes::is_planning() {
+            return Ok(changes);
         }
         let name = names.stage_outputs_parameter(stage);
         if desired.is_empty() {

@@ -16,6 +16,10 @@ pub async fn is_on(
     vpc_id: &str,
     attribute: VpcAttributeName,
 ) -> Result<bool, ProvisionError> {
+    // A VPC a plan would create is created with both on.
+    if crate::changes::is_new(vpc_id) {
+        return Ok(true);
+    }
     let out = ec2
         .describe_vpc_attribute()
         .vpc_id(vpc_id)

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use provisioner_core::changes::{Plan, PlannedChange};
 use provisioner_core::error::failure_of;
 use provisioner_core::outputs;
 use provisioner_core::registry::LastRun;
@@ -241,7 +242,7 @@ impl Control {
             ProvisionError::request(
                 e.path().to_string(),
                 format!(
-                    "{}; expected {{\"action\": \"apply\", \"spec\": {{...}}}} or {{\"action\": \"destroy\", \"environment\": NAME}}",
+                    "{}; expected {{\"action\": \"apply\" | \"plan\", \"spec\": {{...}}}} or {{\"action\": \"destroy\", \"environment\": NAME}}",
                     e.inner()
                 ),
             )
@@ -255,18 +256,23 @@ impl Control {
             ));
         }
         let mut prepared = match input.action {
-            ExecutionAction::Apply => {
+            action @ (ExecutionAction::Apply | ExecutionAction::Plan) => {
+                let action = if action == ExecutionAction::Plan {
+                    "plan"
+                } else {
+                    "apply"
+                };
                 let spec = input.spec.ok_or_else(|| {
-                    ProvisionError::request("spec", "required for apply: the environment spec")
+                    ProvisionError::request(
+                        "spec",
+                        format!("required for {action}: the environment spec"),
+                    )
                 })?;
                 // Stored only once the environment's lease is held (`lease`): an execution that
                 // waits for another must not change the spec that one is working from.
                 let spec = self.placement_rules(&spec).await?.accept(&spec)?;
-                let mut prepared = self.prepared(
-                    "apply",
-                    Some(spec.name.clone()),
-                    std::slice::from_ref(&spec),
-                );
+                let mut prepared =
+                    self.prepared(action, Some(spec.name.clone()), std::slice::from_ref(&spec));
                 prepared.spec = Some(
                     serde_json::to_value(&spec)
                         .map_err(|e| ProvisionError::internal("encoding the spec", e))?,
@@ -538,6 +544,9 @@ impl Control {
             respond::send(&self.policy, context, &physical_resource_id, &outcome).await?;
         }
         Ok(match outcome {
+            Outcome::Success { .. } if action == "plan" => {
+                json!({"status": "SUCCESS", "environment": environment, "plan": self.plan_of(execution)?})
+            }
             Outcome::Success { data } => {
                 json!({"status": "SUCCESS", "environment": environment, "attributes": data})
             }
@@ -546,6 +555,36 @@ impl Control {
                 json!({"status": "FAILED", "environment": environment, "error": error, "reason": reason})
             }
         })
+    }
+}
+
+impl Control {
+    /// What a plan execution found: every stage's changes in the table's order, and the
+    /// environment's monthly cost.
+    fn plan_of(&self, execution: &Value) -> Result<Value, ProvisionError> {
+        let mut changes = Vec::new();
+        for stage in stages::STAGES {
+            let planned = execution
+                .pointer(&format!("/planned/{}/changes", stage.name))
+                .cloned()
+                .unwrap_or(Value::Array(vec![]));
+            let planned: Vec<provisioner_core::Change> = serde_json::from_value(planned)
+                .map_err(|e| ProvisionError::internal("reading a stage's planned changes", e))?;
+            changes.extend(planned.into_iter().map(|change| PlannedChange {
+                stage: stage.name.to_string(),
+                change,
+            }));
+        }
+        let spec = execution
+            .pointer("/request/spec")
+            .cloned()
+            .unwrap_or_default();
+        let spec = EnvironmentSpec::from_json(&spec, &self.region)?;
+        let plan = Plan {
+            changes,
+            cost: provisioner_core::cost::estimate(&spec, &self.region),
+        };
+        serde_json::to_value(plan).map_err(|e| ProvisionError::internal("encoding the plan", e))
     }
 }
 

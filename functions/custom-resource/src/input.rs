@@ -10,10 +10,13 @@ pub enum ExecutionAction {
     Apply,
     /// Tear down `environment`.
     Destroy,
+    /// Say what an apply of `spec` would create, change and delete, and what the environment
+    /// costs, changing nothing.
+    Plan,
 }
 
-/// Execution input. Console example: `{"action": "apply", "spec": {...}}` or
-/// `{"action": "destroy", "environment": "demo"}`.
+/// Execution input. Console example: `{"action": "apply", "spec": {...}}`,
+/// `{"action": "plan", "spec": {...}}` or `{"action": "destroy", "environment": "demo"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecutionInput {

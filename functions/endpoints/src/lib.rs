@@ -148,7 +148,10 @@ impl Stage for EndpointsStage {
         for p in &planned {
             tracing::info!(service = %p.service_name, kind = p.kind.as_str(), why = p.why, "endpoint planned");
         }
-        if planned.iter().any(|p| p.kind == EndpointKind::Interface) {
+        // A plan of a network change reads the VPC before the network stage turned DNS on.
+        if planned.iter().any(|p| p.kind == EndpointKind::Interface)
+            && !provisioner_core::changes::is_planning()
+        {
             preflight::private_dns_possible(&self.patient, &placement.vpc_id).await?;
         }
         let ids = vpc_endpoints::ensure(&self.patient, names, &placement, &planned).await?;
@@ -167,7 +170,11 @@ impl Stage for EndpointsStage {
             .store
             .replace_stage_outputs(names, Self::NAME, &stored.outputs(Self::NAME), &out)
             .await?;
-        let (state, waiting) = self.readiness(names, &out).await?;
+        let (state, waiting) = if provisioner_core::changes::is_planning() {
+            (Readiness::Ready, String::new())
+        } else {
+            self.readiness(names, &out).await?
+        };
         let message = format!(
             "endpoints of {environment}: {}. {waiting}",
             describe_plan(&planned).join("; ")

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{ResourceType, VpcEndpoint, VpcEndpointType};
 use provisioner_core::tags::ec2::{filter, on_create, owned};
-use provisioner_core::{AwsContext, Names, ProvisionError};
+use provisioner_core::{changes, AwsContext, Change, Names, ProvisionError};
 
 use crate::owner;
 use provisioner_core::endpoint_plan::{EndpointKind, PlannedEndpoint};
@@ -43,6 +43,9 @@ pub async fn find(
     names: &Names,
     vpc_id: Option<&str>,
 ) -> Result<Vec<VpcEndpoint>, ProvisionError> {
+    if vpc_id.is_some_and(changes::is_new) {
+        return Ok(Vec::new());
+    }
     let mut filters = owned(owner(names));
     if let Some(vpc_id) = vpc_id {
         filters.push(filter("vpc-id", vpc_id));
@@ -101,6 +104,20 @@ pub async fn ensure(
         .filter(|e| !is_state(e, "deleting"))
         .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
         .collect();
+    let stale: Vec<String> = stale
+        .into_iter()
+        .filter(|id| {
+            let service = unwanted
+                .iter()
+                .find(|e| e.vpc_endpoint_id() == Some(id.as_str()))
+                .and_then(|e| e.service_name())
+                .unwrap_or_default();
+            changes::carry_out(
+                Change::delete("VPC endpoint", id)
+                    .because(format!("{service}: a duplicate, or no longer needed")),
+            )
+        })
+        .collect();
     delete(ec2, &stale).await?;
     Ok(ids)
 }
@@ -111,6 +128,21 @@ async fn create(
     placement: &Placement,
     want: &PlannedEndpoint,
 ) -> Result<String, ProvisionError> {
+    let change = Change::create("VPC endpoint", &want.service_name)
+        .set("type", want.kind.as_str())
+        .because(want.why);
+    let change = match want.kind {
+        EndpointKind::Interface => change
+            .set("subnets", placement.private_subnet_ids.join(", "))
+            .set("security group", &placement.security_group_id)
+            .set("private DNS", true),
+        EndpointKind::Gateway => {
+            change.set("route tables", placement.private_route_table_ids.join(", "))
+        }
+    };
+    if !changes::carry_out(change) {
+        return Ok(changes::new_id(&want.service_name));
+    }
     let request = ec2
         .create_vpc_endpoint()
         .vpc_id(&placement.vpc_id)
@@ -166,13 +198,17 @@ async fn correct(
 ) -> Result<(), ProvisionError> {
     let id = current.vpc_endpoint_id().unwrap_or_default();
     let mut request = ec2.modify_vpc_endpoint().vpc_endpoint_id(id);
-    let mut changes = Vec::new();
+    let mut change = Change::update("VPC endpoint", &want.service_name);
     match want.kind {
         EndpointKind::Interface => {
             let subnets: Vec<&str> = current.subnet_ids().iter().map(String::as_str).collect();
             let (add, remove) = difference(&placement.private_subnet_ids, &subnets);
             if !add.is_empty() || !remove.is_empty() {
-                changes.push(format!("subnets +{add:?} -{remove:?}"));
+                change = change.field(
+                    "subnets",
+                    subnets.join(", "),
+                    placement.private_subnet_ids.join(", "),
+                );
                 request = request
                     .set_add_subnet_ids(Some(add).filter(|v| !v.is_empty()))
                     .set_remove_subnet_ids(Some(remove).filter(|v| !v.is_empty()));
@@ -185,13 +221,17 @@ async fn correct(
             let (add, remove) =
                 difference(std::slice::from_ref(&placement.security_group_id), &groups);
             if !add.is_empty() || !remove.is_empty() {
-                changes.push(format!("security groups +{add:?} -{remove:?}"));
+                change = change.field(
+                    "security groups",
+                    groups.join(", "),
+                    &placement.security_group_id,
+                );
                 request = request
                     .set_add_security_group_ids(Some(add).filter(|v| !v.is_empty()))
                     .set_remove_security_group_ids(Some(remove).filter(|v| !v.is_empty()));
             }
             if current.private_dns_enabled() == Some(false) {
-                changes.push("private DNS on".into());
+                change = change.field("private DNS", false, true);
                 request = request.private_dns_enabled(true);
             }
         }
@@ -203,21 +243,24 @@ async fn correct(
                 .collect();
             let (add, remove) = difference(&placement.private_route_table_ids, &tables);
             if !add.is_empty() || !remove.is_empty() {
-                changes.push(format!("route tables +{add:?} -{remove:?}"));
+                change = change.field(
+                    "route tables",
+                    tables.join(", "),
+                    placement.private_route_table_ids.join(", "),
+                );
                 request = request
                     .set_add_route_table_ids(Some(add).filter(|v| !v.is_empty()))
                     .set_remove_route_table_ids(Some(remove).filter(|v| !v.is_empty()));
             }
         }
     }
-    if changes.is_empty() {
+    if change.fields.is_empty() || !changes::carry_out(change) {
         return Ok(());
     }
     request
         .send()
         .await
         .context("ModifyVpcEndpoint", format!("{id} ({})", want.service))?;
-    tracing::info!(endpoint = %id, service = want.service, changes = %changes.join(", "), "corrected VPC endpoint");
     Ok(())
 }
 

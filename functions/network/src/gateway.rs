@@ -2,7 +2,9 @@
 
 use aws_sdk_ec2::types::{InternetGateway, ResourceType};
 use provisioner_core::tags::ec2::{on_create, owned, role_of};
-use provisioner_core::{exactly_once, no_blind_resend, AwsContext, Names, ProvisionError};
+use provisioner_core::{
+    changes, exactly_once, no_blind_resend, AwsContext, Change, Names, ProvisionError,
+};
 
 use crate::owner;
 
@@ -44,6 +46,12 @@ pub async fn ensure(
             g.internet_gateway_id().unwrap_or_default().to_string(),
             g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)),
         ),
+        None if !changes::carry_out(
+            Change::create("internet gateway", names.display_name(ROLE)).set("attached to", vpc_id),
+        ) =>
+        {
+            (changes::new_id(&names.display_name(ROLE)), true)
+        }
         None => {
             // No client token: after an ambiguous failure, look before resending.
             let create = || async {
@@ -84,7 +92,8 @@ pub async fn ensure(
             (id, attached)
         }
     };
-    if !attached {
+    let attach = || Change::update("internet gateway", &id).field("attached to", "(none)", vpc_id);
+    if !attached && changes::carry_out(attach()) {
         // A resend of an attach AWS applied answers that it is attached already.
         let attach = ec2
             .attach_internet_gateway()

@@ -3,7 +3,7 @@
 //! them to the wanted subnets. After the whole apply, the cleanup deletes each one once no
 //! interface is left in it; an interface the environment does not own stops it, named.
 
-use provisioner_core::{zones, Names, ProvisionError};
+use provisioner_core::{changes, zones, Change, Names, ProvisionError};
 
 use crate::{in_use, subnets, vpc};
 
@@ -47,11 +47,17 @@ pub async fn run(
             in_them.foreign.join("; ")
         )));
     }
-    if !in_them.lingering.is_empty() {
+    // A plan runs before the apply that moves the interfaces off: it says what would go.
+    if !in_them.lingering.is_empty() && !changes::is_planning() {
         return Ok(Cleanup::Waiting(in_them.lingering));
     }
     let mut deleted = Vec::new();
     for (role, id) in retired {
+        let change = Change::delete("subnet", names.display_name(&role))
+            .because(format!("{id}: the spec no longer has it"));
+        if !changes::carry_out(change) {
+            continue;
+        }
         subnets::delete(ec2, &id).await?;
         tracing::info!(subnet = %id, %role, "deleted subnet the spec no longer has");
         deleted.push(format!("{id} ({role})"));

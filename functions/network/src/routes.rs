@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{ResourceType, RouteTable};
 use provisioner_core::tags::ec2::{filter, on_create, role_of};
-use provisioner_core::{exactly_once, AwsContext, Names, ProvisionError};
+use provisioner_core::{changes, exactly_once, AwsContext, Change, Names, ProvisionError};
 
 use crate::owner;
 
@@ -26,6 +26,9 @@ pub async fn all_in_vpc(
     ec2: &aws_sdk_ec2::Client,
     vpc_id: &str,
 ) -> Result<Vec<RouteTable>, ProvisionError> {
+    if changes::is_new(vpc_id) {
+        return Ok(Vec::new());
+    }
     let out = ec2
         .describe_route_tables()
         .filters(filter("vpc-id", vpc_id))
@@ -99,6 +102,12 @@ async fn create(
     vpc_id: &str,
     role: &str,
 ) -> Result<RouteTable, ProvisionError> {
+    let name = names.display_name(role);
+    if !changes::carry_out(Change::create("route table", &name)) {
+        return Ok(RouteTable::builder()
+            .route_table_id(changes::new_id(&name))
+            .build());
+    }
     let out = ec2
         .create_route_table()
         .vpc_id(vpc_id)
@@ -127,6 +136,23 @@ async fn ensure_default_route(
         .find(|r| r.destination_cidr_block() == Some(INTERNET));
     match current {
         Some(route) if route.gateway_id() == Some(gateway) => Ok(()),
+        Some(route)
+            if !changes::carry_out(
+                Change::update("route", format!("{table_id} {INTERNET}")).field(
+                    "target",
+                    route.gateway_id().or(route.nat_gateway_id()).unwrap_or("?"),
+                    gateway,
+                ),
+            ) =>
+        {
+            Ok(())
+        }
+        None if !changes::carry_out(
+            Change::create("route", format!("{table_id} {INTERNET}")).set("target", gateway),
+        ) =>
+        {
+            Ok(())
+        }
         Some(_) => {
             ec2.replace_route()
                 .route_table_id(table_id)
@@ -174,6 +200,21 @@ async fn ensure_association(
     });
     match current {
         Some((table, _)) if table == table_id => Ok(()),
+        Some((other, _))
+            if !changes::carry_out(Change::update("route table association", subnet_id).field(
+                "route table",
+                other,
+                table_id,
+            )) =>
+        {
+            Ok(())
+        }
+        None if !changes::carry_out(
+            Change::create("route table association", subnet_id).set("route table", table_id),
+        ) =>
+        {
+            Ok(())
+        }
         Some((other, association)) => {
             ec2.replace_route_table_association()
                 .association_id(association)

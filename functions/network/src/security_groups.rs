@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, SecurityGroup, UserIdGroupPair};
 use provisioner_core::tags::ec2::{filter, on_create, owned, role_of};
 use provisioner_core::{
-    exactly_once, no_blind_resend, settle_all, AwsContext, EnvironmentSpec, Names, NotFoundAsNone,
-    ProvisionError,
+    changes, exactly_once, no_blind_resend, settle_all, AwsContext, Change, EnvironmentSpec, Names,
+    NotFoundAsNone, ProvisionError,
 };
 
 use crate::owner;
@@ -54,6 +54,19 @@ impl Rule {
             to_port: port,
             source,
         }
+    }
+
+    /// `tcp 443 from sg-0123`, as a plan shows it.
+    fn describe(&self) -> String {
+        let ports = if self.from_port == self.to_port {
+            self.from_port.to_string()
+        } else {
+            format!("{}-{}", self.from_port, self.to_port)
+        };
+        let source = match &self.source {
+            Source::Cidr(c) | Source::Ipv6Cidr(c) | Source::Group(c) | Source::PrefixList(c) => c,
+        };
+        format!("{} {ports} from {source}", self.protocol)
     }
 
     fn to_permission(&self, description: &str) -> IpPermission {
@@ -161,6 +174,9 @@ pub async fn find(
     names: &Names,
     vpc_id: Option<&str>,
 ) -> Result<BTreeMap<String, SecurityGroup>, ProvisionError> {
+    if vpc_id.is_some_and(changes::is_new) {
+        return Ok(BTreeMap::new());
+    }
     let mut filters = owned(owner(names));
     if let Some(vpc_id) = vpc_id {
         filters.push(filter("vpc-id", vpc_id));
@@ -240,6 +256,13 @@ async fn create(
     description: &str,
 ) -> Result<SecurityGroup, ProvisionError> {
     let name = names.security_group(role);
+    if !changes::carry_out(Change::create("security group", &name).set("description", description))
+    {
+        return Ok(SecurityGroup::builder()
+            .group_id(changes::new_id(&name))
+            .group_name(&name)
+            .build());
+    }
     let found = || async { Ok(find(ec2, names, Some(vpc_id)).await?.remove(role)) };
     // No client token: after an ambiguous failure, look before resending.
     let create = || async {
@@ -284,14 +307,33 @@ async fn reconcile_rules(
 ) -> Result<(), ProvisionError> {
     let group_id = group.group_id().unwrap_or_default();
     let current = current_rules(group);
-    let extra: Vec<IpPermission> = current
-        .difference(wanted)
-        .map(|r| r.to_permission(description))
-        .collect();
-    let missing: Vec<IpPermission> = wanted
-        .difference(&current)
-        .map(|r| r.to_permission(description))
-        .collect();
+    let (extra, missing): (Vec<&Rule>, Vec<&Rule>) = (
+        current.difference(wanted).collect(),
+        wanted.difference(&current).collect(),
+    );
+    if extra.is_empty() && missing.is_empty() {
+        return Ok(());
+    }
+    let name = group.group_name().unwrap_or(group_id);
+    // A group a plan would create gets its rules as part of it.
+    let mut change = if changes::is_new(group_id) {
+        Change::create("ingress rules of", name)
+    } else {
+        Change::update("security group", name)
+    };
+    for rule in &extra {
+        change = change.field("ingress", rule.describe(), "(none)");
+    }
+    for rule in &missing {
+        change = change.set("ingress", rule.describe());
+    }
+    if !changes::carry_out(change) {
+        return Ok(());
+    }
+    let permissions = |rules: Vec<&Rule>| -> Vec<IpPermission> {
+        rules.iter().map(|r| r.to_permission(description)).collect()
+    };
+    let (extra, missing) = (permissions(extra), permissions(missing));
     if !extra.is_empty() {
         tracing::info!(security_group = %group_id, rules = extra.len(), "revoking ingress rules the design does not allow");
         ec2.revoke_security_group_ingress()

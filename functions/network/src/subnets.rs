@@ -6,7 +6,8 @@ use aws_sdk_ec2::types::{ResourceType, Subnet};
 use provisioner_core::spec::NetworkSpec;
 use provisioner_core::tags::ec2::{filter, on_create, owned, role_of};
 use provisioner_core::{
-    exactly_once, no_blind_resend, settle_all, AwsContext, Names, NotFoundAsNone, ProvisionError,
+    changes, exactly_once, no_blind_resend, settle_all, AwsContext, Change, Names, NotFoundAsNone,
+    ProvisionError,
 };
 
 use crate::owner;
@@ -59,6 +60,9 @@ pub async fn find(
     names: &Names,
     vpc_id: &str,
 ) -> Result<BTreeMap<String, Subnet>, ProvisionError> {
+    if changes::is_new(vpc_id) {
+        return Ok(BTreeMap::new());
+    }
     let mut filters = owned(owner(names));
     filters.push(filter("vpc-id", vpc_id));
     let out = ec2
@@ -124,6 +128,13 @@ async fn create(
     vpc_id: &str,
     want: &WantedSubnet,
 ) -> Result<(String, String), ProvisionError> {
+    let name = names.display_name(&want.role);
+    let change = Change::create("subnet", &name)
+        .set("cidr", &want.cidr)
+        .set("zone", &want.zone);
+    if !changes::carry_out(change) {
+        return Ok((want.role.clone(), changes::new_id(&name)));
+    }
     // CreateSubnet takes no client token: after an ambiguous failure, look before resending.
     let create = || async {
         let out = ec2

@@ -2,7 +2,9 @@
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName};
 use provisioner_core::tags::ec2::{on_create, owned, role_of};
-use provisioner_core::{exactly_once, no_blind_resend, vpc_dns, AwsContext, Names, ProvisionError};
+use provisioner_core::{
+    changes, exactly_once, no_blind_resend, vpc_dns, AwsContext, Change, Names, ProvisionError,
+};
 
 use crate::owner;
 
@@ -53,6 +55,15 @@ pub async fn ensure(
             }
             id
         }
+        None if !changes::carry_out(
+            Change::create("VPC", names.display_name(ROLE))
+                .set("cidr", cidr)
+                .set("enableDnsSupport", true)
+                .set("enableDnsHostnames", true),
+        ) =>
+        {
+            return Ok(changes::new_id(&names.display_name(ROLE)));
+        }
         None => {
             // CreateVpc takes no client token: after an ambiguous failure, look before resending.
             let create = || async {
@@ -91,6 +102,10 @@ async fn ensure_attribute(
     attribute: VpcAttributeName,
 ) -> Result<(), ProvisionError> {
     if vpc_dns::is_on(ec2, vpc_id, attribute.clone()).await? {
+        return Ok(());
+    }
+    let change = Change::update("VPC", vpc_id).field(attribute.as_str(), false, true);
+    if !changes::carry_out(change) {
         return Ok(());
     }
     let on = AttributeBooleanValue::builder().value(true).build();

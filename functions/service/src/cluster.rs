@@ -1,7 +1,9 @@
 //! The environment's ECS cluster, with the FARGATE and FARGATE_SPOT capacity providers.
 
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, Cluster, ClusterField};
-use provisioner_core::{not_yet, AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{
+    changes, not_yet, AwsContext, Change, Names, NotFoundAsNone, ProvisionError,
+};
 
 use provisioner_core::tags::ecs;
 
@@ -42,6 +44,11 @@ pub async fn find(
 pub async fn ensure(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<String, ProvisionError> {
     let name = names.cluster();
     let Some(cluster) = find(ecs, names).await? else {
+        let change = Change::create("ECS cluster", &name)
+            .set("capacity providers", CAPACITY_PROVIDERS.join(", "));
+        if !changes::carry_out(change) {
+            return Ok(changes::new_id(&format!("ECS cluster {name}")));
+        }
         let created = ecs
             .create_cluster()
             .cluster_name(&name)
@@ -70,7 +77,14 @@ pub async fn ensure(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<String, 
     let has_all = CAPACITY_PROVIDERS
         .iter()
         .all(|p| cluster.capacity_providers().iter().any(|c| c == p));
-    if !has_all {
+    let change = || {
+        Change::update("ECS cluster", &name).field(
+            "capacity providers",
+            cluster.capacity_providers().join(", "),
+            CAPACITY_PROVIDERS.join(", "),
+        )
+    };
+    if !has_all && changes::carry_out(change()) {
         ecs.put_cluster_capacity_providers()
             .cluster(&name)
             .set_capacity_providers(Some(CAPACITY_PROVIDERS.map(String::from).to_vec()))

@@ -8,7 +8,9 @@ use aws_sdk_ecs::types::{
     LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service,
 };
 use provisioner_core::tags::ecs;
-use provisioner_core::{exactly_once, AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{
+    changes, exactly_once, AwsContext, Change, Names, NotFoundAsNone, ProvisionError,
+};
 
 use crate::{owner, CONTAINER_NAME};
 
@@ -191,6 +193,17 @@ async fn create(
     names: &Names,
     wanted: &WantedService,
 ) -> Result<(String, Vec<&'static str>), ProvisionError> {
+    let change = Change::create("ECS service", &wanted.name)
+        .set("taskDefinition", &wanted.task_definition_arn)
+        .set("desiredCount", wanted.desired_count)
+        .set("subnets", wanted.subnet_ids.join(", "))
+        .set("target group", &wanted.target_group_arn);
+    if !changes::carry_out(change) {
+        return Ok((
+            changes::new_id(&format!("ECS service {}", wanted.name)),
+            vec!["created"],
+        ));
+    }
     let created = ecs
         .create_service()
         .cluster(&wanted.cluster)
@@ -243,39 +256,69 @@ async fn update(
         .update_service()
         .cluster(&wanted.cluster)
         .service(&wanted.name);
-    let mut changes = Vec::new();
+    let mut changed = Vec::new();
+    let mut change = Change::update("ECS service", &wanted.name);
     if current.task_definition() != Some(wanted.task_definition_arn.as_str()) {
-        changes.push("taskDefinition");
+        changed.push("taskDefinition");
+        change = change.field(
+            "taskDefinition",
+            current.task_definition().unwrap_or("(none)"),
+            &wanted.task_definition_arn,
+        );
         request = request.task_definition(&wanted.task_definition_arn);
     }
     if current.desired_count() != wanted.desired_count {
-        changes.push("desiredCount");
+        changed.push("desiredCount");
+        change = change.field(
+            "desiredCount",
+            current.desired_count(),
+            wanted.desired_count,
+        );
         request = request.desired_count(wanted.desired_count);
     }
-    if Settings::reported(current).or(recorded) != Some(wanted.settings) {
-        changes.push("deploymentConfiguration");
+    let live = Settings::reported(current).or(recorded);
+    if live != Some(wanted.settings) {
+        changed.push("deploymentConfiguration");
+        change = change.field(
+            "deploymentConfiguration",
+            live.map_or("(unknown)".to_string(), |l| l.record()),
+            wanted.settings.record(),
+        );
         request = request
             .deployment_configuration(wanted.settings.deployment_configuration())
             .health_check_grace_period_seconds(wanted.settings.grace_period_seconds)
             .enable_execute_command(wanted.settings.execute_command);
     }
     if !network_matches(current, wanted) {
-        changes.push("networkConfiguration");
+        changed.push("networkConfiguration");
+        let subnets = current
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration())
+            .map(|v| v.subnets().join(", "))
+            .unwrap_or_default();
+        change = change.field("subnets", subnets, wanted.subnet_ids.join(", "));
         request = request.network_configuration(wanted.network()?);
     }
     if !load_balancer_matches(current, wanted) {
-        changes.push("loadBalancers");
+        changed.push("loadBalancers");
+        let live = current
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.target_group_arn())
+            .collect::<Vec<_>>()
+            .join(", ");
+        change = change.field("target group", live, &wanted.target_group_arn);
         request = request.load_balancers(wanted.load_balancer());
     }
-    if changes.is_empty() {
-        return Ok((arn, changes));
+    if changed.is_empty() || !changes::carry_out(change) {
+        return Ok((arn, changed));
     }
     request
         .send()
         .await
         .context("UpdateService", &wanted.name)?;
-    tracing::info!(service = %arn, changes = %changes.join(", "), "updated service");
-    Ok((arn, changes))
+    tracing::info!(service = %arn, changes = %changed.join(", "), "updated service");
+    Ok((arn, changed))
 }
 
 /// Scales the service to 0 and deletes it. Returns whether there was one to delete.

@@ -258,7 +258,11 @@ impl ServiceStage {
             .replace_stage_outputs(names, Self::NAME, &recorded, &out)
             .await?;
 
-        let (state, stability) = self.readiness(names, &out, Some(&target_group_arn)).await?;
+        let (state, stability) = if provisioner_core::changes::is_planning() {
+            (Readiness::Ready, String::new())
+        } else {
+            self.readiness(names, &out, Some(&target_group_arn)).await?
+        };
         let registered = if registered {
             "registered a new task definition revision; "
         } else {

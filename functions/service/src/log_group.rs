@@ -3,7 +3,9 @@
 
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use provisioner_core::tags::logs as log_tags;
-use provisioner_core::{exactly_once, AwsContext, Names, NotFoundAsNone, ProvisionError};
+use provisioner_core::{
+    changes, exactly_once, AwsContext, Change, Names, NotFoundAsNone, ProvisionError,
+};
 
 use crate::owner;
 
@@ -35,6 +37,12 @@ pub async fn ensure(
     let name = names.log_group();
     let current = match find(logs, &name).await? {
         Some(group) => group.retention_in_days(),
+        None if !changes::carry_out(
+            Change::create("log group", &name).set("retentionInDays", retention_days),
+        ) =>
+        {
+            return Ok(name);
+        }
         None => {
             // A resend of a create CloudWatch Logs applied answers that the group exists.
             let created = logs
@@ -50,7 +58,14 @@ pub async fn ensure(
             None
         }
     };
-    if current != Some(retention_days) {
+    let change = || {
+        Change::update("log group", &name).field(
+            "retentionInDays",
+            current.map_or("never expire".to_string(), |d| d.to_string()),
+            retention_days,
+        )
+    };
+    if current != Some(retention_days) && changes::carry_out(change()) {
         logs.put_retention_policy()
             .log_group_name(&name)
             .retention_in_days(retention_days)

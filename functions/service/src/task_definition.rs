@@ -11,7 +11,8 @@ use aws_sdk_ecs::types::{
 };
 use provisioner_core::tags::ecs;
 use provisioner_core::{
-    exactly_once, no_blind_resend, AwsContext, Names, NotFoundAsNone, ProvisionError,
+    changes, exactly_once, no_blind_resend, AwsContext, Change, Names, NotFoundAsNone,
+    ProvisionError,
 };
 
 use crate::{owner, CONTAINER_NAME};
@@ -64,6 +65,57 @@ impl TaskShape {
             log_group: option("awslogs-group")?,
             log_region: option("awslogs-region")?,
         })
+    }
+
+    /// Each field, live and wanted, for [`Change::differing`].
+    fn beside(&self, wanted: &Self) -> [(&'static str, String, String); 11] {
+        let map = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        [
+            (
+                "compatibility",
+                self.compatibility.as_str().to_string(),
+                wanted.compatibility.as_str().to_string(),
+            ),
+            ("cpu", self.cpu.clone(), wanted.cpu.clone()),
+            ("memory", self.memory.clone(), wanted.memory.clone()),
+            (
+                "executionRoleArn",
+                self.execution_role_arn.clone(),
+                wanted.execution_role_arn.clone(),
+            ),
+            (
+                "taskRoleArn",
+                self.task_role_arn.clone().unwrap_or_default(),
+                wanted.task_role_arn.clone().unwrap_or_default(),
+            ),
+            ("image", self.image.clone(), wanted.image.clone()),
+            (
+                "containerPort",
+                self.container_port.to_string(),
+                wanted.container_port.to_string(),
+            ),
+            (
+                "environment",
+                map(&self.environment),
+                map(&wanted.environment),
+            ),
+            ("secrets", map(&self.secrets), map(&wanted.secrets)),
+            (
+                "log group",
+                self.log_group.clone(),
+                wanted.log_group.clone(),
+            ),
+            (
+                "log region",
+                self.log_region.clone(),
+                wanted.log_region.clone(),
+            ),
+        ]
     }
 
     fn container(&self) -> Result<ContainerDefinition, ProvisionError> {
@@ -129,14 +181,29 @@ pub async fn ensure(
     shape: &TaskShape,
 ) -> Result<(String, bool), ProvisionError> {
     let family = names.family();
-    if let Some(current) = active(ecs, &family).await? {
-        if TaskShape::of(&current).as_ref() == Some(shape) {
-            let arn = current
-                .task_definition_arn()
-                .unwrap_or_default()
-                .to_string();
-            return Ok((arn, false));
-        }
+    let current = active(ecs, &family).await?;
+    let current_shape = current.as_ref().and_then(TaskShape::of);
+    if let (Some(current), Some(true)) = (&current, current_shape.as_ref().map(|c| c == shape)) {
+        let arn = current
+            .task_definition_arn()
+            .unwrap_or_default()
+            .to_string();
+        return Ok((arn, false));
+    }
+    let change = match (&current, &current_shape) {
+        (Some(td), Some(live)) => Change::create("task definition revision", &family)
+            .because(format!(
+                "replaces {}",
+                td.task_definition_arn().unwrap_or_default()
+            ))
+            .differing(live.beside(shape)),
+        _ => Change::create("task definition revision", &family)
+            .set("image", &shape.image)
+            .set("cpu", &shape.cpu)
+            .set("memory", &shape.memory),
+    };
+    if !changes::carry_out(change) {
+        return Ok((changes::new_id(&format!("{family} revision")), true));
     }
     let container = shape.container()?;
     // No client token: after an ambiguous failure, a latest revision of exactly this shape is

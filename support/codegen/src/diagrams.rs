@@ -64,7 +64,7 @@ fn steps(
     order.into_iter().map(|g| (g, action)).collect()
 }
 
-/// The state machine's paths: apply, destroy and redeploy.
+/// The state machine's paths: apply, destroy, plan and redeploy.
 pub fn state_machine() -> String {
     let mut lines = vec![
         "```mermaid".to_string(),
@@ -82,6 +82,13 @@ pub fn state_machine() -> String {
         "Forget[\"Forget: delete the spec\"]",
     );
     lines.push("    Forget --> ReportSuccess".into());
+    // A plan runs every stage's plan one after another: each reads what the ones before planned.
+    let plan: Vec<_> = stages::apply_order()
+        .into_iter()
+        .flatten()
+        .map(|s| (vec![s], Action::Plan))
+        .collect();
+    path(&mut lines, "Route", "plan", &plan, "ReportSuccess");
     if let Some(stage) = stages::STAGES.iter().find(|s| s.redeploy.is_some()) {
         lines.push(format!(
             "    Route -- \"ECR push\" --> FindRedeployTargets[\"{} stage: environments that follow the pushed tag\"]",
@@ -93,7 +100,7 @@ pub fn state_machine() -> String {
         ));
         lines.push("    RedeployEach --> ReportSuccess".into());
     }
-    lines.push("    ReportSuccess[\"ReportSuccess: attributes, answer CloudFormation\"] --> Done([Succeeded])".into());
+    lines.push("    ReportSuccess[\"ReportSuccess: attributes or the plan and its cost, answer CloudFormation\"] --> Done([Succeeded])".into());
     lines.push(
         "    Failure[\"any failure\"] -.-> ReportFailure[\"ReportFailure: answer CloudFormation FAILED\"] --> Failed([Failed: the stage's error and reason])"
             .into(),

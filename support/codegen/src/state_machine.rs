@@ -11,7 +11,8 @@ pub const PATH: &str = "statemachine/provisioner.asl.json";
 
 use provisioner_core::stages::states::{
     FIND_REDEPLOY_TARGETS, FORGET, HAS_ENVIRONMENT, LEASE, LEASE_COUNT, LEASE_HELD, LEASE_POLLS,
-    LEASE_TIMED_OUT, LEASE_WAIT, PREPARE, REDEPLOY_EACH, REPORT_FAILURE, REPORT_SUCCESS, ROUTE,
+    LEASE_TIMED_OUT, LEASE_WAIT, PLAN, PREPARE, REDEPLOY_EACH, REPORT_FAILURE, REPORT_SUCCESS,
+    ROUTE,
 };
 const DONE: &str = "Done";
 /// The prefix of the lease states inside a redeploy's Map iteration.
@@ -437,13 +438,16 @@ fn lease_loop(
 }
 
 /// The top-level lease: an apply or destroy names its environment; a redeploy takes a lease per
-/// environment in its Map instead.
+/// environment in its Map instead; a plan changes nothing and needs none.
 fn top_lease(states: &mut States) {
     states.add(
         HAS_ENVIRONMENT,
         json!({
             "Type": "Choice",
-            "Choices": [{"Variable": "$.request.environment", "IsPresent": true, "Next": LEASE_POLLS}],
+            "Choices": [
+                {"Variable": "$.request.action", "StringEquals": "plan", "Next": ROUTE},
+                {"Variable": "$.request.environment", "IsPresent": true, "Next": LEASE_POLLS}
+            ],
             "Default": ROUTE
         }),
     );
@@ -464,6 +468,37 @@ fn top_lease(states: &mut States) {
             "Next": REPORT_FAILURE
         }),
     );
+}
+
+/// The plan path: each stage's `plan` in the table's order, one after another (they only
+/// read), each given the spec and the earlier stages' answers under `$.planned`.
+fn plan_path(states: &mut States) -> String {
+    let order: Vec<&StageDef> = stages::apply_order().into_iter().flatten().collect();
+    let first = order
+        .iter()
+        .rev()
+        .fold(REPORT_SUCCESS.to_string(), |next, stage| {
+            let step = stages::state_name(stage, Action::Plan);
+            let mut request = stage_request(Action::Plan);
+            request["plan"] = json!({"spec.$": "$.request.spec", "upstream.$": "$.planned"});
+            states.add(
+                &step,
+                task(
+                    stage.function,
+                    request,
+                    json!(format!("$.planned.{}", stage.name)),
+                    Action::Plan,
+                    Place::Top,
+                    &next,
+                ),
+            );
+            step
+        });
+    states.add(
+        PLAN,
+        json!({"Type": "Pass", "Result": {}, "ResultPath": "$.planned", "Next": first}),
+    );
+    PLAN.to_string()
 }
 
 /// The whole definition.
@@ -510,6 +545,7 @@ pub fn definition() -> Value {
         FORGET,
     );
     let redeploy = redeploy_path(&mut states);
+    let plan = plan_path(&mut states);
     states.add(
         ROUTE,
         json!({
@@ -517,7 +553,8 @@ pub fn definition() -> Value {
             "Choices": [
                 {"Variable": "$.request.action", "StringEquals": "apply", "Next": apply},
                 {"Variable": "$.request.action", "StringEquals": "destroy", "Next": destroy},
-                {"Variable": "$.request.action", "StringEquals": "redeploy", "Next": redeploy}
+                {"Variable": "$.request.action", "StringEquals": "redeploy", "Next": redeploy},
+                {"Variable": "$.request.action", "StringEquals": "plan", "Next": plan}
             ],
             "Default": REPORT_FAILURE
         }),
@@ -547,7 +584,7 @@ pub fn definition() -> Value {
         }),
     );
     json!({
-        "Comment": "fargate-provisioner: apply, destroy and ECR redeploys of an ECS Fargate environment behind an ALB. Generated from the stage table (functions/core/src/stages.rs) by `cargo run -p codegen`; do not edit.",
+        "Comment": "fargate-provisioner: apply, plan, destroy and ECR redeploys of an ECS Fargate environment behind an ALB. Generated from the stage table (functions/core/src/stages.rs) by `cargo run -p codegen`; do not edit.",
         "StartAt": PREPARE,
         "States": states.0
     })

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use provisioner_core::endpoint_plan::{self, EndpointKind};
-use provisioner_core::EnvironmentSpec;
+use crate::endpoint_plan::{self, EndpointKind};
+use crate::EnvironmentSpec;
 use serde::{Deserialize, Serialize};
 
-const TABLE: &str = include_str!("../../pricing/prices.json");
+const TABLE: &str = include_str!("../../../pricing/prices.json");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,14 +35,14 @@ struct Prices {
 }
 
 /// One line of the bill.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
     pub item: String,
     pub detail: String,
     pub monthly: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Estimate {
     pub environment: String,
