@@ -81,16 +81,23 @@ pub async fn start(
 }
 
 /// Where a state keeps its news in its output, by the kind of state.
-fn news_of(state: &str) -> Option<&'static str> {
-    match state {
-        states::PREPARE => Some("/request/action"),
+fn news_of(state: &str) -> Option<String> {
+    let path = match state {
+        states::PREPARE => "/request/action",
         // The top-level lease, and each environment's in a redeploy (`RedeployLease`).
-        s if s.ends_with(states::LEASE) => Some("/lease/message"),
-        states::FORGET => Some("/request/environment"),
-        states::REPORT_SUCCESS | states::REPORT_FAILURE => Some("/result/status"),
-        states::FIND_REDEPLOY_TARGETS => Some("/targets/environments"),
-        _ => stages::stage_of_state(state).map(|_| "/stage/message"),
-    }
+        s if s.ends_with(states::LEASE) => "/lease/message",
+        states::FORGET => "/request/environment",
+        states::REPORT_SUCCESS | states::REPORT_FAILURE => "/result/status",
+        states::FIND_REDEPLOY_TARGETS => "/targets/environments",
+        _ => {
+            return stages::stage_of_state(state).map(|(stage, action)| match action {
+                // A plan keeps each stage's answer for the stages after it.
+                provisioner_core::Action::Plan => format!("/planned/{}/message", stage.name),
+                _ => "/stage/message".to_string(),
+            });
+        }
+    };
+    Some(path.to_string())
 }
 
 fn seconds(date: &aws_smithy_types::DateTime) -> f64 {
@@ -150,7 +157,7 @@ impl<'a> History<'a> {
                     .output()
                     .and_then(|o| serde_json::from_str(o).ok())
                     .unwrap_or(Value::Null);
-                let detail = match news_of(&name).and_then(|p| output.pointer(p)) {
+                let detail = match news_of(&name).and_then(|p| output.pointer(&p)) {
                     Some(Value::String(s)) => s.clone(),
                     Some(other) => other.to_string(),
                     None => String::new(),

@@ -8,7 +8,7 @@ use provisioner_cli::environment::{self, Clients};
 use provisioner_cli::progress::Display;
 use serde_json::{json, Value};
 
-use crate::{outcome_json, read_spec, run_and_follow, Failure, Output, TABLE_VAR};
+use crate::{outcome_json, print_plan, read_spec, run_and_follow, Failure, Output, TABLE_VAR};
 
 /// How AWS behaves locally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,8 +27,12 @@ pub struct LocalArgs {
     #[arg(long)]
     spec: Option<PathBuf>,
     /// After creating, delete the environment again through the delete path.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "plan")]
     destroy: bool,
+    /// Only say what an apply would create and what it costs (on the fresh emulator, every
+    /// resource is a create); to plan a change, `--keep` an environment and run `plan` on it.
+    #[arg(long)]
+    plan: bool,
     /// Leave the emulator and the functions running after the run, and say how to point the AWS
     /// CLI and `fargate-provisioner status`, `list` and `run` at them; Ctrl-C stops them.
     #[arg(long)]
@@ -158,18 +162,31 @@ pub async fn run(args: LocalArgs, output: Output) -> Result<bool, Failure> {
     let (every, limit) = (Duration::from_millis(300), Duration::from_secs(600));
     let clients = Clients::new(&system.config);
     let registry = clients.registry(&table);
+    let follow = |input: Value| {
+        run_and_follow(
+            &sfn,
+            &system.state_machine_arn,
+            input,
+            every,
+            limit,
+            &display,
+        )
+    };
 
+    if args.plan {
+        display.say(&format!("\nplan {name} ({})", spec_path.display()));
+        system.clear_calls();
+        let planned = follow(json!({"action": "plan", "spec": spec})).await?;
+        display.say(&calls_line(&system));
+        let ok = print_plan(&planned, output);
+        if args.keep {
+            keep_running(&system, &table, &name).await?;
+        }
+        return Ok(ok);
+    }
     display.say(&format!("\ncreate {name} ({})", spec_path.display()));
     system.clear_calls();
-    let created = run_and_follow(
-        &sfn,
-        &system.state_machine_arn,
-        json!({"action": "apply", "spec": spec}),
-        every,
-        limit,
-        &display,
-    )
-    .await?;
+    let created = follow(json!({"action": "apply", "spec": spec})).await?;
     display.say(&calls_line(&system));
     let record = registry.get(&name).await?;
     let env = environment::describe(&clients, &name, record.as_ref()).await?;
@@ -181,15 +198,7 @@ pub async fn run(args: LocalArgs, output: Output) -> Result<bool, Failure> {
     if ok && destroy {
         display.say(&format!("delete {name}"));
         system.clear_calls();
-        let deleted = run_and_follow(
-            &sfn,
-            &system.state_machine_arn,
-            json!({"action": "destroy", "environment": name}),
-            every,
-            limit,
-            &display,
-        )
-        .await?;
+        let deleted = follow(json!({"action": "destroy", "environment": name})).await?;
         display.say(&calls_line(&system));
         let left = environment::leftovers(&clients, &name).await?;
         display.say(&if left.is_empty() {
@@ -254,6 +263,7 @@ pub fn keep_instructions(
         format!("  export AWS_ENDPOINT_URL={endpoint} AWS_REGION={} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test", system.region),
         format!("  export STATE_MACHINE_ARN={} {TABLE_VAR}={table}", system.state_machine_arn),
         format!("  {me} status {name}"),
+        format!("  {me} plan --spec CHANGED-SPEC.json"),
         format!("  {me} list"),
         format!("  {me} run --destroy {name}"),
         format!(

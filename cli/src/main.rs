@@ -2,6 +2,7 @@
 //! and shows the environments it made.
 //!
 //! - `run`: creates, updates or deletes an environment through a deployed state machine.
+//! - `plan --spec FILE`: what `run` would create, change and delete, and the monthly cost.
 //! - `status ENV`, `list`: one environment's health, or every environment, from AWS.
 //! - `cost --spec FILE`: its monthly cost at list prices, without asking AWS.
 //! - `local` (with the `local` feature): the same on this machine, on the local emulator with the
@@ -59,6 +60,19 @@ enum Command {
         /// The environments table, to show the owner and the state after the run.
         #[arg(long, env = TABLE_VAR)]
         table: Option<String>,
+    },
+    /// What an apply of the spec would create, change (field by field: live -> spec) and
+    /// delete, and what the environment costs a month. Runs the stages' own reconcile code through
+    /// the state machine's plan path; sends no change to AWS.
+    Plan {
+        #[arg(long, env = "STATE_MACHINE_ARN")]
+        state_machine_arn: String,
+        /// The spec (a path from the current folder).
+        #[arg(long)]
+        spec: PathBuf,
+        /// Give up following after this many minutes.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
     },
     /// One environment: owner, state and last error, network, URL, service, deployments, image
     /// digests and targets.
@@ -263,10 +277,50 @@ pub(crate) async fn list(
     Ok(true)
 }
 
+/// `plan --spec FILE`: the plan execution's answer, printed.
+async fn plan(
+    state_machine_arn: &str,
+    path: &PathBuf,
+    minutes: u64,
+    output: Output,
+) -> Result<bool, Failure> {
+    let config = provisioner_core::aws::load_config(None).await;
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let input = json!({"action": "plan", "spec": read_spec(path)?});
+    let display = Display::choose(output == Output::Json);
+    let finished = run_and_follow(
+        &sfn,
+        state_machine_arn,
+        input,
+        Duration::from_secs(2),
+        Duration::from_secs(minutes * 60),
+        &display,
+    )
+    .await?;
+    Ok(print_plan(&finished, output))
+}
+
+/// Prints what a plan execution answered; false when it failed.
+pub(crate) fn print_plan(finished: &Finished, output: Output) -> bool {
+    let plan = finished
+        .output
+        .as_ref()
+        .and_then(provisioner_core::changes::Plan::of_output);
+    match (output, &plan) {
+        (Output::Json, _) => println!(
+            "{}",
+            json!({"outcome": outcome_json(finished, None)["outcome"], "plan": plan})
+        ),
+        (Output::Text, Some(plan)) => print!("\n{plan}"),
+        (Output::Text, None) => {}
+    }
+    finished.succeeded() && plan.is_some()
+}
+
 /// `cost --spec FILE`: the spec is validated for the region first, as an apply would.
 fn cost(path: &PathBuf, region: &str, output: Output) -> Result<bool, Failure> {
     let spec = provisioner_core::EnvironmentSpec::from_json(&read_spec(path)?, region)?;
-    let estimate = provisioner_cli::cost::estimate(&spec, region);
+    let estimate = provisioner_core::cost::estimate(&spec, region);
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&estimate)?),
         Output::Text => print!("{estimate}"),
@@ -297,6 +351,11 @@ async fn main() -> ExitCode {
             };
             run(args, output).await
         }
+        Command::Plan {
+            state_machine_arn,
+            spec,
+            minutes,
+        } => plan(&state_machine_arn, &spec, minutes, output).await,
         Command::Status { environment, table } => {
             let config = provisioner_core::aws::load_config(None).await;
             status(&config, &table, &environment, output).await

@@ -221,6 +221,38 @@ async fn a_kept_local_system_answers_status_list_and_runs_with_output_that_says_
         "{missing:?}"
     );
 
+    // A plan of a changed spec: the change field by field and the cost; nothing is changed.
+    std::fs::write(
+        elsewhere.join("two.json"),
+        format!(r#"{{"name": "three", "service": {{"image": "{IMAGE}", "desiredCount": 2}}}}"#),
+    )
+    .unwrap();
+    let planned = run_in(&elsewhere, &env, &["plan", "--spec", "two.json"]);
+    let shown = text(&planned);
+    assert!(planned.status.success(), "{shown}");
+    for expected in [
+        "plan for three: 0 to create, 1 to change, 0 to delete\nservice stage\n  ~ ECS service three: desiredCount 3 -> 2\n",
+        "monthly cost of three in us-east-1",
+        "Fargate            18.02 USD  2 tasks",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} in\n{shown}");
+    }
+    let json: Value = serde_json::from_slice(
+        &run_in(
+            &elsewhere,
+            &env,
+            &["--output", "json", "plan", "--spec", "two.json"],
+        )
+        .stdout,
+    )
+    .expect("plan --output json prints JSON");
+    assert_eq!(
+        json["plan"]["changes"][0]["fields"][0]["from"], "3",
+        "{json}"
+    );
+    assert_eq!(json["plan"]["changes"][0]["fields"][0]["to"], "2", "{json}");
+    assert!(text(&run_in(&elsewhere, &env, &["status", "three"])).contains("3 of 3 tasks running"));
+
     // A spec refused before any change: the failing state, the error once, its reason, no
     // success line and no environment.
     std::fs::write(
