@@ -102,9 +102,21 @@ fn calls_line(system: &local_lambda::LocalSystem) -> String {
     let calls = system.aws_calls();
     let mutating = system.mutating_calls().len();
     let puts = calls.iter().filter(|c| *c == "PutParameter").count();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for call in &calls {
+        *counts.entry(call.as_str()).or_default() += 1;
+    }
+    let mut most: Vec<(&str, usize)> = counts.into_iter().collect();
+    most.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let most: Vec<String> = most
+        .iter()
+        .take(12)
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect();
     format!(
-        "AWS calls: {} ({mutating} mutating, {puts} PutParameter)",
-        calls.len()
+        "AWS calls: {} ({mutating} mutating, {puts} PutParameter); most: {}",
+        calls.len(),
+        most.join(", ")
     )
 }
 

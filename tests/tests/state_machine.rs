@@ -49,8 +49,20 @@ async fn service_image(system: &LocalSystem, env: &str) -> String {
 async fn create_rerun_redeploy_and_delete_through_the_state_machine() {
     let system = LocalSystem::start(system_tests::options()).await.unwrap();
 
+    system.clear_calls();
     let created = execute(&system, create("web", &format!("{REGISTRY}/web:latest"))).await;
     assert!(created.succeeded(), "{created:?}");
+    // The wait loops' status polls (nine here) read the stage's outputs from its last answer,
+    // not from Parameter Store: only the lease and the report read the stored spec, and each
+    // step reads what it needs in one GetParameters.
+    let calls = system.aws_calls();
+    let reads = |op: &str| calls.iter().filter(|c| *c == op).count();
+    assert!(
+        reads("DescribeVpcEndpoints") + reads("DescribeServices") > 6,
+        "{calls:?}"
+    );
+    assert_eq!(reads("GetParameter"), 2, "{calls:?}");
+    assert!(reads("GetParameters") <= 6, "{calls:?}");
     let attributes = &created.output.as_ref().unwrap()["result"]["attributes"];
     assert!(
         attributes["AlbDnsName"]

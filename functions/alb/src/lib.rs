@@ -123,7 +123,7 @@ impl Stage for AlbStage {
 
     async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
         let environment = names.environment();
-        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let outputs = self.ctx.own_outputs(names, Self::NAME).await?;
         let found = load_balancer::find(&self.elb, names).await?;
         let (state, message) = match (found.first(), outputs.is_empty()) {
             (Some(lb), _) => readiness(lb, Action::Status)?,

@@ -48,6 +48,8 @@ pub mod service {
     pub const TASK_DEFINITION_ARN: &str = "task-definition-arn";
     pub const LOG_GROUP: &str = "log-group";
     pub const CONTAINER_NAME: &str = "container-name";
+    /// The target group the service registers its tasks in: its readiness reads their health.
+    pub const TARGET_GROUP_ARN: &str = "target-group-arn";
     /// The deployment settings last applied.
     pub const SETTINGS: &str = "service-settings";
     /// After a redeploy: the image pinned by digest, and the spec image it stands for.

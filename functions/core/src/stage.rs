@@ -64,6 +64,10 @@ pub struct StageRequest {
     /// The state machine's brisk poll interval: the shortest wait before it asks again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_seconds: Option<u32>,
+    /// For `status` in a wait loop: the outputs of the stage's last answer, which the state
+    /// machine passes along, read instead of Parameter Store's copy (one call less per poll).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Outputs>,
     /// For `plan`: the spec and the earlier stages' planned outputs, read in place of Parameter
     /// Store's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +151,14 @@ impl StageContext {
         }
     }
 
+    /// The stage's own outputs: in a wait loop, those of its last answer; otherwise as stored.
+    pub async fn own_outputs(&self, names: &Names, stage: &str) -> Result<Outputs, ProvisionError> {
+        match LAST_ANSWER.try_with(Clone::clone).ok().flatten() {
+            Some(outputs) => Ok(outputs),
+            None => self.store.stage_outputs(names, stage).await,
+        }
+    }
+
     pub fn from_setup(setup: &Setup<'_>) -> Self {
         Self::new(aws_sdk_ssm::Client::new(setup.config), setup.region.clone())
     }
@@ -164,6 +176,11 @@ impl StageContext {
         }
         Ok((stored.spec(&self.region)?, stored))
     }
+}
+
+tokio::task_local! {
+    /// The outputs a `status` request carried ([`StageRequest::outputs`]).
+    static LAST_ANSWER: Option<Outputs>;
 }
 
 /// AWS clients a stage builds from the configuration once per process.
@@ -342,7 +359,11 @@ pub async fn handle<S: Stage>(
                     "required for plan: {\"spec\": SPEC, \"upstream\": {STAGE: OUTPUTS}}",
                 )),
             },
-            Action::Status => stage.status(env).await,
+            Action::Status => {
+                LAST_ANSWER
+                    .scope(request.outputs.clone(), stage.status(env))
+                    .await
+            }
             Action::Destroy => stage.destroy(env).await,
             Action::Cleanup => stage.cleanup(env).await,
             Action::Redeploy => match request.image.as_deref() {

@@ -188,7 +188,7 @@ impl Stage for EndpointsStage {
     }
 
     async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
-        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let outputs = self.ctx.own_outputs(names, Self::NAME).await?;
         let (state, message) = self.readiness(names, &outputs).await?;
         Ok(self.summary(Action::Status, names, state, outputs, message))
     }

@@ -158,7 +158,7 @@ impl Stage for NetworkStage {
             .filter(|(_, state)| !available(*state))
             .map(|(id, _)| id)
             .collect();
-        let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let outputs = self.ctx.own_outputs(names, Self::NAME).await?;
         let (state, message) = if pending.is_empty() {
             (
                 Readiness::Ready,
@@ -216,7 +216,7 @@ impl Stage for NetworkStage {
                     interfaces.len(),
                     interfaces.join(", ")
                 );
-                let outputs = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+                let outputs = self.ctx.own_outputs(names, Self::NAME).await?;
                 return Ok(self.summary(
                     Action::Destroy,
                     names,

@@ -245,6 +245,10 @@ impl ServiceStage {
             CONTAINER_NAME.to_string().into(),
         );
         out.insert(outputs::SETTINGS.into(), settings.record().into());
+        out.insert(
+            outputs::TARGET_GROUP_ARN.into(),
+            target_group_arn.clone().into(),
+        );
         if let Some(from) = pinned_from {
             out.insert(outputs::PINNED_IMAGE.into(), image.clone().into());
             out.insert(outputs::PINNED_FROM.into(), from.into());
@@ -391,17 +395,19 @@ impl Stage for ServiceStage {
     }
 
     async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
-        let stored = self
-            .ctx
-            .store
-            .load(names, &[alb::STAGE, Self::NAME])
-            .await?;
-        let outputs = stored.outputs(Self::NAME);
-        // Target health is part of stability; the ALB stage knows the target group.
-        let target_group_arn = stored
-            .outputs(alb::STAGE)
-            .get(alb::TARGET_GROUP_ARN)
-            .map(OutputValue::to_parameter_value);
+        let outputs = self.ctx.own_outputs(names, Self::NAME).await?;
+        // Target health is part of stability: the target group is among the stage's outputs
+        // (an environment applied before it was recorded there reads the ALB stage's).
+        let target_group_arn = match outputs.get(outputs::TARGET_GROUP_ARN) {
+            Some(arn) => Some(arn.to_parameter_value()),
+            None => self
+                .ctx
+                .store
+                .stage_outputs(names, alb::STAGE)
+                .await?
+                .get(alb::TARGET_GROUP_ARN)
+                .map(OutputValue::to_parameter_value),
+        };
         let (state, message) = self
             .readiness(names, &outputs, target_group_arn.as_deref())
             .await?;

@@ -119,6 +119,10 @@ fn stage_request(action: Action) -> Value {
         "execution.$": "$$.Execution.Id",
         "pollSeconds.$": "$.request.pollSeconds"
     });
+    if action == Action::Status {
+        // The stage's last answer carries its outputs: no need to read them again.
+        request["outputs.$"] = json!("$.stage.outputs");
+    }
     if action == Action::Redeploy {
         request["image.$"] = json!("$.image");
         request["pushedAt.$"] = json!("$.pushedAt");
