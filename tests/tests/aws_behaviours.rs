@@ -392,6 +392,78 @@ async fn alb_lifecycle_a_new_load_balancer_provisions_before_it_is_active() {
 }
 
 #[tokio::test]
+async fn alb_answers_its_name_answers_as_the_load_balancer_would() {
+    use service_stage::url_check::{answer, Answer};
+    let c = clients().await;
+    let n = network(&c, 10).await;
+    let tg = load_balancer(&c, &n, "answers").await;
+    let lb = c
+        .elb
+        .describe_load_balancers()
+        .names("answers-alb")
+        .send()
+        .await
+        .unwrap();
+    let lb = &lb.load_balancers()[0];
+    let dns = lb.dns_name().unwrap();
+    c.elb
+        .create_listener()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Redirect)
+                .redirect_config(
+                    aws_sdk_elasticloadbalancingv2::types::RedirectActionConfig::builder()
+                        .protocol("HTTPS")
+                        .port("443")
+                        .status_code(
+                            aws_sdk_elasticloadbalancingv2::types::RedirectActionStatusCodeEnum::Http301,
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let at = emulator().endpoint().replace("http://", "");
+    let ask = |port: u16| {
+        let (url, at) = (format!("http://{dns}:{port}/health"), at.clone());
+        async move { answer(&url, Some(&at)).await }
+    };
+    // Provisioning: its name does not answer yet.
+    assert!(matches!(ask(80).await, Answer::NotYet(why) if why.ends_with("answers 503")));
+    wait_world(emulator(), 160.0).await;
+    // Active, but no target behind the listener, or nothing on the port.
+    assert!(matches!(ask(80).await, Answer::NotYet(why) if why.ends_with("answers 503")));
+    assert!(matches!(ask(81).await, Answer::NotYet(_)));
+    assert_eq!(
+        ask(8080).await,
+        Answer::Answered(301),
+        "the listener's redirect"
+    );
+    c.elb
+        .register_targets()
+        .target_group_arn(&tg)
+        .targets(
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id("10.10.1.20")
+                .port(80)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ask(80).await,
+        Answer::Answered(200),
+        "a healthy target answers"
+    );
+}
+
+#[tokio::test]
 async fn endpoint_lifecycle_pending_then_available_then_deleting_then_deleted() {
     let c = clients().await;
     let n = network(&c, 12).await;

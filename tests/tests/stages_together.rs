@@ -74,7 +74,8 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
         logs: h.logs(),
         elb: h.elbv2(),
     };
-    let service = ServiceStage::new(clients, h.context());
+    let service = ServiceStage::new(clients, h.context())
+        .with_load_balancer_address(Some(h.load_balancer_address()));
     let env = &Names::new("together");
 
     // An apply may answer `pending` (a new load balancer is provisioning); `status` follows up.

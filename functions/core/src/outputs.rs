@@ -50,6 +50,9 @@ pub mod service {
     pub const CONTAINER_NAME: &str = "container-name";
     /// The target group the service registers its tasks in: its readiness reads their health.
     pub const TARGET_GROUP_ARN: &str = "target-group-arn";
+    /// The URL whose answer is the last sign of readiness: the HTTP listener and the
+    /// health-check path.
+    pub const CHECK_URL: &str = "check-url";
     /// The deployment settings last applied.
     pub const SETTINGS: &str = "service-settings";
     /// After a redeploy: the image pinned by digest, and the spec image it stands for.

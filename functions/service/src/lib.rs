@@ -8,6 +8,7 @@ mod log_group;
 pub mod redeploy;
 mod stability;
 mod task_definition;
+pub mod url_check;
 
 use aws_sdk_ecs::types::{Compatibility, LaunchType};
 use provisioner_core::outputs::alb;
@@ -34,6 +35,8 @@ pub struct ServiceStage {
     ctx: StageContext,
     /// The execution role the SAM template provides, used when the spec names none.
     default_execution_role_arn: Option<String>,
+    /// Where the URL check goes instead of the load balancer's name (the local world).
+    load_balancer_address: Option<String>,
 }
 
 /// The AWS clients the stage uses besides SSM.
@@ -71,6 +74,12 @@ impl ServiceStage {
     /// none).
     pub fn with_default_execution_role(mut self, role_arn: Option<String>) -> Self {
         self.default_execution_role_arn = role_arn;
+        self
+    }
+
+    /// The stage with its URL check sent to `address` instead of the load balancer's name.
+    pub fn with_load_balancer_address(mut self, address: Option<String>) -> Self {
+        self.load_balancer_address = address;
         self
     }
 
@@ -142,6 +151,12 @@ impl ServiceStage {
         let subnet_ids = net.list(network::PRIVATE_SUBNET_IDS)?;
         let security_group_id = net.one(network::WEB_SECURITY_GROUP_ID)?;
         let target_group_arn = lb.one(alb::TARGET_GROUP_ARN)?;
+        let check_url = format!(
+            "http://{}:{}{}",
+            lb.one(alb::DNS_NAME)?,
+            spec.alb.listener_port,
+            spec.alb.health_check.path
+        );
         let recorded = stored.outputs(Self::NAME);
         if let Some(skipped) = Self::older_push(&spec, &recorded, pin) {
             return Ok(self.summary(action, names, Readiness::Ready, recorded, skipped));
@@ -249,6 +264,7 @@ impl ServiceStage {
             outputs::TARGET_GROUP_ARN.into(),
             target_group_arn.clone().into(),
         );
+        out.insert(outputs::CHECK_URL.into(), check_url.into());
         if let Some(from) = pinned_from {
             out.insert(outputs::PINNED_IMAGE.into(), image.clone().into());
             out.insert(outputs::PINNED_FROM.into(), from.into());
@@ -291,7 +307,21 @@ impl ServiceStage {
         })
     }
 
-    /// Ready when the service is stable, or (after `destroy`) when it and its tasks are gone.
+    /// Ready once `url` answers too; `stable` says what the service is like.
+    async fn answers(&self, url: &str, stable: String) -> (Readiness, String) {
+        match url_check::answer(url, self.load_balancer_address.as_deref()).await {
+            url_check::Answer::Answered(status) => (
+                Readiness::Ready,
+                format!("{stable}; {url} answers {status}"),
+            ),
+            url_check::Answer::NotYet(why) => {
+                (Readiness::Pending, format!("{stable}; waiting: {why}"))
+            }
+        }
+    }
+
+    /// Ready when the service is stable and its URL answers, or (after `destroy`) when it and
+    /// its tasks are gone.
     async fn readiness(
         &self,
         names: &Names,
@@ -302,13 +332,17 @@ impl ServiceStage {
         let found = ecs_service::find(&self.ecs, &cluster, &names.service()).await?;
         match found.as_ref().and_then(|s| s.status()) {
             Some("ACTIVE") => {
-                stability::of_active_service(
-                    &self.ecs,
-                    &self.elb,
-                    found.as_ref().unwrap(),
-                    target_group_arn,
-                )
-                .await
+                let service = found.as_ref().unwrap();
+                let (state, message) =
+                    stability::of_active_service(&self.ecs, &self.elb, service, target_group_arn)
+                        .await?;
+                let url = outputs.get(outputs::CHECK_URL);
+                match url {
+                    Some(url) if state == Readiness::Ready && service.desired_count() > 0 => {
+                        Ok(self.answers(&url.to_parameter_value(), message).await)
+                    }
+                    _ => Ok((state, message)),
+                }
             }
             Some("DRAINING") => Ok((
                 Readiness::Pending,
@@ -366,6 +400,7 @@ impl Stage for ServiceStage {
             elb: clients.elb,
             ctx,
             default_execution_role_arn: None,
+            load_balancer_address: None,
         }
     }
 
@@ -373,7 +408,8 @@ impl Stage for ServiceStage {
         let clients =
             <Clients as provisioner_core::stage::FromSdkConfig>::from_config(setup.config);
         Ok(Self::new(clients, StageContext::from_setup(setup))
-            .with_default_execution_role(setup.var(DEFAULT_EXECUTION_ROLE_VAR)))
+            .with_default_execution_role(setup.var(DEFAULT_EXECUTION_ROLE_VAR))
+            .with_load_balancer_address(setup.var(url_check::LOAD_BALANCER_ADDRESS_VAR)))
     }
 
     /// Stage requests, and ECR push events, which answer with the environments to redeploy.

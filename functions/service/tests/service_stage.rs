@@ -60,7 +60,9 @@ fn stage(h: &Harness) -> ServiceStage {
         logs: h.logs(),
         elb: h.elbv2(),
     };
-    ServiceStage::new(clients, h.context()).with_default_execution_role(Some(EXECUTION_ROLE.into()))
+    ServiceStage::new(clients, h.context())
+        .with_default_execution_role(Some(EXECUTION_ROLE.into()))
+        .with_load_balancer_address(Some(h.load_balancer_address()))
 }
 
 fn operations(h: &Harness) -> Vec<String> {

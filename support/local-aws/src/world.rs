@@ -66,6 +66,15 @@ pub const BEHAVIOURS: &[Behaviour] = &[
         on_by_default: true,
     },
     Behaviour {
+        id: "alb-answers",
+        side: Side::Emulator,
+        what: "an HTTP request to a load balancer's DNS name is answered as the load balancer answers: 503 while it provisions, when nothing listens on the port or no target is healthy; the listener's redirect; else the app's 200",
+        source: "ELB User Guide (listeners and default actions; HTTP 503: no registered or healthy targets)",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
         id: "endpoint-lifecycle",
         side: Side::Emulator,
         what: "a new interface endpoint is `pending`, a gateway briefly; a deleted one is `deleting`, then `deleted` (still listed a while, as AWS lists it)",

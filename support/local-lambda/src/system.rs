@@ -104,6 +104,8 @@ struct Hosted {
     stack: Stack,
     handlers: HashMap<String, Handler>,
     callers: HashMap<String, Caller>,
+    /// Variables only the local system sets: where the world answers for load balancers.
+    local_vars: HashMap<String, String>,
 }
 
 impl Hosted {
@@ -125,7 +127,13 @@ impl Hosted {
     fn build<F: Function>(&mut self, function: stages::Function) -> Result<F, ProvisionError> {
         let deployed = self.deployed(function)?.clone();
         let config = as_function(&self.config, &deployed.name);
-        let vars = |name: &str| deployed.environment.get(name).cloned();
+        let vars = |name: &str| {
+            deployed
+                .environment
+                .get(name)
+                .or_else(|| self.local_vars.get(name))
+                .cloned()
+        };
         let built = F::build(&Setup::new(&config, self.region.clone(), &vars))?;
         self.callers.insert(
             deployed.name.clone(),
@@ -182,6 +190,7 @@ fn host(
     config: &SdkConfig,
     options: &LocalOptions,
     stack: &Stack,
+    emulator_address: &str,
 ) -> Result<(Hosted, Arc<CustomResource>), ProvisionError> {
     let mut hosted = Hosted {
         config: config.clone(),
@@ -189,6 +198,10 @@ fn host(
         stack: stack.clone(),
         handlers: HashMap::new(),
         callers: HashMap::new(),
+        local_vars: HashMap::from([(
+            service_stage::url_check::LOAD_BALANCER_ADDRESS_VAR.to_string(),
+            emulator_address.to_string(),
+        )]),
     };
     let policy = match &options.response_url_prefix {
         Some(prefix) => ResponseUrlPolicy::also_allowing(prefix.clone()),
@@ -264,7 +277,9 @@ impl LocalSystem {
                 Duration::from_secs(1),
             ))
             .build();
-        let (hosted, custom_resource) = host(&functions_config, &options, &stack)?;
+        let emulator_address = emulator.endpoint().replace("http://", "");
+        let (hosted, custom_resource) =
+            host(&functions_config, &options, &stack, &emulator_address)?;
         let mut functions = Functions::new(hosted.handlers, hosted.callers, emulator.endpoint())
             .with_scale(options.world.scale);
         if options.world.is_on("lambda-timeouts") {

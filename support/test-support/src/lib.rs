@@ -89,6 +89,12 @@ impl Harness {
             .expect("the emulator lists its zones")
     }
 
+    /// Where the emulator answers for load balancers (`host:port`): what the service stage's
+    /// URL check is sent to here.
+    pub fn load_balancer_address(&self) -> String {
+        self.emulator.endpoint().replace("http://", "")
+    }
+
     /// The stage context with the recording, faulty SSM client.
     pub fn context(&self) -> StageContext {
         StageContext::new(self.ssm(), REGION)

@@ -56,10 +56,31 @@ class WorldApp:
             return _json(start_response, "200 OK", {"ok": True})
         return _json(start_response, "404 Not Found", {"error": f"no such world API: {path}"})
 
+    def load_balancer(self, host, path, start_response):
+        """A request to a load balancer's name: answered as it would answer, at world time."""
+        from .behaviours import load_balancer_answers
+
+        with world.REQUEST_LOCK:
+            world.CLOCK.enter()
+            try:
+                world.tick()
+                status, headers, body = load_balancer_answers.answer(host, path)
+            finally:
+                world.CLOCK.leave()
+        data = body.encode()
+        start_response(status, [*headers, ("Content-Type", "text/plain"), ("Content-Length", str(len(data)))])
+        return [data]
+
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path.startswith(API):
             return self.api(environ, start_response)
+        # Imported here: the behaviours import this module for its resetters.
+        from .behaviours import load_balancer_answers
+
+        host = environ.get("HTTP_HOST", "")
+        if load_balancer_answers.is_for_a_load_balancer(host):
+            return self.load_balancer(host, path, start_response)
         is_aws_call = not path.startswith("/moto-api")
         with world.REQUEST_LOCK:
             world.CLOCK.enter()

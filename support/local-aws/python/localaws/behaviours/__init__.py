@@ -11,6 +11,7 @@ from . import (  # noqa: F401 (imported for their registrations)
     eventbridge,
     idempotency,
     interfaces,
+    load_balancer_answers,
     load_balancers,
     parameters,
     pulls,
