@@ -152,6 +152,14 @@ fn encode_outputs(outputs: &Outputs) -> Result<String, ProvisionError> {
     serde_json::to_string(outputs).map_err(|e| ProvisionError::internal("encoding outputs", e))
 }
 
+/// A spec as it is stored: its parameter's text, within the parameter's size.
+pub fn encode_spec(spec: &EnvironmentSpec) -> Result<String, ProvisionError> {
+    let value = serde_json::to_string(spec)
+        .map_err(|e| ProvisionError::internal("encoding the spec", e))?;
+    crate::spec::check_stored_size(&value).map_err(|p| ProvisionError::request("spec", p))?;
+    Ok(value)
+}
+
 fn decode_outputs(parameter: &str, text: &str) -> Result<Outputs, ProvisionError> {
     serde_json::from_str(text).map_err(|e| {
         ProvisionError::Conflict(format!(
@@ -301,6 +309,46 @@ impl SsmStore {
         value: &str,
         previous: Option<&str>,
     ) -> Result<(), ProvisionError> {
+        if previous.is_none() {
+            match self.create(names, stage, name, value).await {
+                // Written by a run that crashed before it could report: overwrite it below.
+                Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => {}
+                other => return other,
+            }
+        }
+        self.request(name, value, previous)
+            .overwrite(true)
+            .send()
+            .await
+            .context("PutParameter", name)?;
+        Ok(())
+    }
+
+    /// Creates the parameter, tagged; `ParameterAlreadyExists` when there is one.
+    async fn create(
+        &self,
+        names: &Names,
+        stage: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), ProvisionError> {
+        // SSM refuses tags together with Overwrite: tag on create, overwrite without tags.
+        self.request(name, value, None)
+            .tags(tag(ENVIRONMENT_TAG, names.environment()))
+            .tags(tag(STAGE_TAG, stage))
+            .send()
+            .await
+            .context("PutParameter", name)?;
+        Ok(())
+    }
+
+    /// A PutParameter of `value`, in the tier it needs.
+    fn request(
+        &self,
+        name: &str,
+        value: &str,
+        previous: Option<&str>,
+    ) -> aws_sdk_ssm::operation::put_parameter::builders::PutParameterFluentBuilder {
         // AWS never takes a parameter back from the advanced tier to the standard one.
         let was_advanced = previous.is_some_and(|p| p.len() > STANDARD_TIER_LIMIT);
         let tier = if value.len() > STANDARD_TIER_LIMIT || was_advanced {
@@ -308,34 +356,12 @@ impl SsmStore {
         } else {
             ParameterTier::Standard
         };
-        let request = || {
-            self.ssm
-                .put_parameter()
-                .name(name)
-                .value(value)
-                .r#type(ParameterType::String)
-                .tier(tier.clone())
-        };
-        // SSM refuses tags together with Overwrite: tag on create, overwrite without tags.
-        if previous.is_none() {
-            let created = request()
-                .tags(tag(ENVIRONMENT_TAG, names.environment()))
-                .tags(tag(STAGE_TAG, stage))
-                .send()
-                .await
-                .context("PutParameter", name);
-            match created {
-                // Written by a run that crashed before it could report: overwrite it below.
-                Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => {}
-                other => return other.map(|_| ()),
-            }
-        }
-        request()
-            .overwrite(true)
-            .send()
-            .await
-            .context("PutParameter", name)?;
-        Ok(())
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::String)
+            .tier(tier)
     }
 
     async fn get(&self, name: &str) -> Result<Option<String>, ProvisionError> {
@@ -379,15 +405,39 @@ impl SsmStore {
     /// it changed.
     pub async fn put_spec(&self, spec: &EnvironmentSpec) -> Result<bool, ProvisionError> {
         let names = Names::new(&spec.name);
-        let value = serde_json::to_string(spec)
-            .map_err(|e| ProvisionError::internal("encoding the spec", e))?;
-        crate::spec::check_stored_size(&value).map_err(|p| ProvisionError::request("spec", p))?;
+        let value = encode_spec(spec)?;
         let name = names.spec_parameter();
         let current = self.get(&name).await?;
-        if current.as_deref() == Some(value.as_str()) {
+        self.put_spec_over(&names, &value, current).await
+    }
+
+    /// [`Self::put_spec`] of an environment of which nothing was ever recorded: written without
+    /// being read first (one call less on a first create). Found there after all (a run that
+    /// crashed before it recorded anything), it is read and written as usual.
+    pub async fn put_first_spec(&self, spec: &EnvironmentSpec) -> Result<bool, ProvisionError> {
+        let names = Names::new(&spec.name);
+        let value = encode_spec(spec)?;
+        let name = names.spec_parameter();
+        match self.create(&names, "spec", &name, &value).await {
+            Err(e) if e.aws_code() == Some("ParameterAlreadyExists") => {
+                let current = self.get(&name).await?;
+                self.put_spec_over(&names, &value, current).await
+            }
+            other => other.map(|()| true),
+        }
+    }
+
+    async fn put_spec_over(
+        &self,
+        names: &Names,
+        value: &str,
+        current: Option<String>,
+    ) -> Result<bool, ProvisionError> {
+        let name = names.spec_parameter();
+        if current.as_deref() == Some(value) {
             return Ok(false);
         }
-        self.put(&names, "spec", &name, &value, current.as_deref())
+        self.put(names, "spec", &name, value, current.as_deref())
             .await?;
         Ok(true)
     }

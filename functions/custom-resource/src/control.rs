@@ -188,16 +188,26 @@ impl Control {
                 let leased = execution.pointer("/lease/held") == Some(&Value::Bool(true));
                 let action = execution.pointer("/request/action").and_then(Value::as_str);
                 if let (Some(environment), Some(arn), true) = (environment, execution_arn, leased) {
-                    if action == Some("apply") {
-                        self.settle_spec(environment, &arn, outcome).await?;
-                    }
+                    let applied = match action {
+                        Some("apply") => {
+                            self.settle_spec(
+                                environment,
+                                execution.pointer("/request/spec"),
+                                outcome,
+                            )
+                            .await?
+                        }
+                        _ => None,
+                    };
                     let last = last_run(
                         action.unwrap_or_default(),
                         &arn,
                         outcome,
                         execution.get("error"),
                     );
-                    self.leases.release_after(environment, &arn, &last).await?;
+                    self.leases
+                        .release_after(environment, &arn, &last, applied.as_deref())
+                        .await?;
                 }
                 Ok(answered)
             }
@@ -337,13 +347,18 @@ impl Control {
         let environment = request.environment.unwrap_or_default();
         check_environment_name(&environment)
             .map_err(|p| ProvisionError::request("environment", p))?;
-        let mut answer = self.leases.acquire(&environment, execution_arn).await?;
+        let requester = request.stack.as_deref();
+        let apply = request.action == "apply";
+        // An apply of an environment nobody owns yet makes its requester the owner.
+        let claim = apply.then(|| requester.unwrap_or(CONSOLE));
+        let mut answer = self
+            .leases
+            .acquire(&environment, execution_arn, claim)
+            .await?;
         if !answer.held {
             return Ok(answer);
         }
         let recorded = answer.owner.clone();
-        let requester = request.stack.as_deref();
-        let apply = request.action == "apply";
         match (recorded.as_deref(), requester) {
             // Another stack's environment: a stack may neither change nor delete it.
             (Some(owner), Some(stack)) if owner != stack && owner != CONSOLE => {
@@ -360,13 +375,12 @@ impl Control {
                 );
                 return Ok(answer);
             }
-            // First made, or made from the console and now managed by a stack.
-            (None, _) | (Some(CONSOLE), Some(_)) if apply => {
-                let owner = requester.unwrap_or(CONSOLE);
+            // Made from the console and now managed by a stack.
+            (Some(CONSOLE), Some(stack)) if apply => {
                 self.leases
-                    .set_owner(&environment, execution_arn, owner)
+                    .set_owner(&environment, execution_arn, stack)
                     .await?;
-                answer.owner = Some(owner.to_string());
+                answer.owner = Some(stack.to_string());
             }
             _ => {}
         }
@@ -374,9 +388,12 @@ impl Control {
             answer.message = format!("{} (owned by {owner})", answer.message);
         }
         if let Some(spec) = &request.spec {
-            self.store
-                .put_spec(&EnvironmentSpec::from_json(spec, &self.region)?)
-                .await?;
+            let spec = EnvironmentSpec::from_json(spec, &self.region)?;
+            if answer.first {
+                self.store.put_first_spec(&spec).await?;
+            } else {
+                self.store.put_spec(&spec).await?;
+            }
         }
         Ok(answer)
     }
@@ -408,7 +425,11 @@ impl Control {
             .map(|(head, _)| head.replace(":execution:", ":stateMachine:"))
             .unwrap_or_default();
         // One per request: a retried report finds it started.
-        let name = crate::entry::execution_name(&context.request_id).replacen("cfn-", "remove-", 1);
+        let name = crate::entry::execution_name(&context.request_id).replacen(
+            crate::entry::EXECUTION_PREFIX,
+            "remove-",
+            1,
+        );
         let input = json!({"action": "destroy", "environment": new}).to_string();
         let started = self
             .leases
@@ -429,32 +450,31 @@ impl Control {
     }
 
     /// The spec redeploys and later applies start from changes only when an apply succeeds:
-    /// a success records the stored spec as applied; a failure puts the last applied one back
-    /// (after a first create that failed there is none, and the failed spec stays for the
-    /// destroy or the next apply).
+    /// a success answers the spec it used (the one its lease stored) to record as applied; a
+    /// failure puts the last applied one back (after a first create that failed there is none,
+    /// and the failed spec stays for the destroy or the next apply).
     async fn settle_spec(
         &self,
         environment: &str,
-        execution_arn: &str,
+        spec: Option<&Value>,
         outcome: ReportOutcome,
-    ) -> Result<(), ProvisionError> {
+    ) -> Result<Option<String>, ProvisionError> {
         let names = Names::new(environment);
         match outcome {
-            ReportOutcome::Success => {
-                if let Some(spec) = self.store.spec_text(&names).await? {
-                    self.leases
-                        .set_applied(environment, execution_arn, &spec)
-                        .await?;
-                }
-            }
+            ReportOutcome::Success => match spec {
+                Some(spec) => Ok(Some(provisioner_core::store::encode_spec(
+                    &EnvironmentSpec::from_json(spec, &self.region)?,
+                )?)),
+                None => self.store.spec_text(&names).await,
+            },
             ReportOutcome::Failure => {
                 if let Some(applied) = self.leases.applied(environment).await? {
                     self.store.restore_spec_text(&names, &applied).await?;
                     tracing::info!(%environment, "put back the spec of the last successful apply");
                 }
+                Ok(None)
             }
         }
-        Ok(())
     }
 
     /// The path to take, with wait budgets long enough for `specs`.

@@ -49,6 +49,9 @@ pub fn spec_of(properties: &Value) -> Value {
     spec
 }
 
+/// How the names of the executions this function starts begin: only they answer CloudFormation.
+pub const EXECUTION_PREFIX: &str = "cfn-";
+
 /// Execution names allow letters, digits, `-` and `_`, up to 80 characters.
 pub fn execution_name(request_id: &str) -> String {
     let clean: String = request_id
@@ -62,7 +65,7 @@ pub fn execution_name(request_id: &str) -> String {
         })
         .take(76)
         .collect();
-    format!("cfn-{clean}")
+    format!("{EXECUTION_PREFIX}{clean}")
 }
 
 pub fn decide(request: &CloudFormationCustomResourceRequest, region: &str) -> Decision {

@@ -33,6 +33,10 @@ pub struct LeaseAnswer {
     /// once, successfully, without touching it.
     #[serde(default)]
     pub foreign: bool,
+    /// Nothing was ever recorded for the environment before this lease (no run ended, no apply
+    /// succeeded): its spec parameter need not be read before it is written.
+    #[serde(default)]
+    pub first: bool,
     pub message: String,
 }
 
@@ -43,6 +47,7 @@ impl LeaseAnswer {
             holder,
             owner: None,
             foreign: false,
+            first: false,
             message,
         }
     }
@@ -60,17 +65,20 @@ fn is_condition_failed(e: &ProvisionError) -> bool {
 
 impl Leases {
     /// Takes the lease of `environment` for `execution`, or says who holds it. A held answer
-    /// carries the recorded owner.
+    /// carries the recorded owner. `claim`: the owner to record in the same write when none is
+    /// recorded yet (an apply's), so a first create spends one write on its lease, not two.
     pub async fn acquire(
         &self,
         environment: &str,
         execution: &str,
+        claim: Option<&str>,
     ) -> Result<LeaseAnswer, ProvisionError> {
-        let held = |owner: Option<String>, message: String| LeaseAnswer {
+        let held = |(owner, first): (Option<String>, bool), message: String| LeaseAnswer {
             held: true,
             holder: None,
             owner,
             foreign: false,
+            first,
             message,
         };
         // Free, or already ours (a retried step): take it.
@@ -80,6 +88,7 @@ impl Leases {
                 execution,
                 "attribute_not_exists(#holder) OR #holder = :expected",
                 execution,
+                claim,
             )
             .await;
         match taken {
@@ -102,7 +111,13 @@ impl Leases {
         }
         // The holder ended without giving it back: take it over, unless someone else just did.
         match self
-            .set_holder(environment, execution, "#holder = :expected", &holder)
+            .set_holder(
+                environment,
+                execution,
+                "#holder = :expected",
+                &holder,
+                claim,
+            )
             .await
         {
             Ok(owner) => Ok(held(
@@ -126,21 +141,23 @@ impl Leases {
     }
 
     /// Gives the lease back and records how the execution ended, in the same write: `status`
-    /// and `list` show it.
+    /// and `list` show it. `applied`: the spec a successful apply used, recorded with it.
     pub async fn release_after(
         &self,
         environment: &str,
         execution: &str,
         last: &LastRun,
+        applied: Option<&str>,
     ) -> Result<(), ProvisionError> {
-        self.give_back(environment, execution, Some(last)).await
+        self.give_back(environment, execution, Some((last, applied)))
+            .await
     }
 
     async fn give_back(
         &self,
         environment: &str,
         execution: &str,
-        last: Option<&LastRun>,
+        last: Option<(&LastRun, Option<&str>)>,
     ) -> Result<(), ProvisionError> {
         let mut update = self
             .dynamodb
@@ -151,13 +168,19 @@ impl Leases {
             .condition_expression("#holder = :me")
             .expression_attribute_names("#holder", HOLDER)
             .expression_attribute_values(":me", AttributeValue::S(execution.into()));
-        if let Some(last) = last {
+        if let Some((last, applied)) = last {
             let text = serde_json::to_string(last)
                 .map_err(|e| ProvisionError::Internal(format!("last run: {e}")))?;
             update = update
                 .update_expression("REMOVE #holder SET #last = :last")
                 .expression_attribute_names("#last", LAST)
                 .expression_attribute_values(":last", AttributeValue::S(text));
+            if let Some(spec) = applied {
+                update = update
+                    .update_expression("REMOVE #holder SET #last = :last, #applied = :applied")
+                    .expression_attribute_names("#applied", APPLIED)
+                    .expression_attribute_values(":applied", AttributeValue::S(spec.into()));
+            }
         }
         let released = update.send().await.context("UpdateItem", environment);
         match released {
@@ -174,17 +197,6 @@ impl Leases {
         owner: &str,
     ) -> Result<(), ProvisionError> {
         self.set_while_held(environment, execution, OWNER, owner)
-            .await
-    }
-
-    /// Records `spec` as the one the last successful apply used; `execution` holds the lease.
-    pub async fn set_applied(
-        &self,
-        environment: &str,
-        execution: &str,
-        spec: &str,
-    ) -> Result<(), ProvisionError> {
-        self.set_while_held(environment, execution, APPLIED, spec)
             .await
     }
 
@@ -244,15 +256,17 @@ impl Leases {
     }
 
     /// Writes `execution` as the holder if `condition` holds, `:expected` standing for
-    /// `expected`. Returns the recorded owner.
+    /// `expected`, and `claim` as the owner if none is recorded. Returns the recorded owner, and
+    /// whether the item records nothing of an earlier run.
     async fn set_holder(
         &self,
         environment: &str,
         execution: &str,
         condition: &str,
         expected: &str,
-    ) -> Result<Option<String>, ProvisionError> {
-        let updated = self
+        claim: Option<&str>,
+    ) -> Result<(Option<String>, bool), ProvisionError> {
+        let mut update = self
             .dynamodb
             .update_item()
             .table_name(&self.table)
@@ -262,15 +276,21 @@ impl Leases {
             .expression_attribute_names("#holder", HOLDER)
             .expression_attribute_values(":me", AttributeValue::S(execution.into()))
             .expression_attribute_values(":expected", AttributeValue::S(expected.into()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .context("UpdateItem", environment)?;
-        Ok(updated
-            .attributes()
+            .return_values(ReturnValue::AllNew);
+        if let Some(owner) = claim {
+            update = update
+                .update_expression("SET #holder = :me, #owner = if_not_exists(#owner, :claim)")
+                .expression_attribute_names("#owner", OWNER)
+                .expression_attribute_values(":claim", AttributeValue::S(owner.into()));
+        }
+        let updated = update.send().await.context("UpdateItem", environment)?;
+        let attributes = updated.attributes();
+        let owner = attributes
             .and_then(|a| a.get(OWNER))
             .and_then(|v| v.as_s().ok())
-            .cloned())
+            .cloned();
+        let first = attributes.is_none_or(|a| !a.contains_key(LAST) && !a.contains_key(APPLIED));
+        Ok((owner, first))
     }
 
     async fn holder(&self, environment: &str) -> Result<Option<String>, ProvisionError> {

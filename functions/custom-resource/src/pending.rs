@@ -56,6 +56,10 @@ impl PendingRequests {
         &self,
         execution_name: &str,
     ) -> Result<Option<CloudFormationContext>, ProvisionError> {
+        // Other executions (the console's, EventBridge's) answer no request: no need to look.
+        if !execution_name.starts_with(crate::entry::EXECUTION_PREFIX) {
+            return Ok(None);
+        }
         let item = self
             .dynamodb
             .get_item()
