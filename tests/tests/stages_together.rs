@@ -1,15 +1,19 @@
 //! All four stages against one emulator of the realistic world, in the order the state machine
 //! runs them and waiting as it waits: network, then endpoints and ALB side by side, then the
-//! service; then a teardown in reverse order that leaves the account empty.
+//! service; then a teardown in reverse order that leaves the account empty. And the endpoints
+//! stage on a VPC whose DNS hostnames are off, which EC2 refuses private DNS.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use alb_stage::AlbStage;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
 use endpoints_stage::EndpointsStage;
 use local_aws::EmulatorOptions;
 use network_stage::NetworkStage;
-use provisioner_core::{Names, ProvisionError, Readiness, SsmStore, Stage, StageSummary};
+use provisioner_core::{
+    ErrorKind, Names, ProvisionError, Readiness, SsmStore, Stage, StageSummary,
+};
 use service_stage::{Clients, ServiceStage};
 use test_support::{ec2_leftovers, Harness};
 
@@ -51,13 +55,18 @@ fn ready(summary: StageSummary) {
     );
 }
 
-#[tokio::test]
-async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
-    let h = Harness::start_with(EmulatorOptions {
+/// A harness on the realistic world.
+async fn realistic() -> Harness {
+    Harness::start_with(EmulatorOptions {
         world: Some(system_tests::world()),
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
+    let h = realistic().await;
     let store = SsmStore::new(h.ssm());
     store
         .submit_spec(
@@ -144,4 +153,64 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
         .clusters()
         .iter()
         .all(|c| c.status() != Some("ACTIVE")));
+}
+
+/// Private DNS needs the VPC's DNS attributes on. With hostnames off, EC2 refuses the interface
+/// endpoint; after waiting out a propagation that never comes, the stage says which attribute is
+/// off and how to turn it on, and no endpoint exists.
+#[tokio::test]
+async fn private_dns_on_a_vpc_without_dns_hostnames_fails_naming_the_fix() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let mut spec: serde_json::Value = serde_json::from_str(SPEC).unwrap();
+    spec["name"] = "nodns".into();
+    store
+        .submit_spec(&spec, &h.region_zones().await)
+        .await
+        .unwrap();
+    let names = Names::new("nodns");
+    NetworkStage::new(h.ec2(), h.context())
+        .apply(&names)
+        .await
+        .unwrap();
+    let network = store.stage_outputs(&names, "network").await.unwrap();
+    let vpc_id = network["vpc-id"].to_parameter_value();
+    h.plain_ec2()
+        .modify_vpc_attribute()
+        .vpc_id(&vpc_id)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(false).build())
+        .send()
+        .await
+        .unwrap();
+
+    let err = EndpointsStage::new(h.ec2(), h.context())
+        .apply(&names)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let message = err.to_string();
+    assert!(
+        message
+            .contains("Enabling private DNS requires both enableDnsSupport and enableDnsHostnames"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("enableDnsHostnames is off on VPC {vpc_id}")),
+        "{message}"
+    );
+    assert!(message.contains("--enable-dns-hostnames"), "{message}");
+    let found = h
+        .plain_ec2()
+        .describe_vpc_endpoints()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", provisioner_core::naming::ENVIRONMENT_TAG))
+                .values("nodns")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The endpoints are made one by one, and EC2 refused the first.
+    assert!(found.vpc_endpoints().is_empty(), "{found:?}");
 }

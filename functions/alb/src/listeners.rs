@@ -174,7 +174,12 @@ pub async fn ensure(
     load_balancer_arn: &str,
     wanted: &[WantedListener],
 ) -> Result<Vec<String>, ProvisionError> {
-    let mut existing = find(elb, load_balancer_arn).await?;
+    // A load balancer this request made has none yet.
+    let mut existing = if changes::is_fresh(load_balancer_arn) {
+        Vec::new()
+    } else {
+        find(elb, load_balancer_arn).await?
+    };
     let mut arns = Vec::new();
     for want in wanted {
         let certificates = want

@@ -87,6 +87,7 @@ pub async fn ensure(
                 "CreateLoadBalancer for {name} returned no load balancer"
             ))
         })?;
+        changes::made(lb.load_balancer_arn().unwrap_or_default());
         tracing::info!(
             load_balancer = lb.load_balancer_arn().unwrap_or_default(),
             "created load balancer"

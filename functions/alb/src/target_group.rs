@@ -17,6 +17,8 @@ pub const HEALTHY_HTTP_CODES: &str = "200-399";
 
 /// Seconds AWS waits before a deregistered target stops getting connections.
 const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
+/// What a new target group drains for (ELB User Guide, "Deregistration delay").
+const DEFAULT_DEREGISTRATION_DELAY: &str = "300";
 
 /// The settings of the target group that `apply` keeps as the spec says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +162,7 @@ pub async fn ensure(
                 .and_then(|tg| tg.target_group_arn())
                 .unwrap_or_default()
                 .to_string();
+            changes::made(&arn);
             tracing::info!(target_group = %arn, "created target group");
             arn
         }
@@ -205,25 +208,26 @@ async fn ensure_deregistration_delay(
     seconds: i64,
 ) -> Result<(), ProvisionError> {
     let wanted = seconds.to_string();
-    let current = elb
-        .describe_target_group_attributes()
-        .target_group_arn(arn)
-        .send()
-        .await
-        .context("DescribeTargetGroupAttributes", arn)?;
-    let now = current
-        .attributes()
-        .iter()
-        .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
-        .and_then(|a| a.value());
-    if now == Some(wanted.as_str()) {
+    let now = if changes::is_fresh(arn) {
+        None
+    } else {
+        elb.describe_target_group_attributes()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .context("DescribeTargetGroupAttributes", arn)?
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some(DEREGISTRATION_DELAY))
+            .and_then(|a| a.value().map(str::to_string))
+    };
+    // Unread or unset: ELB's default.
+    let now = now.unwrap_or_else(|| DEFAULT_DEREGISTRATION_DELAY.to_string());
+    if now == wanted {
         return Ok(());
     }
-    let change = Change::update("target group", arn).field(
-        "deregistrationDelaySeconds",
-        now.unwrap_or("300"),
-        &wanted,
-    );
+    let change =
+        Change::update("target group", arn).field("deregistrationDelaySeconds", &now, &wanted);
     if !changes::carry_out(change) {
         return Ok(());
     }

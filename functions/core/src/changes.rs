@@ -230,6 +230,8 @@ pub struct PlannedStage {
 struct Recorder {
     plan: Option<PlanInput>,
     changes: Mutex<Vec<Change>>,
+    /// Ids this request has just created (see [`made`]).
+    made: Mutex<std::collections::BTreeSet<String>>,
 }
 
 tokio::task_local! {
@@ -256,6 +258,7 @@ async fn scoped<T>(
     let recorder = Arc::new(Recorder {
         plan,
         changes: Mutex::new(Vec::new()),
+        made: Mutex::new(Default::default()),
     });
     let result = RECORDER.scope(recorder.clone(), work).await;
     let changes = std::mem::take(&mut *recorder.changes.lock().expect("not poisoned"));
@@ -294,6 +297,25 @@ pub fn new_id(name: &str) -> String {
 /// True for an id a plan made up ([`new_id`]): nothing on AWS has it, so nothing is read by it.
 pub fn is_new(id: &str) -> bool {
     id.starts_with(NEW_PREFIX)
+}
+
+/// Notes that this request has just created `id` (a VPC, a load balancer, a target group):
+/// nothing inside it can exist yet and its attributes are AWS's defaults, so [`is_fresh`] spares
+/// the look-ups. Only a create made after a look-up found nothing is noted; a run again after a
+/// crash finds the resource and looks.
+pub fn made(id: &str) {
+    let _ = RECORDER.try_with(|r| {
+        r.made.lock().expect("not poisoned").insert(id.to_string());
+    });
+}
+
+/// True when nothing can be inside `id` yet and its attributes are the defaults: a plan's
+/// [`new_id`], or an id this request [`made`].
+pub fn is_fresh(id: &str) -> bool {
+    is_new(id)
+        || RECORDER
+            .try_with(|r| r.made.lock().expect("not poisoned").contains(id))
+            .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -119,6 +119,14 @@ impl ProvisionError {
         }
     }
 
+    /// AWS's message, when AWS answered with an error code.
+    pub fn aws_message(&self) -> Option<&str> {
+        match self {
+            ProvisionError::Aws { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
     /// True when AWS may have applied the call that failed: a create must look for what it
     /// made before it sends the call again.
     pub fn is_ambiguous(&self) -> bool {

@@ -27,6 +27,9 @@ pub const ATTEMPTS: u32 = crate::aws::MAX_ATTEMPTS;
 #[derive(Debug, Clone)]
 pub struct Run(String);
 
+/// How the run of a stage called outside an execution is named.
+const INVOCATION: &str = "invocation-";
+
 impl Run {
     pub fn of(execution: Option<&str>) -> Self {
         match execution {
@@ -36,7 +39,7 @@ impl Run {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_nanos())
                     .unwrap_or_default();
-                Run(format!("invocation-{nanos}-{}", std::process::id()))
+                Run(format!("{INVOCATION}{nanos}-{}", std::process::id()))
             }
         }
     }
@@ -45,6 +48,13 @@ impl Run {
 tokio::task_local! {
     /// The run of the stage request being handled ([`crate::stage::handle`] sets it).
     pub static RUN: Run;
+}
+
+/// The Step Functions execution of the request being handled, if it runs in one.
+pub fn current_execution() -> Option<String> {
+    RUN.try_with(|r| (!r.0.starts_with(INVOCATION)).then(|| r.0.clone()))
+        .ok()
+        .flatten()
 }
 
 /// A client token for the resource `parts` identify, in this run: the same parts in the same

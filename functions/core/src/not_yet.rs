@@ -2,8 +2,8 @@
 //! after a create a call naming the new id may answer `Invalid<Kind>ID.NotFound` ("Eventual
 //! consistency in the Amazon EC2 API"), and the first ECS cluster of a new account fails with
 //! "Unable to assume the service linked role" while that role propagates. Calls that can meet such
-//! an answer get a [`NotYet`] retry classifier, so the SDK's own retry loop retries them with its
-//! backoff (and its sleep, which the local world runs on its clock).
+//! an answer get a [`NotYet`] retry classifier, so the SDK's own retry loop retries them, as often
+//! as the answer needs (and with its sleep, which the local world runs on its clock).
 
 use std::time::Duration;
 
@@ -13,41 +13,65 @@ use aws_smithy_runtime_api::client::retries::classifiers::{
 };
 use aws_smithy_types::retry::RetryConfig;
 
-/// Retries the answers `matches` recognises, by error code and message.
+/// Retries the answers `matches` recognises, by error code and message, every `wait`: about the
+/// time AWS takes to settle, so a retry seldom comes too soon and spends a call for nothing (the
+/// SDK's jittered backoff would retry within the first second). Other retryable errors keep the
+/// SDK's backoff.
 #[derive(Debug, Clone, Copy)]
 pub struct NotYet {
     name: &'static str,
     matches: fn(code: &str, message: &str) -> bool,
+    wait: Duration,
+    /// Attempts in all before the answer counts as "no".
+    attempts: u32,
 }
 
-/// EC2's answer for an id it does not know yet.
+/// EC2's answer for an id it does not know yet: known everywhere within seconds; given about
+/// forty seconds (2 s apart). Its clients' other retryable errors (throttling) get as many
+/// attempts, with the SDK's backoff.
 pub const UNKNOWN_ID: NotYet = NotYet {
     name: "EC2 eventual consistency",
     matches: |code, _| code.starts_with("Invalid") && code.ends_with(".NotFound"),
+    wait: Duration::from_secs(2),
+    attempts: 20,
 };
 
-/// ECS's answer while its service-linked role propagates.
+/// ECS's answer while its service-linked role propagates: seconds to tens of seconds; given
+/// three minutes (10 s apart).
 pub const LINKED_ROLE_PROPAGATING: NotYet = NotYet {
     name: "ECS service-linked role propagation",
     matches: |code, message| {
         code == "InvalidParameterException"
             && message.contains("Unable to assume the service linked role")
     },
+    wait: Duration::from_secs(10),
+    attempts: 18,
 };
 
-/// How long the SDK keeps retrying such answers: about two minutes (1 s doubling to 20 s), the
-/// time AWS's own tools allow for propagation.
-pub fn patient_retries() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(10)
-        .with_initial_backoff(Duration::from_secs(1))
-        .with_max_backoff(Duration::from_secs(20))
-}
+/// EC2's answer to private DNS on a VPC whose DNS attributes read off: right after the network
+/// stage turned them on, they may still read off for a while (eventual consistency); given two
+/// minutes (10 s apart) before the attributes count as off.
+pub const PRIVATE_DNS_REFUSED: NotYet = NotYet {
+    name: "VPC DNS attributes propagating",
+    matches: |code, message| {
+        code == "InvalidParameter" && message.contains("Enabling private DNS requires")
+    },
+    wait: Duration::from_secs(10),
+    attempts: 12,
+};
 
 impl NotYet {
     /// Whether AWS's answer `code`, `message` is this "not yet".
     pub fn matches(&self, code: &str, message: &str) -> bool {
         (self.matches)(code, message)
+    }
+
+    /// The retry configuration that gives this answer its attempts; other errors are retried
+    /// as the SDK's standard mode retries them.
+    pub fn retries(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.attempts)
+            .with_max_backoff(Duration::from_secs(20))
     }
 }
 
@@ -63,7 +87,10 @@ impl ClassifyRetry for NotYet {
             .unwrap_or_default();
         match code_and_message(body) {
             Some((code, message)) if self.matches(&code, &message) => {
-                RetryAction::transient_error()
+                RetryAction::retryable_error_with_explicit_delay(
+                    aws_smithy_types::retry::ErrorKind::TransientError,
+                    self.wait,
+                )
             }
             _ => RetryAction::NoActionIndicated,
         }
@@ -102,31 +129,18 @@ pub fn code_and_message(body: &str) -> Option<(String, String)> {
     Some((code, message))
 }
 
-/// Reads until `read` answers true, backing off as [`patient_retries`] does (sleeping with
-/// `sleep`, the SDK client's); false when it never does. For a read-back right after a change,
-/// which may still show the old value.
-pub async fn read_until_true<F, Fut>(
-    sleep: Option<aws_smithy_async::rt::sleep::SharedAsyncSleep>,
-    mut read: F,
-) -> Result<bool, crate::ProvisionError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, crate::ProvisionError>>,
-{
+/// Waits the moment EC2 takes to know the ids it has just made everywhere ([`UNKNOWN_ID`]'s
+/// wait), with the client's `sleep`: once after a wave of creates, rather than one failed call
+/// per call that names one of them.
+pub async fn settle(sleep: Option<aws_smithy_async::rt::sleep::SharedAsyncSleep>) {
     use aws_smithy_async::rt::sleep::AsyncSleep;
-    let config = patient_retries();
-    let mut backoff = config.initial_backoff();
-    for _ in 1..config.max_attempts() {
-        if read().await? {
-            return Ok(true);
-        }
-        match &sleep {
-            Some(sleep) => sleep.sleep(backoff).await,
-            None => tokio::time::sleep(backoff).await,
-        }
-        backoff = (backoff * 2).min(config.max_backoff());
+    if crate::changes::is_planning() {
+        return;
     }
-    read().await
+    match sleep {
+        Some(sleep) => sleep.sleep(UNKNOWN_ID.wait).await,
+        None => tokio::time::sleep(UNKNOWN_ID.wait).await,
+    }
 }
 
 /// An EC2 client that waits out [`UNKNOWN_ID`]: for code converging what it just created or read.
@@ -135,7 +149,7 @@ pub fn patient_ec2(ec2: &aws_sdk_ec2::Client) -> aws_sdk_ec2::Client {
     let config = ec2
         .config()
         .to_builder()
-        .retry_config(patient_retries())
+        .retry_config(UNKNOWN_ID.retries())
         .retry_classifier(UNKNOWN_ID)
         .build();
     aws_sdk_ec2::Client::from_conf(config)

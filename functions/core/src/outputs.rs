@@ -15,6 +15,13 @@ pub mod network {
     pub const ALB_SECURITY_GROUP_ID: &str = "alb-security-group-id";
     pub const WEB_SECURITY_GROUP_ID: &str = "web-security-group-id";
     pub const PRIVATELINK_SECURITY_GROUP_ID: &str = "privatelink-security-group-id";
+    /// The subnets the spec no longer has, as the apply found them: the cleanup after the apply
+    /// deletes them, and has nothing to look for when there are none.
+    pub const RETIRED_SUBNET_IDS: &str = "retired-subnet-ids";
+    /// The Step Functions execution that created the VPC. A later stage of the same execution
+    /// knows that nothing of its own can be in the VPC but what this execution made with client
+    /// tokens, which a resend answers with the same resource: it need not look first.
+    pub const VPC_MADE_IN: &str = "vpc-made-in";
 }
 
 pub mod endpoints {
@@ -60,6 +67,9 @@ pub mod service {
     pub const PINNED_FROM: &str = "pinned-from";
     /// When the pinned image was pushed (the ECR event's time): an older push is skipped.
     pub const PINNED_AT: &str = "pinned-at";
+    /// In the groundwork's answer only, never stored: "true" when it created the cluster, so
+    /// the apply after it knows no service can be in it yet.
+    pub const NEW_CLUSTER: &str = "new-cluster";
 }
 
 /// EventBridge's detail-type of ECR pushes and deletes.

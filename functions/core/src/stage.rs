@@ -30,6 +30,10 @@ pub enum Action {
     /// Say what `apply` and `cleanup` would change, sending no mutating call (see
     /// [`crate::changes`]).
     Plan,
+    /// The part of `apply` that needs no earlier stage (the service stage's cluster, log group
+    /// and task definition), run at the start of an apply beside the first stage; the apply
+    /// then finds it done.
+    Groundwork,
 }
 
 impl Action {
@@ -41,6 +45,7 @@ impl Action {
             Action::Redeploy => "redeploy",
             Action::Cleanup => "cleanup",
             Action::Plan => "plan",
+            Action::Groundwork => "groundwork",
         }
     }
 }
@@ -66,6 +71,7 @@ pub struct StageRequest {
     pub poll_seconds: Option<u32>,
     /// For `status` in a wait loop: the outputs of the stage's last answer, which the state
     /// machine passes along, read instead of Parameter Store's copy (one call less per poll).
+    /// For `apply` of a stage with groundwork: what its groundwork made in this execution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Outputs>,
     /// For `plan`: the spec and the earlier stages' planned outputs, read in place of Parameter
@@ -74,8 +80,10 @@ pub struct StageRequest {
     pub plan: Option<crate::changes::PlanInput>,
 }
 
-/// The poll interval when a request names none (a stage run on its own from the console).
-pub const DEFAULT_POLL_SECONDS: u32 = 5;
+/// The poll interval when a request names none (a stage run on its own from the console), and
+/// the template's default. Each wait starts at the least time of what it awaits, so 10 s ends
+/// it at most a few seconds late and spends half the calls of 5 s.
+pub const DEFAULT_POLL_SECONDS: u32 = 10;
 
 impl StageRequest {
     /// Reads a request, naming the field that is wrong.
@@ -151,6 +159,12 @@ impl StageContext {
         }
     }
 
+    /// The outputs the state machine handed this request from the stage's last answer in the
+    /// execution (a `status` poll's, an apply's after its groundwork), if it did.
+    pub fn last_answer(&self) -> Option<Outputs> {
+        LAST_ANSWER.try_with(Clone::clone).ok().flatten()
+    }
+
     /// The stage's own outputs: in a wait loop, those of its last answer; otherwise as stored.
     pub async fn own_outputs(&self, names: &Names, stage: &str) -> Result<Outputs, ProvisionError> {
         match LAST_ANSWER.try_with(Clone::clone).ok().flatten() {
@@ -179,7 +193,7 @@ impl StageContext {
 }
 
 tokio::task_local! {
-    /// The outputs a `status` request carried ([`StageRequest::outputs`]).
+    /// The outputs a `status` or `apply` request carried ([`StageRequest::outputs`]).
     static LAST_ANSWER: Option<Outputs>;
 }
 
@@ -250,6 +264,23 @@ pub trait Stage: Sized + Send + Sync + 'static {
                 "action",
                 format!(
                     "`redeploy` is not an action of the {} stage; allowed: apply, status, destroy",
+                    Self::NAME
+                ),
+            ))
+        }
+    }
+
+    /// Makes what the apply needs from no earlier stage; only stages the table marks
+    /// (`groundwork: true`) have any.
+    fn groundwork(
+        &self,
+        _environment: &Names,
+    ) -> impl Future<Output = Result<StageSummary, ProvisionError>> + Send {
+        async {
+            Err(ProvisionError::request(
+                "action",
+                format!(
+                    "`groundwork` is not an action of the {} stage; allowed: apply, status, destroy",
                     Self::NAME
                 ),
             ))
@@ -349,7 +380,16 @@ pub async fn handle<S: Stage>(
         async {
         match request.action {
             Action::Apply => {
-                let (summary, changes) = crate::changes::recording(stage.apply(env)).await;
+                let (summary, changes) = LAST_ANSWER
+                    .scope(
+                        request.outputs.clone(),
+                        crate::changes::recording(stage.apply(env)),
+                    )
+                    .await;
+                summary.map(|s| s.with_changes(changes))
+            }
+            Action::Groundwork => {
+                let (summary, changes) = crate::changes::recording(stage.groundwork(env)).await;
                 summary.map(|s| s.with_changes(changes))
             }
             Action::Plan => match request.plan.clone() {

@@ -107,6 +107,11 @@ pub struct StageDef {
     pub redeploy: Option<Poll>,
     /// `Some` for a stage that removes, after the whole apply, what the spec no longer has.
     pub cleanup: Option<Poll>,
+    /// True for a stage whose apply starts with work that needs no earlier stage: its
+    /// `groundwork` runs at the start of an apply, beside the first group, so the apply finds it
+    /// done (the service's cluster, whose first create in an account waits for ECS's
+    /// service-linked role, its log group and task definition).
+    pub groundwork: bool,
     pub attributes: &'static [Attribute],
     /// What it creates, in words, for the diagrams and the docs.
     pub makes: &'static [&'static str],
@@ -132,6 +137,7 @@ pub const NETWORK: StageDef = StageDef {
     cleanup: Some(Poll::Repeat {
         budget_seconds: 20 * MINUTE,
     }),
+    groundwork: false,
     attributes: &[
         Attribute {
             name: "VpcId",
@@ -170,6 +176,7 @@ pub const ENDPOINTS: StageDef = StageDef {
     },
     redeploy: None,
     cleanup: None,
+    groundwork: false,
     attributes: &[Attribute {
         name: "EndpointIds",
         output: outputs::endpoints::ENDPOINT_IDS,
@@ -194,6 +201,7 @@ pub const ALB: StageDef = StageDef {
     destroy: Poll::None,
     redeploy: None,
     cleanup: None,
+    groundwork: false,
     attributes: &[
         Attribute {
             name: "AlbArn",
@@ -241,6 +249,7 @@ pub const SERVICE: StageDef = StageDef {
         budget_seconds: 30 * MINUTE,
     }),
     cleanup: None,
+    groundwork: true,
     attributes: &[
         Attribute {
             name: "ClusterArn",
@@ -304,6 +313,11 @@ pub fn apply_order() -> Vec<Vec<&'static StageDef>> {
     groups
 }
 
+/// The stages whose `groundwork` runs beside the first group of an apply.
+pub fn groundwork() -> impl Iterator<Item = &'static StageDef> {
+    STAGES.iter().filter(|s| s.groundwork)
+}
+
 /// The stages with a cleanup, run side by side after the whole apply.
 pub fn cleanup_order() -> Vec<Vec<&'static StageDef>> {
     let group: Vec<&'static StageDef> = STAGES.iter().filter(|s| s.cleanup.is_some()).collect();
@@ -323,6 +337,7 @@ pub fn poll_of(stage: &StageDef, action: crate::Action) -> Option<Poll> {
         Action::Redeploy => stage.redeploy,
         Action::Cleanup => stage.cleanup,
         Action::Plan => Some(Poll::None),
+        Action::Groundwork => stage.groundwork.then_some(Poll::None),
         Action::Status => None,
     }
 }
@@ -343,6 +358,7 @@ pub fn state_name(stage: &StageDef, action: crate::Action) -> String {
         crate::Action::Redeploy => "Redeploy",
         crate::Action::Cleanup => "Cleanup",
         crate::Action::Plan => "Plan",
+        crate::Action::Groundwork => "Groundwork",
     };
     format!("{}{action}", stage.title)
 }
@@ -357,6 +373,7 @@ pub fn stage_of_state(state: &str) -> Option<(&'static StageDef, crate::Action)>
             Action::Redeploy,
             Action::Cleanup,
             Action::Plan,
+            Action::Groundwork,
         ]
         .into_iter()
         .find(|action| state.starts_with(&state_name(stage, *action)))

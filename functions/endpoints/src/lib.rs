@@ -2,7 +2,7 @@
 //! tasks in private subnets (no internet route) pull images, ship logs and read secrets.
 //! Which endpoints, and why, comes from the table in [`plan`].
 
-mod preflight;
+mod private_dns;
 pub mod vpc_endpoints;
 
 use aws_sdk_ec2::types::VpcEndpoint;
@@ -144,15 +144,18 @@ impl Stage for EndpointsStage {
         let environment = names.environment();
         let (spec, stored) = self.ctx.load(names, &[network::STAGE, Self::NAME]).await?;
         let placement = Self::placement(&stored.upstream(network::STAGE))?;
+        // A VPC this run made holds no endpoint but this run's, whose creates resend with the
+        // same client token: no need to look for them.
+        let made_in = stored
+            .upstream(network::STAGE)
+            .one(network::VPC_MADE_IN)
+            .ok();
+        if made_in.is_some() && made_in == provisioner_core::exactly_once::current_execution() {
+            provisioner_core::changes::made(&placement.vpc_id);
+        }
         let planned = plan::for_service(&spec.service, &self.ctx.region);
         for p in &planned {
             tracing::info!(service = %p.service_name, kind = p.kind.as_str(), why = p.why, "endpoint planned");
-        }
-        // A plan of a network change reads the VPC before the network stage turned DNS on.
-        if planned.iter().any(|p| p.kind == EndpointKind::Interface)
-            && !provisioner_core::changes::is_planning()
-        {
-            preflight::private_dns_possible(&self.patient, &placement.vpc_id).await?;
         }
         let ids = vpc_endpoints::ensure(&self.patient, names, &placement, &planned).await?;
 
@@ -170,8 +173,21 @@ impl Stage for EndpointsStage {
             .store
             .replace_stage_outputs(names, Self::NAME, &stored.outputs(Self::NAME), &out)
             .await?;
+        // An interface endpoint created just now is `pending` for a minute at least: no need to
+        // read it back before the first poll.
+        let just_made: Vec<String> = planned
+            .iter()
+            .filter(|p| p.kind == EndpointKind::Interface)
+            .filter(|p| provisioner_core::changes::is_fresh(&ids[p.service]))
+            .map(|p| format!("{} ({}) is pending", ids[p.service], p.service_name))
+            .collect();
         let (state, waiting) = if provisioner_core::changes::is_planning() {
             (Readiness::Ready, String::new())
+        } else if !just_made.is_empty() {
+            (
+                Readiness::Pending,
+                format!("waiting: {}", just_made.join("; ")),
+            )
         } else {
             self.readiness(names, &out).await?
         };

@@ -1,6 +1,7 @@
 //! Finding, creating, correcting and deleting the environment's VPC endpoints. Endpoints are found
-//! by VPC + service name + tag before anything is created: the emulator ignores ClientToken, and
-//! the tag set in the create call is what lets a re-run after a crash find the endpoint again.
+//! by VPC + service name + tag before anything is created: a client token lasts only one run, and
+//! the tag set in the create call is what lets a later run find the endpoint again. (In a VPC the
+//! same run made, the token alone is enough: see `outputs::network::VPC_MADE_IN`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,7 +79,14 @@ pub async fn ensure(
     planned: &[PlannedEndpoint],
 ) -> Result<BTreeMap<&'static str, String>, ProvisionError> {
     let mut by_service: BTreeMap<String, Vec<VpcEndpoint>> = BTreeMap::new();
-    for endpoint in find(ec2, names, Some(&placement.vpc_id)).await? {
+    // In a VPC this execution made, only this execution's endpoints can be, and their creates
+    // resend with the same client token.
+    let found = if changes::is_fresh(&placement.vpc_id) {
+        Vec::new()
+    } else {
+        find(ec2, names, Some(&placement.vpc_id)).await?
+    };
+    for endpoint in found {
         let service = endpoint.service_name().unwrap_or_default().to_string();
         by_service.entry(service).or_default().push(endpoint);
     }
@@ -167,14 +175,21 @@ async fn create(
             &placement.vpc_id,
             &want.service_name,
         ]))
+        .customize()
+        .config_override(crate::private_dns::retries())
         .send()
         .await
-        .context("CreateVpcEndpoint", &want.service_name)?;
+        .context("CreateVpcEndpoint", &want.service_name);
+    let created = match created {
+        Ok(created) => created,
+        Err(e) => return Err(crate::private_dns::explain(ec2, &placement.vpc_id, e).await),
+    };
     let id = created
         .vpc_endpoint()
         .and_then(|e| e.vpc_endpoint_id())
         .unwrap_or_default()
         .to_string();
+    changes::made(&id);
     tracing::info!(endpoint = %id, service = want.service, kind = want.kind.as_str(), why = want.why, "created VPC endpoint");
     Ok(id)
 }
@@ -257,11 +272,16 @@ async fn correct(
     if change.fields.is_empty() || !changes::carry_out(change) {
         return Ok(());
     }
-    request
+    let modified = request
+        .customize()
+        .config_override(crate::private_dns::retries())
         .send()
         .await
-        .context("ModifyVpcEndpoint", format!("{id} ({})", want.service))?;
-    Ok(())
+        .context("ModifyVpcEndpoint", format!("{id} ({})", want.service));
+    match modified {
+        Ok(_) => Ok(()),
+        Err(e) => Err(crate::private_dns::explain(ec2, &placement.vpc_id, e).await),
+    }
 }
 
 /// Starts deleting `ids`; endpoints already gone count as deleted.

@@ -1,10 +1,10 @@
 //! The endpoints stage against the local emulator: the planned endpoints exist with the right
-//! placement, a re-run changes nothing, a crash after any call converges, the DNS preflight stops
-//! a doomed create, and `destroy` cleans up.
+//! placement, a re-run changes nothing, a crash after any call converges, and `destroy` cleans
+//! up. (A VPC without DNS hostnames is tested where EC2 refuses private DNS: `stages_together`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
+use aws_sdk_ec2::types::Filter;
 use endpoints_stage::{outputs, EndpointsStage};
 use network_stage::NetworkStage;
 use provisioner_core::naming::{ENVIRONMENT_TAG, ROLE_TAG};
@@ -167,36 +167,6 @@ async fn apply_creates_the_fargate_endpoints_and_a_rerun_changes_nothing() {
         stage(&h).status(&Names::new("ep")).await.unwrap().state,
         Readiness::Ready
     );
-}
-
-#[tokio::test]
-async fn dns_preflight_fails_before_any_endpoint_is_created() {
-    let h = Harness::start().await;
-    let network = network_for(&h, "dns", json!({})).await;
-    let vpc_id = &network["vpc-id"][0];
-    h.plain_ec2()
-        .modify_vpc_attribute()
-        .vpc_id(vpc_id)
-        .enable_dns_hostnames(AttributeBooleanValue::builder().value(false).build())
-        .send()
-        .await
-        .unwrap();
-
-    let err = stage(&h).apply(&Names::new("dns")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Conflict);
-    let message = err.to_string();
-    assert!(
-        message
-            .contains("Enabling private DNS requires both enableDnsSupport and enableDnsHostnames"),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!("enableDnsHostnames is off on VPC {vpc_id}")),
-        "{message}"
-    );
-    assert!(message.contains("--enable-dns-hostnames"), "{message}");
-    assert!(h.recorder.of("CreateVpcEndpoint").is_empty());
-    assert_eq!(h.recorder.mutating(), vec![]);
 }
 
 #[tokio::test]

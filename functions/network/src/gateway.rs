@@ -29,71 +29,48 @@ pub async fn find(
         .collect())
 }
 
-/// Finds or creates the gateway and attaches it to the VPC.
-pub async fn ensure(
+/// The environment's gateways, one created when there is none. Needs no VPC, so it runs beside
+/// the VPC's create: by the time the gateway is attached, EC2 knows its id everywhere.
+pub async fn ensure_one(
     ec2: &aws_sdk_ec2::Client,
     names: &Names,
+) -> Result<Vec<InternetGateway>, ProvisionError> {
+    let found = find(ec2, names).await?;
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    Ok(vec![create(ec2, names).await?])
+}
+
+/// Attaches one of `found` to the VPC: the one already attached to it, else a detached one (left
+/// by a crash), else a new one. Returns its id.
+pub async fn attach(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    found: &[InternetGateway],
     vpc_id: &str,
 ) -> Result<String, ProvisionError> {
-    let found = find(ec2, names).await?;
-    // Prefer the one already attached to this VPC; a detached one left by a crash is adopted.
-    let existing = found
+    let attached_here =
+        |g: &&InternetGateway| g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id));
+    let chosen = found
         .iter()
-        .find(|g| g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)))
-        .or_else(|| found.iter().find(|g| g.attachments().is_empty()));
-    let (id, attached) = match existing {
-        Some(g) => (
-            g.internet_gateway_id().unwrap_or_default().to_string(),
-            g.attachments().iter().any(|a| a.vpc_id() == Some(vpc_id)),
-        ),
-        None if !changes::carry_out(
-            Change::create("internet gateway", names.display_name(ROLE)).set("attached to", vpc_id),
-        ) =>
-        {
-            (changes::new_id(&names.display_name(ROLE)), true)
-        }
-        None => {
-            // No client token: after an ambiguous failure, look before resending.
-            let create = || async {
-                let out = ec2
-                    .create_internet_gateway()
-                    .tag_specifications(on_create(
-                        owner(names),
-                        ResourceType::InternetGateway,
-                        ROLE,
-                    ))
-                    .customize()
-                    .config_override(no_blind_resend!(aws_sdk_ec2))
-                    .send()
-                    .await
-                    .context("CreateInternetGateway", names.display_name(ROLE))?;
-                Ok(out
-                    .internet_gateway()
-                    .cloned()
-                    .unwrap_or_else(|| InternetGateway::builder().build()))
-            };
-            let found = || async { Ok(find(ec2, names).await?.into_iter().next()) };
-            let gateway = exactly_once::create_or_find(
-                "internet gateway",
-                ec2.config().sleep_impl(),
-                create,
-                found,
-            )
-            .await?;
-            let id = gateway
-                .internet_gateway_id()
-                .unwrap_or_default()
-                .to_string();
-            tracing::info!(internet_gateway = %id, "created internet gateway");
-            let attached = gateway
-                .attachments()
-                .iter()
-                .any(|a| a.vpc_id() == Some(vpc_id));
-            (id, attached)
-        }
+        .find(attached_here)
+        .or_else(|| found.iter().find(|g| g.attachments().is_empty()))
+        .cloned();
+    let gateway = match chosen {
+        Some(g) => g,
+        None => create(ec2, names).await?,
     };
-    let attach = || Change::update("internet gateway", &id).field("attached to", "(none)", vpc_id);
-    if !attached && changes::carry_out(attach()) {
+    let id = gateway
+        .internet_gateway_id()
+        .unwrap_or_default()
+        .to_string();
+    // A gateway a plan would create is attached as part of it.
+    if attached_here(&&gateway) || changes::is_new(&id) {
+        return Ok(id);
+    }
+    let change = Change::update("internet gateway", &id).field("attached to", "(none)", vpc_id);
+    if changes::carry_out(change) {
         // A resend of an attach AWS applied answers that it is attached already.
         let attach = ec2
             .attach_internet_gateway()
@@ -107,4 +84,42 @@ pub async fn ensure(
         tracing::info!(internet_gateway = %id, vpc = %vpc_id, "attached internet gateway");
     }
     Ok(id)
+}
+
+/// Creates a gateway, not attached yet; under a plan, a stand-in.
+async fn create(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+) -> Result<InternetGateway, ProvisionError> {
+    let change = Change::create("internet gateway", names.display_name(ROLE))
+        .set("attached to", names.display_name(crate::vpc::ROLE));
+    if !changes::carry_out(change) {
+        return Ok(InternetGateway::builder()
+            .internet_gateway_id(changes::new_id(&names.display_name(ROLE)))
+            .build());
+    }
+    // No client token: after an ambiguous failure, look before resending.
+    let create = || async {
+        let out = ec2
+            .create_internet_gateway()
+            .tag_specifications(on_create(owner(names), ResourceType::InternetGateway, ROLE))
+            .customize()
+            .config_override(no_blind_resend!(aws_sdk_ec2))
+            .send()
+            .await
+            .context("CreateInternetGateway", names.display_name(ROLE))?;
+        Ok(out
+            .internet_gateway()
+            .cloned()
+            .unwrap_or_else(|| InternetGateway::builder().build()))
+    };
+    let found = || async { Ok(find(ec2, names).await?.into_iter().next()) };
+    let gateway =
+        exactly_once::create_or_find("internet gateway", ec2.config().sleep_impl(), create, found)
+            .await?;
+    tracing::info!(
+        internet_gateway = gateway.internet_gateway_id().unwrap_or_default(),
+        "created internet gateway"
+    );
+    Ok(gateway)
 }

@@ -50,13 +50,19 @@ impl Stage for NetworkStage {
         let spec = zones::named(ec2, spec, region).await?;
 
         let wanted_subnets = subnets::wanted(&spec.network, region)?;
-        let vpc_id = vpc::ensure(ec2, names, &spec.network.vpc_cidr).await?;
+        // The gateway needs no VPC to exist: made beside it, it is known everywhere by the time
+        // it is attached.
+        let (vpc_id, gateways) = tokio::join!(
+            vpc::ensure(ec2, names, &spec.network.vpc_cidr),
+            gateway::ensure_one(ec2, names),
+        );
+        let (vpc_id, gateways) = (vpc_id?, gateways?);
         // Joined, not raced: every create in flight finishes before a failure is reported.
         // What needs only the VPC is made side by side; what names two new ids (a rule naming
         // a group, a subnet's association, a route to the gateway) follows, once they settled.
         let (subnet_ids, gateway_id, groups, tables) = tokio::join!(
             subnets::ensure(ec2, names, &vpc_id, &wanted_subnets),
-            gateway::ensure(ec2, names, &vpc_id),
+            gateway::attach(ec2, names, &gateways, &vpc_id),
             security_groups::ensure(ec2, names, &vpc_id),
             routes::ensure_tables(
                 ec2,
@@ -65,7 +71,12 @@ impl Stage for NetworkStage {
                 &[routes::PUBLIC_ROLE, routes::PRIVATE_ROLE]
             ),
         );
-        let (subnet_ids, gateway_id, groups, tables) = (subnet_ids?, gateway_id?, groups?, tables?);
+        let (subnets, gateway_id, groups, tables) = (subnet_ids?, gateway_id?, groups?, tables?);
+        let subnet_ids = &subnets.ids;
+        // In a new VPC everything above was just made, and what follows names it.
+        if provisioner_core::changes::is_fresh(&vpc_id) {
+            provisioner_core::not_yet::settle(ec2.config().sleep_impl()).await;
+        }
         let ids_of = |kind: &str| -> Vec<String> {
             wanted_subnets
                 .iter()
@@ -94,6 +105,7 @@ impl Stage for NetworkStage {
         let group_ids = &groups.ids;
 
         let mut out = Outputs::new();
+        let vpc_made = provisioner_core::changes::is_fresh(&vpc_id);
         out.insert(outputs::VPC_ID.into(), vpc_id.into());
         out.insert(
             outputs::VPC_CIDR.into(),
@@ -122,6 +134,21 @@ impl Stage for NetworkStage {
             outputs::PRIVATELINK_SECURITY_GROUP_ID.into(),
             group_ids[PRIVATELINK_ROLE].clone().into(),
         );
+        out.insert(
+            outputs::RETIRED_SUBNET_IDS.into(),
+            subnets.retired.clone().into(),
+        );
+        let made_in = if vpc_made {
+            provisioner_core::exactly_once::current_execution()
+        } else {
+            stored
+                .outputs(Self::NAME)
+                .get(outputs::VPC_MADE_IN)
+                .map(|v| v.to_parameter_value())
+        };
+        if let Some(run) = made_in {
+            out.insert(outputs::VPC_MADE_IN.into(), run.into());
+        }
         let changed = self
             .ctx
             .store
@@ -179,8 +206,18 @@ impl Stage for NetworkStage {
         let environment = names.environment();
         let (spec, stored) = self.ctx.load(names, &[Self::NAME]).await?;
         let outputs = stored.outputs(Self::NAME);
+        // The apply just before found every subnet of the VPC: none retired, nothing to look for.
+        // A plan looks anyway: the stored outputs are the last apply's, not its own.
+        let none_retired = outputs
+            .get(outputs::RETIRED_SUBNET_IDS)
+            .is_some_and(|ids| ids.values().is_empty());
+        let cleanup = if none_retired && !provisioner_core::changes::is_planning() {
+            retired::Cleanup::Done(vec![])
+        } else {
+            retired::run(&self.ec2, names, &spec, &self.ctx.region).await?
+        };
         let (state, message) =
-            match retired::run(&self.ec2, names, &spec, &self.ctx.region).await? {
+            match cleanup {
                 retired::Cleanup::Done(deleted) if deleted.is_empty() => (
                     Readiness::Ready,
                     format!("no subnets of {environment} to remove"),

@@ -47,7 +47,12 @@ pub async fn ensure_tables(
     vpc_id: &str,
     roles: &[&'static str],
 ) -> Result<Tables, ProvisionError> {
-    let tables = all_in_vpc(ec2, vpc_id).await?;
+    // A VPC this request made has only its main table, which is not ours.
+    let tables = if changes::is_fresh(vpc_id) {
+        Vec::new()
+    } else {
+        all_in_vpc(ec2, vpc_id).await?
+    };
     let mut by_role = BTreeMap::new();
     for role in roles {
         // The VPC is the environment's own, so a role tag inside it is enough to recognise ours.

@@ -202,7 +202,12 @@ pub async fn ensure(
     names: &Names,
     vpc_id: &str,
 ) -> Result<Groups, ProvisionError> {
-    let existing = find(ec2, names, Some(vpc_id)).await?;
+    // A VPC this request made holds none yet. (After an ambiguous create, `create` still looks.)
+    let existing = if changes::is_fresh(vpc_id) {
+        BTreeMap::new()
+    } else {
+        find(ec2, names, Some(vpc_id)).await?
+    };
     let groups = settle_all(GROUPS.iter().map(|(role, description)| {
         let found = existing.get(*role).cloned();
         async move {

@@ -78,16 +78,29 @@ pub async fn find(
         .collect())
 }
 
-/// Creates the missing subnets. Returns the wanted subnets' ids by role. Subnets the spec no
-/// longer has stay until the cleanup after the apply ([`crate::retired`]): the load balancer,
-/// the endpoints and the tasks still use them until the later stages move them off.
+/// What [`ensure`] found and made.
+pub struct Ensured {
+    /// The wanted subnets' ids, by role.
+    pub ids: BTreeMap<String, String>,
+    /// The ids of the subnets the spec no longer has.
+    pub retired: Vec<String>,
+}
+
+/// Creates the missing subnets. Subnets the spec no longer has stay until the cleanup after the
+/// apply ([`crate::retired`]): the load balancer, the endpoints and the tasks still use them
+/// until the later stages move them off.
 pub async fn ensure(
     ec2: &aws_sdk_ec2::Client,
     names: &Names,
     vpc_id: &str,
     wanted: &[WantedSubnet],
-) -> Result<BTreeMap<String, String>, ProvisionError> {
-    let mut existing = find(ec2, names, vpc_id).await?;
+) -> Result<Ensured, ProvisionError> {
+    // A VPC this request made holds none yet. (After an ambiguous create, `create` still looks.)
+    let mut existing = if changes::is_fresh(vpc_id) {
+        BTreeMap::new()
+    } else {
+        find(ec2, names, vpc_id).await?
+    };
     let mut ids = BTreeMap::new();
     let mut to_create = Vec::new();
     for want in wanted {
@@ -119,7 +132,11 @@ pub async fn ensure(
     )
     .await?;
     ids.extend(created);
-    Ok(ids)
+    let retired = existing
+        .values()
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .collect();
+    Ok(Ensured { ids, retired })
 }
 
 async fn create(

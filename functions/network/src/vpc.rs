@@ -43,7 +43,7 @@ pub async fn ensure(
     names: &Names,
     cidr: &str,
 ) -> Result<String, ProvisionError> {
-    let vpc_id = match find(ec2, names).await? {
+    let (vpc_id, created) = match find(ec2, names).await? {
         Some(vpc) => {
             let id = vpc.vpc_id().unwrap_or_default().to_string();
             if vpc.cidr_block() != Some(cidr) {
@@ -53,7 +53,7 @@ pub async fn ensure(
                     vpc.cidr_block().unwrap_or("?")
                 )));
             }
-            id
+            (id, false)
         }
         None if !changes::carry_out(
             Change::create("VPC", names.display_name(ROLE))
@@ -82,12 +82,18 @@ pub async fn ensure(
             let id = exactly_once::create_or_find("VPC", ec2.config().sleep_impl(), create, found)
                 .await?
                 .unwrap_or_default();
+            changes::made(&id);
             tracing::info!(vpc = %id, %cidr, "created VPC");
-            id
+            // Its attributes, subnets, groups and tables all name it.
+            provisioner_core::not_yet::settle(ec2.config().sleep_impl()).await;
+            (id, true)
         }
     };
     for attribute in vpc_dns::ATTRIBUTES {
-        ensure_attribute(ec2, &vpc_id, attribute).await?;
+        // A new VPC has DNS support on and hostnames off (VPC User Guide, "DNS attributes for
+        // your VPC"): no need to read them.
+        let known = created.then_some(attribute == VpcAttributeName::EnableDnsSupport);
+        ensure_attribute(ec2, &vpc_id, attribute, known).await?;
     }
     Ok(vpc_id)
 }
@@ -95,13 +101,19 @@ pub async fn ensure(
 /// AWS takes one attribute per ModifyVpcAttribute call. The change is not read back: a read
 /// right after it may still show the old value (eventual consistency), and the one reader that
 /// needs it on (the endpoints stage's check before private DNS) waits that out itself.
-/// `ec2` is patient: the VPC may be seconds old.
+/// `ec2` is patient: the VPC may be seconds old. `known`: the attribute's value when it need
+/// not be read.
 async fn ensure_attribute(
     ec2: &aws_sdk_ec2::Client,
     vpc_id: &str,
     attribute: VpcAttributeName,
+    known: Option<bool>,
 ) -> Result<(), ProvisionError> {
-    if vpc_dns::is_on(ec2, vpc_id, attribute.clone()).await? {
+    let on = match known {
+        Some(on) => on,
+        None => vpc_dns::is_on(ec2, vpc_id, attribute.clone()).await?,
+    };
+    if on {
         return Ok(());
     }
     let change = Change::update("VPC", vpc_id).field(attribute.as_str(), false, true);

@@ -276,6 +276,7 @@ fn reference_snapshot() -> Snapshot {
             outputs::ALB_SECURITY_GROUP_ID,
             outputs::WEB_SECURITY_GROUP_ID,
             outputs::PRIVATELINK_SECURITY_GROUP_ID,
+            outputs::RETIRED_SUBNET_IDS,
         ]),
     }
 }
@@ -537,7 +538,9 @@ async fn a_call_that_keeps_failing_is_reported_as_retryable_with_aws_code() {
     // Apply's client is patient (EC2 is eventually consistent): it tries longer than the default.
     assert_eq!(
         h.recorder.of("CreateVpc").len(),
-        provisioner_core::not_yet::patient_retries().max_attempts() as usize
+        provisioner_core::not_yet::UNKNOWN_ID
+            .retries()
+            .max_attempts() as usize
     );
 }
 

@@ -59,7 +59,7 @@ pub async fn ensure(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<String, 
             .customize()
             .config_override(
                 aws_sdk_ecs::config::Builder::default()
-                    .retry_config(not_yet::patient_retries())
+                    .retry_config(not_yet::LINKED_ROLE_PROPAGATING.retries())
                     .retry_classifier(not_yet::LINKED_ROLE_PROPAGATING),
             )
             .send()
@@ -70,6 +70,7 @@ pub async fn ensure(ecs: &aws_sdk_ecs::Client, names: &Names) -> Result<String, 
             .and_then(|c| c.cluster_arn())
             .unwrap_or_default()
             .to_string();
+        changes::made(&arn);
         tracing::info!(cluster = %arn, "created cluster");
         return Ok(arn);
     };

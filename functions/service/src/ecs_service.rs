@@ -179,7 +179,13 @@ pub async fn ensure(
     wanted: &WantedService,
     recorded: Option<Settings>,
 ) -> Result<Ensured, ProvisionError> {
-    let current = find(ecs, &wanted.cluster, &wanted.name).await?;
+    // In a cluster made in this execution ([`changes::is_fresh`]) only this execution's
+    // CreateService, whose client token answers a resend with the same service, can have put one.
+    let current = if changes::is_fresh(&wanted.cluster) {
+        None
+    } else {
+        find(ecs, &wanted.cluster, &wanted.name).await?
+    };
     let (arn, changes) = match current.as_ref().and_then(|s| s.status()) {
         Some("ACTIVE") => update(ecs, wanted, current.as_ref().unwrap(), recorded).await?,
         Some("DRAINING") => return Ok(Ensured::PreviousDraining),
@@ -233,6 +239,7 @@ async fn create(
         .and_then(|s| s.service_arn())
         .unwrap_or_default()
         .to_string();
+    changes::made(&arn);
     tracing::info!(service = %arn, "created service");
     Ok((arn, vec!["created"]))
 }

@@ -25,6 +25,45 @@ pub use redeploy::{ImagePush, RedeployTargets};
 /// Output names under `/fargate-provisioner/<environment>/service/`.
 pub use provisioner_core::outputs::service as outputs;
 
+/// What [`ServiceStage::lay_groundwork`] found or made.
+struct Groundwork {
+    cluster_arn: String,
+    log_group: String,
+    task_definition_arn: String,
+    /// Whether it registered a new task definition revision.
+    registered: bool,
+    /// Whether it created the cluster.
+    new_cluster: bool,
+}
+
+impl Groundwork {
+    /// As the groundwork's answer carries it.
+    fn of(outputs: &Outputs) -> Option<Self> {
+        let one = |key: &str| outputs.get(key).map(OutputValue::to_parameter_value);
+        Some(Groundwork {
+            cluster_arn: one(outputs::CLUSTER_ARN)?,
+            log_group: one(outputs::LOG_GROUP)?,
+            task_definition_arn: one(outputs::TASK_DEFINITION_ARN)?,
+            registered: false,
+            new_cluster: one(outputs::NEW_CLUSTER).as_deref() == Some("true"),
+        })
+    }
+
+    fn outputs(&self) -> Outputs {
+        let mut out = Outputs::new();
+        out.insert(outputs::CLUSTER_ARN.into(), self.cluster_arn.clone().into());
+        out.insert(outputs::LOG_GROUP.into(), self.log_group.clone().into());
+        out.insert(
+            outputs::TASK_DEFINITION_ARN.into(),
+            self.task_definition_arn.clone().into(),
+        );
+        if self.new_cluster {
+            out.insert(outputs::NEW_CLUSTER.into(), "true".to_string().into());
+        }
+        out
+    }
+}
+
 /// The task definition's single container.
 pub const CONTAINER_NAME: &str = "app";
 
@@ -120,6 +159,62 @@ impl ServiceStage {
             })
     }
 
+    /// What needs no earlier stage: the cluster, the log group and the task definition running
+    /// `image`. Found when they exist, as after the state machine's `groundwork` step.
+    async fn lay_groundwork(
+        &self,
+        names: &Names,
+        spec: &EnvironmentSpec,
+        image: &str,
+    ) -> Result<Groundwork, ProvisionError> {
+        let s = &spec.service;
+        let execution_role_arn = s
+            .execution_role_arn
+            .clone()
+            .or_else(|| self.default_execution_role_arn.clone())
+            .ok_or_else(|| {
+                ProvisionError::request(
+                    "service.executionRoleArn",
+                    format!("required: no default execution role is configured ({DEFAULT_EXECUTION_ROLE_VAR})"),
+                )
+            })?;
+        let (cluster_arn, log_group) = tokio::try_join!(
+            cluster::ensure(&self.ecs, names),
+            log_group::ensure(&self.logs, names, int(s.log_retention_days)),
+        )?;
+        let fargate = s.launch_type == SpecLaunchType::Fargate;
+        let shape = task_definition::TaskShape {
+            compatibility: if fargate {
+                Compatibility::Fargate
+            } else {
+                Compatibility::Ec2
+            },
+            cpu: s.cpu.to_string(),
+            memory: s.memory.to_string(),
+            execution_role_arn,
+            task_role_arn: s.task_role_arn.clone(),
+            image: image.to_string(),
+            container_port: int(s.container_port),
+            environment: s.environment.clone(),
+            secrets: s
+                .secrets
+                .iter()
+                .map(|x| (x.name.clone(), x.value_from.clone()))
+                .collect(),
+            log_group: log_group.clone(),
+            log_region: self.ctx.region.clone(),
+        };
+        let (task_definition_arn, registered) =
+            task_definition::ensure(&self.ecs, names, &shape).await?;
+        Ok(Groundwork {
+            new_cluster: provisioner_core::changes::is_fresh(&cluster_arn),
+            cluster_arn,
+            log_group,
+            task_definition_arn,
+            registered,
+        })
+    }
+
     /// Everything `apply` and `redeploy` share: converge on the spec, with `pin` as the image
     /// when given.
     async fn converge(
@@ -133,16 +228,6 @@ impl ServiceStage {
             .load(names, &[network::STAGE, alb::STAGE, Self::NAME])
             .await?;
         let s = &spec.service;
-        let execution_role_arn = s
-            .execution_role_arn
-            .clone()
-            .or_else(|| self.default_execution_role_arn.clone())
-            .ok_or_else(|| {
-                ProvisionError::request(
-                    "service.executionRoleArn",
-                    format!("required: no default execution role is configured ({DEFAULT_EXECUTION_ROLE_VAR})"),
-                )
-            })?;
         if let Some((image, _)) = pin {
             redeploy::check_pin(&s.image, image)?;
         }
@@ -175,34 +260,26 @@ impl ServiceStage {
             }),
         };
 
-        let (cluster_arn, log_group) = tokio::try_join!(
-            cluster::ensure(&self.ecs, names),
-            log_group::ensure(&self.logs, names, int(s.log_retention_days)),
-        )?;
-        let fargate = s.launch_type == SpecLaunchType::Fargate;
-        let shape = task_definition::TaskShape {
-            compatibility: if fargate {
-                Compatibility::Fargate
-            } else {
-                Compatibility::Ec2
-            },
-            cpu: s.cpu.to_string(),
-            memory: s.memory.to_string(),
-            execution_role_arn,
-            task_role_arn: s.task_role_arn.clone(),
-            image: image.clone(),
-            container_port: int(s.container_port),
-            environment: s.environment.clone(),
-            secrets: s
-                .secrets
-                .iter()
-                .map(|x| (x.name.clone(), x.value_from.clone()))
-                .collect(),
-            log_group: log_group.clone(),
-            log_region: self.ctx.region.clone(),
+        // An apply after its groundwork (the state machine hands on what it made, for the same
+        // spec and image) finds it made; otherwise it is made or found now.
+        let made = match action {
+            Action::Apply => self.ctx.last_answer().and_then(|o| Groundwork::of(&o)),
+            _ => None,
         };
-        let (task_definition_arn, registered) =
-            task_definition::ensure(&self.ecs, names, &shape).await?;
+        let Groundwork {
+            cluster_arn,
+            log_group,
+            task_definition_arn,
+            registered,
+            new_cluster,
+        } = match made {
+            Some(made) => made,
+            None => self.lay_groundwork(names, &spec, &image).await?,
+        };
+        if new_cluster {
+            provisioner_core::changes::made(&names.cluster());
+        }
+        let fargate = s.launch_type == SpecLaunchType::Fargate;
         let settings = Settings {
             minimum_healthy_percent: int(s.minimum_healthy_percent),
             maximum_percent: int(s.maximum_percent),
@@ -249,6 +326,7 @@ impl ServiceStage {
 
         let mut out = Outputs::new();
         out.insert(outputs::CLUSTER_ARN.into(), cluster_arn.into());
+        let just_created = provisioner_core::changes::is_fresh(&service_arn);
         out.insert(outputs::SERVICE_ARN.into(), service_arn.into());
         out.insert(
             outputs::TASK_DEFINITION_ARN.into(),
@@ -280,6 +358,15 @@ impl ServiceStage {
 
         let (state, stability) = if provisioner_core::changes::is_planning() {
             (Readiness::Ready, String::new())
+        } else if just_created && wanted.desired_count > 0 {
+            // Created just now: no task runs yet, no need to read it back before the first poll.
+            (
+                Readiness::Pending,
+                format!(
+                    "service {}: 0 of {} tasks running, just created",
+                    wanted.name, wanted.desired_count
+                ),
+            )
         } else {
             self.readiness(names, &out, Some(&target_group_arn)).await?
         };
@@ -428,6 +515,33 @@ impl Stage for ServiceStage {
 
     async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
         self.converge(names, Action::Apply, None).await
+    }
+
+    /// The cluster, log group and task definition, made while the network and endpoints are
+    /// still being made. Its answer carries them, and the state machine hands them to the
+    /// apply.
+    async fn groundwork(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
+        let (spec, stored) = self.ctx.load(names, &[Self::NAME]).await?;
+        let (image, _) = Self::image_for(&spec, &stored.outputs(Self::NAME));
+        let ground = self.lay_groundwork(names, &spec, &image).await?;
+        let message = format!(
+            "cluster {}, log group {} and task definition {}{} are in place",
+            names.cluster(),
+            ground.log_group,
+            ground.task_definition_arn,
+            if ground.registered {
+                " (a new revision)"
+            } else {
+                ""
+            }
+        );
+        Ok(self.summary(
+            Action::Groundwork,
+            names,
+            Readiness::Ready,
+            ground.outputs(),
+            message,
+        ))
     }
 
     async fn status(&self, names: &Names) -> Result<StageSummary, ProvisionError> {

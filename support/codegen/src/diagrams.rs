@@ -13,21 +13,18 @@ fn node(stage: &StageDef, action: Action, poll: Poll) -> String {
     format!("{id}[\"{} {}{waits}\"]", stage.name, action.as_str())
 }
 
-/// Edges from every stage of one group to every stage of the next, starting at `from`; each
-/// group runs its own action (an apply's groups, then its cleanup).
-fn path(
-    lines: &mut Vec<String>,
-    from: &str,
-    label: &str,
-    steps: &[(Vec<&'static StageDef>, Action)],
-    to: &str,
-) {
+/// One group of a path: its stages, each with the action it runs.
+type Group = Vec<(&'static StageDef, Action)>;
+
+/// Edges from every step of one group to every step of the next, starting at `from` (an apply's
+/// groups, its groundwork beside the first, then its cleanup).
+fn path(lines: &mut Vec<String>, from: &str, label: &str, groups: &[Group], to: &str) {
     let mut previous: Vec<String> = vec![from.to_string()];
     let mut first = true;
-    for (group, action) in steps {
+    for group in groups {
         let nodes: Vec<String> = group
             .iter()
-            .map(|s| {
+            .map(|(s, action)| {
                 node(
                     s,
                     *action,
@@ -48,7 +45,7 @@ fn path(
         first = false;
         previous = group
             .iter()
-            .map(|s| stages::state_name(s, *action))
+            .map(|(s, action)| stages::state_name(s, *action))
             .collect();
     }
     for p in &previous {
@@ -57,11 +54,11 @@ fn path(
 }
 
 /// Each group of `order` with `action`.
-fn steps(
-    order: Vec<Vec<&'static StageDef>>,
-    action: Action,
-) -> Vec<(Vec<&'static StageDef>, Action)> {
-    order.into_iter().map(|g| (g, action)).collect()
+fn steps(order: Vec<Vec<&'static StageDef>>, action: Action) -> Vec<Group> {
+    order
+        .into_iter()
+        .map(|g| g.into_iter().map(|s| (s, action)).collect())
+        .collect()
 }
 
 /// The state machine's paths: apply, destroy, plan and redeploy.
@@ -74,6 +71,18 @@ pub fn state_machine() -> String {
     let mut apply = steps(stages::apply_order(), Action::Apply);
     apply.extend(steps(stages::cleanup_order(), Action::Cleanup));
     path(&mut lines, "Route", "apply", &apply, "ReportSuccess");
+    // A stage's groundwork runs beside every stage before it.
+    for stage in stages::groundwork() {
+        lines.push(format!(
+            "    Route -- apply --> {}",
+            node(stage, Action::Groundwork, Poll::None)
+        ));
+        lines.push(format!(
+            "    {} --> {}",
+            stages::state_name(stage, Action::Groundwork),
+            stages::state_name(stage, Action::Apply)
+        ));
+    }
     path(
         &mut lines,
         "Route",
@@ -86,7 +95,7 @@ pub fn state_machine() -> String {
     let plan: Vec<_> = stages::apply_order()
         .into_iter()
         .flatten()
-        .map(|s| (vec![s], Action::Plan))
+        .map(|s| vec![(s, Action::Plan)])
         .collect();
     path(&mut lines, "Route", "plan", &plan, "ReportSuccess");
     if let Some(stage) = stages::STAGES.iter().find(|s| s.redeploy.is_some()) {
@@ -141,9 +150,9 @@ pub fn stage_table() -> String {
         }
     };
     let mut lines = vec![
-        "| stage | Lambda (binary) | after | apply waits | destroy waits | redeploy | cleanup | attributes |"
+        "| stage | Lambda (binary) | after | groundwork | apply waits | destroy waits | redeploy | cleanup | attributes |"
             .to_string(),
-        "|---|---|---|---|---|---|---|---|".to_string(),
+        "|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
     for stage in stages::STAGES {
         let after = if stage.after.is_empty() {
@@ -153,10 +162,15 @@ pub fn stage_table() -> String {
         };
         let attributes: Vec<&str> = stage.attributes.iter().map(|a| a.name).collect();
         lines.push(format!(
-            "| {} | {} ({}) | {after} | {} | {} | {} | {} | {} |",
+            "| {} | {} ({}) | {after} | {} | {} | {} | {} | {} | {} |",
             stage.name,
             stage.function.logical_id,
             stage.function.binary,
+            if stage.groundwork {
+                "beside the stages before it"
+            } else {
+                "-"
+            },
             wait(stage.apply),
             wait(stage.destroy),
             stage.redeploy.map(wait).unwrap_or_else(|| "-".into()),

@@ -18,6 +18,8 @@ const DONE: &str = "Done";
 /// The prefix of the lease states inside a redeploy's Map iteration.
 const REDEPLOY_PREFIX: &str = "Redeploy";
 const FAILED: &str = "Failed";
+/// Where the apply path keeps the groundwork's answers, by stage name.
+const GROUNDWORK: &str = "groundwork";
 
 /// Errors worth another attempt: a stage's own `Retryable` and Lambda's service errors.
 const TRANSIENT: [&str; 5] = [
@@ -110,7 +112,7 @@ fn task(
     state
 }
 
-fn stage_request(action: Action) -> Value {
+fn stage_request(stage: &StageDef, action: Action) -> Value {
     // The execution id keys the client tokens of the stage's creates: a step run again after a
     // crash resends the same tokens, so AWS answers with what the first run made.
     let mut request = json!({
@@ -122,6 +124,10 @@ fn stage_request(action: Action) -> Value {
     if action == Action::Status {
         // The stage's last answer carries its outputs: no need to read them again.
         request["outputs.$"] = json!("$.stage.outputs");
+    }
+    if action == Action::Apply && stage.groundwork {
+        // What its groundwork made, kept by the apply path (`apply_path`): found, not looked for.
+        request["outputs.$"] = json!(format!("$.{GROUNDWORK}.{}", stage.name));
     }
     if action == Action::Redeploy {
         request["image.$"] = json!("$.image");
@@ -158,7 +164,7 @@ fn stage_step(
     let stage_task = |requested: Action, next: &str| {
         task(
             stage.function,
-            stage_request(requested),
+            stage_request(stage, requested),
             json!("$.stage"),
             action,
             place,
@@ -230,34 +236,46 @@ fn stage_step(
     step
 }
 
-/// One group of the table's order: a single stage runs in line; several run as a Parallel whose
-/// branches end in Succeed. Returns the name of the group's first state.
-fn group_step(
-    states: &mut States,
-    group: &[&StageDef],
+/// One stage's step in a group: the stage, what it is asked, and how its answer is awaited.
+#[derive(Clone, Copy)]
+struct Step {
+    stage: &'static StageDef,
     action: Action,
-    poll_of: impl Fn(&StageDef) -> Poll,
-    next: &str,
-) -> String {
-    if let [stage] = group {
-        return stage_step(states, stage, action, poll_of(stage), Place::Top, next);
+    poll: Poll,
+}
+
+/// One group of the table's order: a single step runs in line; several run as a Parallel whose
+/// branches end in Succeed. Returns the name of the group's first state.
+fn group_step(states: &mut States, group: &[Step], place: Place, next: &str) -> String {
+    if let [step] = group {
+        return stage_step(states, step.stage, step.action, step.poll, place, next);
     }
-    let titles: Vec<&str> = group.iter().map(|s| s.title).collect();
-    let name = format!(
-        "{}{}",
-        titles.join("And"),
-        stages::state_name(group[0], action).trim_start_matches(group[0].title)
-    );
+    let titles: Vec<&str> = group.iter().map(|s| s.stage.title).collect();
+    let first = group[0];
+    // `EndpointsAndAlbApply`; steps asked different things name each: `NetworkApplyAndServiceGroundwork`.
+    let name = if group.iter().all(|s| s.action == first.action) {
+        format!(
+            "{}{}",
+            titles.join("And"),
+            stages::state_name(first.stage, first.action).trim_start_matches(first.stage.title)
+        )
+    } else {
+        group
+            .iter()
+            .map(|s| stages::state_name(s.stage, s.action))
+            .collect::<Vec<_>>()
+            .join("And")
+    };
     let branches: Vec<Value> = group
         .iter()
-        .map(|stage| {
+        .map(|step| {
             let mut branch = States::default();
-            let done = format!("{}Done", stages::state_name(stage, action));
+            let done = format!("{}Done", stages::state_name(step.stage, step.action));
             let start = stage_step(
                 &mut branch,
-                stage,
-                action,
-                poll_of(stage),
+                step.stage,
+                step.action,
+                step.poll,
                 Place::Branch,
                 &done,
             );
@@ -265,31 +283,107 @@ fn group_step(
             json!({"StartAt": start, "States": branch.0})
         })
         .collect();
+    let mut parallel = json!({
+        "Type": "Parallel",
+        "Comment": format!("{} depend only on earlier stages: they run side by side.", titles.join(" and ")),
+        "Branches": branches,
+        "ResultPath": null,
+        "Next": next
+    });
+    // In a branch, a failure ends the branch; the enclosing Parallel's Catch reports it.
+    if place == Place::Top {
+        parallel["Catch"] = catch_into_report();
+    }
+    states.add(&name, parallel);
+    name
+}
+
+/// The groups of `order`, each stage asked `action`.
+fn steps_of(
+    order: &[Vec<&'static StageDef>],
+    action: Action,
+    poll_of: impl Fn(&StageDef) -> Poll,
+) -> Vec<Vec<Step>> {
+    order
+        .iter()
+        .map(|group| {
+            group
+                .iter()
+                .map(|&stage| Step {
+                    stage,
+                    action,
+                    poll: poll_of(stage),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The groups, chained, ending at `last`. Returns the first state.
+fn chain(states: &mut States, groups: &[Vec<Step>], place: Place, last: &str) -> String {
+    groups.iter().rev().fold(last.to_string(), |next, group| {
+        group_step(states, group, place, &next)
+    })
+}
+
+/// The apply path: the table's order. A stage with groundwork has it made beside every stage
+/// before it (one branch runs those stages, one branch per groundwork), and its apply is handed
+/// what the groundwork answered (`$.groundwork.<stage>`).
+fn apply_path(states: &mut States, last: &str) -> String {
+    let groups = steps_of(&stages::apply_order(), Action::Apply, |s| s.apply);
+    let early: Vec<&StageDef> = stages::groundwork().collect();
+    let split = groups
+        .iter()
+        .position(|g| g.iter().any(|s| s.stage.groundwork))
+        .unwrap_or(groups.len());
+    if early.is_empty() || split == 0 {
+        return chain(states, &groups, Place::Top, last);
+    }
+    let (before, after) = groups.split_at(split);
+    let rest = chain(states, after, Place::Top, last);
+    let titles: Vec<String> = early
+        .iter()
+        .map(|s| stages::state_name(s, Action::Groundwork))
+        .collect();
+    let name = format!("{}Beside", titles.join("And"));
+    let mut branches = Vec::new();
+    let mut before_branch = States::default();
+    let before_done = format!("{name}StagesDone");
+    let start = chain(&mut before_branch, before, Place::Branch, &before_done);
+    before_branch.add(&before_done, json!({"Type": "Succeed"}));
+    branches.push(json!({"StartAt": start, "States": before_branch.0}));
+    let mut kept = Map::new();
+    for (i, stage) in early.iter().enumerate() {
+        let mut branch = States::default();
+        let done = format!("{}Done", stages::state_name(stage, Action::Groundwork));
+        let start = stage_step(
+            &mut branch,
+            stage,
+            Action::Groundwork,
+            Poll::None,
+            Place::Branch,
+            &done,
+        );
+        branch.add(&done, json!({"Type": "Succeed"}));
+        branches.push(json!({"StartAt": start, "States": branch.0}));
+        kept.insert(
+            format!("{}.$", stage.name),
+            json!(format!("$[{}].stage.outputs", i + 1)),
+        );
+    }
     states.add(
         &name,
         json!({
             "Type": "Parallel",
-            "Comment": format!("{} depend only on earlier stages: they run side by side.", titles.join(" and ")),
+            "Comment": "Work that needs no earlier stage is made while the earlier stages run.",
             "Branches": branches,
-            "ResultPath": null,
+            "ResultSelector": kept,
+            "ResultPath": format!("$.{GROUNDWORK}"),
             "Catch": catch_into_report(),
-            "Next": next
+            "Next": rest
         }),
     );
     name
-}
-
-/// The groups of `order`, chained, ending at `last`. Returns the first state.
-fn chain(
-    states: &mut States,
-    order: &[Vec<&'static StageDef>],
-    action: Action,
-    poll_of: impl Fn(&StageDef) -> Poll + Copy,
-    last: &str,
-) -> String {
-    order.iter().rev().fold(last.to_string(), |next, group| {
-        group_step(states, group, action, poll_of, &next)
-    })
 }
 
 fn control(operation: &str, parameters: Value, result_path: Value, next: &str) -> Value {
@@ -483,7 +577,7 @@ fn plan_path(states: &mut States) -> String {
         .rev()
         .fold(REPORT_SUCCESS.to_string(), |next, stage| {
             let step = stages::state_name(stage, Action::Plan);
-            let mut request = stage_request(Action::Plan);
+            let mut request = stage_request(stage, Action::Plan);
             request["plan"] = json!({"spec.$": "$.request.spec", "upstream.$": "$.planned"});
             states.add(
                 &step,
@@ -520,18 +614,13 @@ pub fn definition() -> Value {
     top_lease(&mut states);
     let cleanup = chain(
         &mut states,
-        &stages::cleanup_order(),
-        Action::Cleanup,
-        |s| s.cleanup.unwrap_or(Poll::None),
+        &steps_of(&stages::cleanup_order(), Action::Cleanup, |s| {
+            s.cleanup.unwrap_or(Poll::None)
+        }),
+        Place::Top,
         REPORT_SUCCESS,
     );
-    let apply = chain(
-        &mut states,
-        &stages::apply_order(),
-        Action::Apply,
-        |s| s.apply,
-        &cleanup,
-    );
+    let apply = apply_path(&mut states, &cleanup);
     states.add(
         FORGET,
         control(
@@ -543,9 +632,8 @@ pub fn definition() -> Value {
     );
     let destroy = chain(
         &mut states,
-        &stages::destroy_order(),
-        Action::Destroy,
-        |s| s.destroy,
+        &steps_of(&stages::destroy_order(), Action::Destroy, |s| s.destroy),
+        Place::Top,
         FORGET,
     );
     let redeploy = redeploy_path(&mut states);
