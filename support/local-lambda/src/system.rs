@@ -41,7 +41,7 @@ pub struct LocalOptions {
 }
 
 impl Default for LocalOptions {
-    /// The realistic world, polling every 15 AWS seconds as the template does.
+    /// The realistic world, polling as often as the template does by default.
     fn default() -> Self {
         Self {
             region: local_aws::DEFAULT_REGION.into(),
