@@ -27,6 +27,30 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// An ended execution as `DescribeExecution` reports it.
+    fn of(
+        described: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+        elapsed: Duration,
+        failed_state: Option<String>,
+    ) -> Self {
+        let succeeded = described.status() == &ExecutionStatus::Succeeded;
+        Self {
+            execution_arn: described.execution_arn().to_string(),
+            status: described.status().clone(),
+            output: described
+                .output()
+                .and_then(|o| serde_json::from_str(o).ok()),
+            error: described.error().map(str::to_string),
+            cause: described.cause().map(str::to_string),
+            elapsed,
+            aws_seconds: described
+                .stop_date()
+                .map(|stop| seconds(stop) - seconds(described.start_date()))
+                .unwrap_or_default(),
+            failed_state: failed_state.filter(|_| !succeeded),
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.status == ExecutionStatus::Succeeded
     }
@@ -217,12 +241,7 @@ pub async fn follow(
     let mut failed_state = None;
     loop {
         // Status first, history second: a finished execution's last events are then all read.
-        let described = sfn
-            .describe_execution()
-            .execution_arn(execution_arn)
-            .send()
-            .await
-            .context("DescribeExecution", execution_arn)?;
+        let described = status(sfn, execution_arn).await?;
         let mut events = Vec::new();
         let mut pages = sfn
             .get_execution_history()
@@ -275,33 +294,56 @@ pub async fn follow(
             }
         }
         seen = seen.max(events.len());
-        let status = described.status().clone();
-        if status != ExecutionStatus::Running {
-            return Ok(Finished {
-                execution_arn: execution_arn.to_string(),
-                status,
-                output: described
-                    .output()
-                    .and_then(|o| serde_json::from_str(o).ok()),
-                error: described.error().map(str::to_string),
-                cause: described.cause().map(str::to_string),
-                elapsed: followed.elapsed(),
-                aws_seconds: described
-                    .stop_date()
-                    .map(|stop| seconds(stop) - started)
-                    .unwrap_or_default(),
-                failed_state: failed_state
-                    .filter(|_| described.status() != &ExecutionStatus::Succeeded),
-            });
+        if described.status() != &ExecutionStatus::Running {
+            return Ok(Finished::of(&described, followed.elapsed(), failed_state));
         }
-        if followed.elapsed() > limit {
-            return Err(ProvisionError::Timeout(format!(
-                "execution {execution_arn} still running after {} s",
-                limit.as_secs()
-            )));
-        }
+        still_running(execution_arn, followed, limit)?;
         tokio::time::sleep(every).await;
     }
+}
+
+/// Waits until the execution ends (or `limit` passes), reading only its status: for many
+/// executions at once, whose histories nobody shows (each read of a history sends all of it).
+pub async fn wait(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    every: Duration,
+    limit: Duration,
+) -> Result<Finished, ProvisionError> {
+    let followed = Instant::now();
+    loop {
+        let described = status(sfn, execution_arn).await?;
+        if described.status() != &ExecutionStatus::Running {
+            return Ok(Finished::of(&described, followed.elapsed(), None));
+        }
+        still_running(execution_arn, followed, limit)?;
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn status(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput, ProvisionError> {
+    sfn.describe_execution()
+        .execution_arn(execution_arn)
+        .send()
+        .await
+        .context("DescribeExecution", execution_arn)
+}
+
+fn still_running(
+    execution_arn: &str,
+    followed: Instant,
+    limit: Duration,
+) -> Result<(), ProvisionError> {
+    if followed.elapsed() > limit {
+        return Err(ProvisionError::Timeout(format!(
+            "execution {execution_arn} still running after {} s",
+            limit.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 /// Why an execution failed: the failing state and its stage, the error name, the reason.

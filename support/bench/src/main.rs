@@ -31,6 +31,9 @@ struct Args {
     /// Skips the many-environments runs (the longest part).
     #[arg(long, default_value_t = false)]
     quick: bool,
+    /// Runs only the many-environments runs.
+    #[arg(long, default_value_t = false, conflicts_with = "quick")]
+    only_many: bool,
 }
 
 /// A function of the template, the clients its Python twin creates, and the event it is given.
@@ -344,9 +347,11 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let root = local_aws::repository_root();
     let result = async {
-        cold_starts(&args, &root).await?;
-        package_sizes(&args)?;
-        lifecycle().await?;
+        if !args.only_many {
+            cold_starts(&args, &root).await?;
+            package_sizes(&args)?;
+            lifecycle().await?;
+        }
         if !args.quick {
             many(&args.many).await?;
         }

@@ -33,7 +33,7 @@ pub async fn execute(
     let arn = execution::start(&sfn, &system.state_machine_arn, name, input)
         .await
         .map_err(|e| e.to_string())?;
-    execution::follow(&sfn, &arn, Duration::from_millis(300), limit, |_| {})
+    execution::wait(&sfn, &arn, Duration::from_millis(300), limit)
         .await
         .map_err(|e| e.to_string())
 }

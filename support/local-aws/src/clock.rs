@@ -1,12 +1,105 @@
 //! Sleeps on the world's clock: the SDK's retry backoff of the functions hosted locally (and of
 //! the stage tests' clients) lasts world seconds, which pass `scale` times faster than wall
 //! seconds while the emulator is idle, and not at all while it works.
+//!
+//! One watcher thread per emulator reads its clock while anything sleeps on it, and every
+//! sleep follows that one reading. Many executions at once keep hundreds of sleeps (each SDK
+//! call's timeouts among them) pending: if each asked the emulator for the time, those
+//! questions would take the emulator's one interpreter from the calls it models, and the world
+//! would hardly move on.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use aws_config::timeout::TimeoutConfig;
 
 use aws_smithy_async::rt::sleep::{AsyncSleep, SharedAsyncSleep, Sleep};
+use tokio::sync::watch;
+
+/// How often the watcher reads the clock while something sleeps on it.
+const WATCH_EVERY: Duration = Duration::from_millis(20);
+/// After this many failed reads in a row the emulator is taken to be gone: the sleeps end.
+const GONE_AFTER_FAILURES: u32 = 50;
+
+/// The world time read at `at` (wall).
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    world: f64,
+    at: Instant,
+}
+
+type Watchers = Mutex<HashMap<String, watch::Sender<Option<Reading>>>>;
+
+fn watchers() -> &'static Watchers {
+    static WATCHERS: OnceLock<Watchers> = OnceLock::new();
+    WATCHERS.get_or_init(Default::default)
+}
+
+/// The readings of the world clock of the emulator at `endpoint`; its watcher starts with the
+/// first subscriber.
+fn subscribe(endpoint: &str) -> watch::Receiver<Option<Reading>> {
+    let mut watchers = watchers().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(sender) = watchers.get(endpoint) {
+        return sender.subscribe();
+    }
+    let (sender, receiver) = watch::channel(None);
+    watchers.insert(endpoint.to_string(), sender.clone());
+    let endpoint = endpoint.to_string();
+    std::thread::Builder::new()
+        .name("world-clock".into())
+        .spawn(move || watch_clock(&endpoint, &sender))
+        .expect("a thread for the world clock's watcher");
+    receiver
+}
+
+fn watch_clock(endpoint: &str, sender: &watch::Sender<Option<Reading>>) {
+    let mut failures = 0;
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        if sender.receiver_count() == 0 {
+            continue;
+        }
+        match crate::world_now_at(endpoint) {
+            Ok(world) => {
+                failures = 0;
+                sender.send_replace(Some(Reading {
+                    world,
+                    at: Instant::now(),
+                }));
+            }
+            Err(_) => failures += 1,
+        }
+        if failures >= GONE_AFTER_FAILURES {
+            watchers()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(endpoint);
+            sender.send_replace(Some(Reading {
+                world: f64::INFINITY,
+                at: Instant::now(),
+            }));
+            return;
+        }
+    }
+}
+
+/// Waits `seconds` of world time at the emulator at `endpoint`, whose world runs at most
+/// `scale` times faster than the wall clock.
+pub async fn sleep_on_world(endpoint: &str, scale: f64, seconds: f64) {
+    let mut clock = subscribe(endpoint);
+    let Ok(Some(first)) = clock.wait_for(Option::is_some).await.map(|r| *r) else {
+        return;
+    };
+    // The reading may be a few milliseconds old: counted from the latest world time it could
+    // stand for now, so the sleep never ends early.
+    let start = first.world + first.at.elapsed().as_secs_f64() * scale;
+    let end = start + seconds;
+    tokio::time::sleep(Duration::from_secs_f64(seconds / scale)).await;
+    let _ = clock
+        .wait_for(|reading| reading.is_some_and(|r| r.world >= end))
+        .await;
+}
 
 #[derive(Debug, Clone)]
 pub struct ScaledSleep {
@@ -36,34 +129,13 @@ impl ScaledSleep {
     }
 }
 
-/// World time at `endpoint`, read off the async runtime.
-async fn world_now(endpoint: &str) -> Option<f64> {
-    let endpoint = endpoint.to_string();
-    tokio::task::spawn_blocking(move || crate::world_now_at(&endpoint).ok())
-        .await
-        .ok()
-        .flatten()
-}
-
 impl AsyncSleep for ScaledSleep {
     fn sleep(&self, duration: Duration) -> Sleep {
         let (scale, world) = (self.scale, self.world.clone());
         Sleep::new(async move {
-            let wall = duration.div_f64(scale);
-            let Some(endpoint) = world else {
-                return tokio::time::sleep(wall).await;
-            };
-            let Some(start) = world_now(&endpoint).await else {
-                return tokio::time::sleep(wall).await;
-            };
-            let end = start + duration.as_secs_f64();
-            tokio::time::sleep(wall).await;
-            while let Some(now) = world_now(&endpoint).await {
-                if now >= end {
-                    return;
-                }
-                let left = Duration::from_secs_f64((end - now) / scale);
-                tokio::time::sleep(left.max(Duration::from_millis(20))).await;
+            match world {
+                Some(endpoint) => sleep_on_world(&endpoint, scale, duration.as_secs_f64()).await,
+                None => tokio::time::sleep(duration.div_f64(scale)).await,
             }
         })
     }

@@ -17,8 +17,6 @@ use axum::routing::post;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 
-use std::time::Duration;
-
 use crate::faults::{self, FaultKind, FaultPlan};
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, Diagnostic>> + Send>>;
@@ -235,28 +233,9 @@ async fn invoke(
 /// Ends `seconds` of world time from now (never, for `None`). The world's clock stands still
 /// while the emulator works, so a function is timed in AWS seconds, however slow this machine.
 async fn world_timeout(upstream: String, seconds: Option<f64>, scale: f64) {
-    let Some(seconds) = seconds else {
-        return std::future::pending().await;
-    };
-    let now = || {
-        let upstream = upstream.clone();
-        async move {
-            tokio::task::spawn_blocking(move || local_aws::world_now_at(&upstream).ok())
-                .await
-                .ok()
-                .flatten()
-        }
-    };
-    let Some(start) = now().await else {
-        return tokio::time::sleep(Duration::from_secs_f64(seconds / scale)).await;
-    };
-    while let Some(at) = now().await {
-        let left = start + seconds - at;
-        if left <= 0.0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs_f64(left / scale).max(Duration::from_millis(20)))
-            .await;
+    match seconds {
+        Some(seconds) => local_aws::clock::sleep_on_world(&upstream, scale, seconds).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -38,8 +38,9 @@ def main():
 
     moto.core.utils.utcnow = world.CLOCK.utcnow
 
-    from . import behaviours
+    from . import behaviours, speedups
 
+    speedups.install()
     behaviours.install()
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler

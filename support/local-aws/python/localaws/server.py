@@ -36,7 +36,11 @@ class WorldApp:
         path = environ["PATH_INFO"][len(API) :]
         method = environ["REQUEST_METHOD"]
         if path == "clock":
-            return _json(start_response, "200 OK", {"now": world.CLOCK.now(), "scale": world.CLOCK.scale})
+            return _json(
+                start_response,
+                "200 OK",
+                {"now": world.CLOCK.now(), "scale": world.CLOCK.scale, "held": world.CLOCK.held()},
+            )
         if path in ("hold", "release") and method == "POST":
             # Work in front of the emulator that stands for AWS's own (IAM evaluation) costs no
             # world time: the clock stands still as it does while a request is handled.

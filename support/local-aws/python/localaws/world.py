@@ -10,6 +10,7 @@ Behaviours register here with the id they have in the behaviour table of the Rus
 durations in AWS seconds.
 """
 
+import collections
 import datetime
 import json
 import os
@@ -23,6 +24,8 @@ class Clock:
     def __init__(self, scale):
         self.scale = float(scale)
         self._lock = threading.Lock()
+        # Notified when the clock runs again after standing still.
+        self._restarted = threading.Condition(self._lock)
         self._wall = time.monotonic()
         self._world = time.time()
         self._busy = 0
@@ -56,6 +59,13 @@ class Clock:
         with self._lock:
             self._advance()
             self._busy -= 1
+            if self._busy == 0:
+                self._restarted.notify_all()
+
+    def held(self):
+        """How many requests and holds stop the clock now."""
+        with self._lock:
+            return self._busy
 
     def pin(self, at):
         """For this thread, world time is `at` until `unpin`."""
@@ -65,11 +75,18 @@ class Clock:
         self._pinned.at = None
 
     def wait_until(self, deadline, interrupted=None):
-        """Sleeps (in wall time) until world time reaches `deadline`."""
+        """Sleeps (in wall time) until world time reaches `deadline`. While the clock stands
+        still the sleeper waits for it to run again: hundreds of sleepers (each request's latency
+        and each execution's Wait) that looked every millisecond would keep the interpreter from
+        the requests that hold the clock."""
         while True:
             left = deadline - self.now()
             if left <= 0 or (interrupted is not None and interrupted()):
                 return
+            with self._lock:
+                if self._busy:
+                    self._restarted.wait(0.05)
+                    continue
             time.sleep(min(max(left / self.scale, 0.001), 0.05))
 
     def sleep(self, seconds):
@@ -107,8 +124,52 @@ INSTALLERS = {}
 TICKERS = []
 # Functions run after the configuration changes (behaviours that rewrite moto's tables).
 CONFIG_LISTENERS = []
-# One request at a time: the world advances and is read consistently.
-REQUEST_LOCK = threading.RLock()
+
+
+class FairLock:
+    """A reentrant lock handed to waiting threads in the order they asked for it. A plain lock
+    lets any later thread take it first: with many executions at once, one request could wait
+    behind hundreds of later ones, past its caller's timeout."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._owner = None
+        self._depth = 0
+        self._queue = collections.deque()
+
+    def acquire(self):
+        me = threading.get_ident()
+        with self._guard:
+            if self._owner == me or (self._owner is None and not self._queue):
+                self._owner = me
+                self._depth += 1
+                return True
+            turn = threading.Event()
+            self._queue.append((me, turn))
+        # `release` makes this thread the owner before it sets the event.
+        turn.wait()
+        return True
+
+    def release(self):
+        with self._guard:
+            self._depth -= 1
+            if self._depth:
+                return
+            self._owner = None
+            if self._queue:
+                self._owner, turn = self._queue.popleft()
+                self._depth = 1
+                turn.set()
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+# One request at a time, in the order they came: the world advances and is read consistently.
+REQUEST_LOCK = FairLock()
 
 
 def behaviour(behaviour_id):
