@@ -1,6 +1,7 @@
 //! What an environment consists of and how it is doing, read back from AWS: the answer to
 //! "what did it make?" after a run, and to `status`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use provisioner_core::registry::{Record, Registry};
@@ -78,6 +79,17 @@ pub struct Service {
     pub image: Option<String>,
     /// The image digests the running tasks run.
     pub digests: Vec<String>,
+    /// The CPU architecture of the primary deployment's task definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<String>,
+    /// The capacity providers the service asks for, e.g. `FARGATE base=1 weight=1`; empty when
+    /// it runs on its launch type.
+    pub capacity_provider_strategy: Vec<String>,
+    /// Its launch type, when it has one instead of a strategy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// Running tasks per capacity provider (the mix the strategy gave).
+    pub running_on: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -364,7 +376,7 @@ async fn ecs_service(
         .find(|d| d.status() == Some("PRIMARY"))
         .and_then(|d| d.task_definition())
         .or(found.task_definition());
-    let image = match primary_task_definition {
+    let task_definition = match primary_task_definition {
         Some(td) => ecs
             .describe_task_definition()
             .task_definition(td)
@@ -372,15 +384,21 @@ async fn ecs_service(
             .await
             .context("DescribeTaskDefinition", td)
             .not_found_as_none()?
-            .and_then(|d| {
-                d.task_definition()?
-                    .container_definitions()
-                    .first()?
-                    .image()
-                    .map(str::to_string)
-            }),
+            .and_then(|d| d.task_definition),
         None => None,
     };
+    let image = task_definition
+        .as_ref()
+        .and_then(|td| td.container_definitions().first()?.image())
+        .map(str::to_string);
+    // A revision without a runtime platform runs on X86_64.
+    let cpu_architecture = task_definition.as_ref().map(|td| {
+        td.runtime_platform()
+            .and_then(|p| p.cpu_architecture())
+            .map_or("X86_64", |a| a.as_str())
+            .to_string()
+    });
+    let running = running_tasks(ecs, cluster, found.service_name().unwrap_or(arn)).await?;
     Ok(Some(Service {
         arn: arn.to_string(),
         status: found.status().unwrap_or_default().to_string(),
@@ -388,16 +406,31 @@ async fn ecs_service(
         desired: found.desired_count(),
         deployments,
         image,
-        digests: running_digests(ecs, cluster, found.service_name().unwrap_or(arn)).await?,
+        digests: running.digests,
+        cpu_architecture,
+        capacity_provider_strategy: found
+            .capacity_provider_strategy()
+            .iter()
+            .map(provisioner_core::ecs_tasks::placement_text)
+            .collect(),
+        launch_type: found.launch_type().map(|l| l.as_str().to_string()),
+        running_on: running.on,
     }))
 }
 
-/// The image digests the service's running tasks report, each once.
-async fn running_digests(
+/// What the service's running tasks report.
+struct RunningTasks {
+    /// Their image digests, each once.
+    digests: Vec<String>,
+    /// How many run on each capacity provider.
+    on: BTreeMap<String, usize>,
+}
+
+async fn running_tasks(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
-) -> Result<Vec<String>, ProvisionError> {
+) -> Result<RunningTasks, ProvisionError> {
     let mut arns = Vec::new();
     let mut pages = ecs
         .list_tasks()
@@ -412,15 +445,26 @@ async fn running_digests(
         }
     }
     let tasks = provisioner_core::ecs_tasks::describe(ecs, cluster, arns).await?;
-    let mut digests: Vec<String> = tasks
+    let running: Vec<_> = tasks
         .iter()
         .filter(|t| t.last_status() == Some("RUNNING"))
+        .collect();
+    let mut digests: Vec<String> = running
+        .iter()
         .flat_map(|t| t.containers())
         .filter_map(|c| c.image_digest().map(str::to_string))
         .collect();
     digests.sort();
     digests.dedup();
-    Ok(digests)
+    let mut on = BTreeMap::new();
+    for task in &running {
+        let provider = task
+            .capacity_provider_name()
+            .or(task.launch_type().map(|l| l.as_str()))
+            .unwrap_or("(unknown)");
+        *on.entry(provider.to_string()).or_insert(0) += 1;
+    }
+    Ok(RunningTasks { digests, on })
 }
 
 impl fmt::Display for Environment {
@@ -486,6 +530,27 @@ impl fmt::Display for Environment {
             }
             if !s.digests.is_empty() {
                 writeln!(f, "  running digest   {}", s.digests.join(", "))?;
+            }
+            if let Some(architecture) = &s.cpu_architecture {
+                writeln!(f, "  architecture     {architecture}")?;
+            }
+            let asked = match &s.launch_type {
+                _ if !s.capacity_provider_strategy.is_empty() => {
+                    s.capacity_provider_strategy.join(", ")
+                }
+                Some(launch_type) => format!("launch type {launch_type}"),
+                None => "(cluster default)".to_string(),
+            };
+            let running = s
+                .running_on
+                .iter()
+                .map(|(provider, n)| format!("{n} on {provider}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if running.is_empty() {
+                writeln!(f, "  capacity         {asked}")?;
+            } else {
+                writeln!(f, "  capacity         {asked}; running: {running}")?;
             }
         }
         for t in &self.targets {

@@ -238,6 +238,65 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "service.platformVersion",
         ),
         (
+            "unknown CPU architecture",
+            spec_with(json!({"service": {"cpuArchitecture": "ARM32"}})),
+            "service.cpuArchitecture",
+        ),
+        (
+            "ARM64 on a platform version before Graviton",
+            spec_with(json!({"service": {"cpuArchitecture": "ARM64", "platformVersion": "1.3.0"}})),
+            "service.cpuArchitecture",
+        ),
+        (
+            "unknown capacity provider",
+            spec_with(
+                json!({"service": {"capacityProviderStrategy": [{"capacityProvider": "EC2_SPOT", "weight": 1}]}}),
+            ),
+            "service.capacityProviderStrategy[0].capacityProvider",
+        ),
+        (
+            "capacity provider twice",
+            spec_with(json!({"service": {"capacityProviderStrategy": [
+                {"capacityProvider": "FARGATE", "weight": 1},
+                {"capacityProvider": "FARGATE", "weight": 2}]}})),
+            "service.capacityProviderStrategy[1].capacityProvider",
+        ),
+        (
+            "a base on two providers",
+            spec_with(json!({"service": {"capacityProviderStrategy": [
+                {"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                {"capacityProvider": "FARGATE_SPOT", "base": 2, "weight": 1}]}})),
+            "service.capacityProviderStrategy[1].base",
+        ),
+        (
+            "capacity weight out of range",
+            spec_with(
+                json!({"service": {"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1001}]}}),
+            ),
+            "service.capacityProviderStrategy[0].weight",
+        ),
+        (
+            "every capacity weight 0",
+            spec_with(
+                json!({"service": {"capacityProviderStrategy": [{"capacityProvider": "FARGATE", "base": 2}]}}),
+            ),
+            "service.capacityProviderStrategy",
+        ),
+        (
+            "Fargate Spot on ARM64 before platform 1.4.0",
+            spec_with(
+                json!({"service": {"cpuArchitecture": "ARM64", "platformVersion": "1.3.0",
+                "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}}),
+            ),
+            "service.capacityProviderStrategy[0].capacityProvider",
+        ),
+        (
+            "capacity providers with the EC2 launch type",
+            spec_with(json!({"service": {"launchType": "EC2",
+                "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}})),
+            "service.capacityProviderStrategy",
+        ),
+        (
             "bad log retention",
             spec_with(json!({"service": {"logRetentionDays": 2}})),
             "service.logRetentionDays",

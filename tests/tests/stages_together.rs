@@ -1,7 +1,8 @@
 //! All four stages against one emulator of the realistic world, in the order the state machine
 //! runs them and waiting as it waits: network, then endpoints and ALB side by side, then the
-//! service; then a teardown in reverse order that leaves the account empty. And the endpoints
-//! stage on a VPC whose DNS hostnames are off, which EC2 refuses private DNS.
+//! service; then a teardown in reverse order that leaves the account empty. The endpoints
+//! stage on a VPC whose DNS hostnames are off, which EC2 refuses private DNS. And Graviton tasks
+//! on a mix of Fargate and Fargate Spot, whose mix changes in place.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -55,6 +56,44 @@ fn ready(summary: StageSummary) {
     );
 }
 
+/// The four stages, recording their calls.
+struct Stages {
+    network: NetworkStage,
+    endpoints: EndpointsStage,
+    alb: AlbStage,
+    service: ServiceStage,
+}
+
+impl Stages {
+    fn of(h: &Harness) -> Self {
+        let clients = Clients {
+            ecs: h.ecs(),
+            logs: h.logs(),
+            elb: h.elbv2(),
+        };
+        Self {
+            network: NetworkStage::new(h.ec2(), h.context()),
+            endpoints: EndpointsStage::new(h.ec2(), h.context()),
+            alb: AlbStage::new(h.elbv2(), h.context()),
+            service: ServiceStage::new(clients, h.context())
+                .with_load_balancer_address(Some(h.load_balancer_address())),
+        }
+    }
+
+    /// Applies the four in the state machine's order. An apply may answer `pending` (a new load
+    /// balancer is provisioning); `status` follows up.
+    async fn build(&self, env: &Names) {
+        self.network.apply(env).await.unwrap();
+        let (e, a) = tokio::join!(self.endpoints.apply(env), self.alb.apply(env));
+        e.unwrap();
+        a.unwrap();
+        until_ready(|| self.endpoints.status(env)).await;
+        until_ready(|| self.alb.status(env)).await;
+        self.service.apply(env).await.unwrap();
+        until_ready(|| self.service.status(env)).await;
+    }
+}
+
 /// A harness on the realistic world.
 async fn realistic() -> Harness {
     Harness::start_with(EmulatorOptions {
@@ -75,27 +114,14 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
         )
         .await
         .unwrap();
-    let network = NetworkStage::new(h.ec2(), h.context());
-    let endpoints = EndpointsStage::new(h.ec2(), h.context());
-    let alb = AlbStage::new(h.elbv2(), h.context());
-    let clients = Clients {
-        ecs: h.ecs(),
-        logs: h.logs(),
-        elb: h.elbv2(),
-    };
-    let service = ServiceStage::new(clients, h.context())
-        .with_load_balancer_address(Some(h.load_balancer_address()));
+    let Stages {
+        network,
+        endpoints,
+        alb,
+        service,
+    } = Stages::of(&h);
     let env = &Names::new("together");
-
-    // An apply may answer `pending` (a new load balancer is provisioning); `status` follows up.
-    network.apply(env).await.unwrap();
-    let (e, a) = tokio::join!(endpoints.apply(env), alb.apply(env));
-    e.unwrap();
-    a.unwrap();
-    until_ready(|| endpoints.status(env)).await;
-    until_ready(|| alb.status(env)).await;
-    service.apply(env).await.unwrap();
-    until_ready(|| service.status(env)).await;
+    Stages::of(&h).build(env).await;
     for status in [
         network.status(env).await,
         endpoints.status(env).await,
@@ -133,14 +159,21 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
         .send()
         .await
         .unwrap();
-    assert!(lbs.load_balancers().is_empty());
+    // Other tests share the emulator: only this environment's are looked at.
+    assert!(lbs
+        .load_balancers()
+        .iter()
+        .all(|lb| lb.load_balancer_name() != Some(env.load_balancer().as_str())));
     let tgs = h
         .plain_elbv2()
         .describe_target_groups()
         .send()
         .await
         .unwrap();
-    assert!(tgs.target_groups().is_empty());
+    assert!(tgs
+        .target_groups()
+        .iter()
+        .all(|tg| tg.target_group_name() != Some(env.target_group().as_str())));
     let clusters = h.plain_ecs().list_clusters().send().await.unwrap();
     let active = h
         .plain_ecs()
@@ -152,6 +185,7 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
     assert!(active
         .clusters()
         .iter()
+        .filter(|c| c.cluster_name() == Some(env.cluster().as_str()))
         .all(|c| c.status() != Some("ACTIVE")));
 }
 
@@ -213,4 +247,149 @@ async fn private_dns_on_a_vpc_without_dns_hostnames_fails_naming_the_fix() {
         .unwrap();
     // The endpoints are made one by one, and EC2 refused the first.
     assert!(found.vpc_endpoints().is_empty(), "{found:?}");
+}
+
+/// The environment's ECS service (named after it, in its cluster).
+async fn service_of(h: &Harness, env: &str) -> aws_sdk_ecs::types::Service {
+    let described = h
+        .plain_ecs()
+        .describe_services()
+        .cluster(env)
+        .services(env)
+        .send()
+        .await
+        .unwrap();
+    described.services()[0].clone()
+}
+
+/// The running tasks of the service's primary deployment, per capacity provider (a previous
+/// deployment's may still be draining).
+async fn running_on(h: &Harness, env: &str) -> std::collections::BTreeMap<String, usize> {
+    let ecs = h.plain_ecs();
+    let primary = service_of(h, env)
+        .await
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .and_then(|d| d.id())
+        .unwrap()
+        .to_string();
+    let listed = ecs
+        .list_tasks()
+        .cluster(env)
+        .service_name(env)
+        .send()
+        .await
+        .unwrap();
+    let tasks = provisioner_core::ecs_tasks::describe(&ecs, env, listed.task_arns().to_vec())
+        .await
+        .unwrap();
+    let mut on = std::collections::BTreeMap::new();
+    for task in tasks
+        .iter()
+        .filter(|t| t.last_status() == Some("RUNNING") && t.started_by() == Some(&primary))
+    {
+        *on.entry(
+            task.capacity_provider_name()
+                .unwrap_or("(none)")
+                .to_string(),
+        )
+        .or_insert(0) += 1;
+    }
+    on
+}
+
+/// ARM64 tasks on one on-demand base and the rest on Spot: the task definition names the
+/// architecture, ECS places the tasks by base and weight, a changed mix is one UpdateService
+/// that starts a deployment, a re-apply is quiet, and removing the strategy goes back to the
+/// launch type.
+#[tokio::test]
+async fn graviton_tasks_run_on_the_capacity_mix_the_spec_asks_for() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let mut spec: serde_json::Value = serde_json::from_str(SPEC).unwrap();
+    spec["name"] = "mix".into();
+    spec["service"]["desiredCount"] = 4.into();
+    spec["service"]["cpuArchitecture"] = "ARM64".into();
+    spec["service"]["capacityProviderStrategy"] = serde_json::json!([
+        {"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+        {"capacityProvider": "FARGATE_SPOT", "weight": 3}
+    ]);
+    let zones = h.region_zones().await;
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let env = &Names::new("mix");
+    let stages = Stages::of(&h);
+    stages.build(env).await;
+
+    let service = service_of(&h, "mix").await;
+    assert_eq!(service.launch_type(), None);
+    let strategy: Vec<(String, i32, i32)> = service
+        .capacity_provider_strategy()
+        .iter()
+        .map(|i| (i.capacity_provider().to_string(), i.base(), i.weight()))
+        .collect();
+    assert_eq!(
+        strategy,
+        vec![("FARGATE".into(), 1, 1), ("FARGATE_SPOT".into(), 0, 3)]
+    );
+    let td = h
+        .plain_ecs()
+        .describe_task_definition()
+        .task_definition(service.task_definition().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let platform = td.task_definition().unwrap().runtime_platform().unwrap();
+    assert_eq!(
+        platform.cpu_architecture().map(|a| a.as_str()),
+        Some("ARM64")
+    );
+    assert_eq!(
+        running_on(&h, "mix").await,
+        [("FARGATE".to_string(), 1), ("FARGATE_SPOT".to_string(), 3)].into()
+    );
+
+    // All on Spot: one UpdateService that forces the deployment the change needs.
+    spec["service"]["capacityProviderStrategy"] =
+        serde_json::json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1}]);
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    assert_eq!(h.recorder.mutating_operations(), ["UpdateService"]);
+    let sent: serde_json::Value =
+        serde_json::from_str(&h.recorder.of("UpdateService")[0].body).unwrap();
+    assert_eq!(
+        sent["capacityProviderStrategy"],
+        serde_json::json!([{"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1}])
+    );
+    assert_eq!(sent["forceNewDeployment"], true);
+    until_ready(|| stages.service.status(env)).await;
+    assert_eq!(
+        running_on(&h, "mix").await,
+        [("FARGATE_SPOT".to_string(), 4)].into()
+    );
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    assert_eq!(h.recorder.mutating_operations(), Vec::<String>::new());
+
+    // No strategy: back on the launch type, with an empty strategy as ECS takes it.
+    spec["service"]
+        .as_object_mut()
+        .unwrap()
+        .remove("capacityProviderStrategy");
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    assert_eq!(h.recorder.mutating_operations(), ["UpdateService"]);
+    let sent: serde_json::Value =
+        serde_json::from_str(&h.recorder.of("UpdateService")[0].body).unwrap();
+    assert_eq!(sent["capacityProviderStrategy"], serde_json::json!([]));
+    until_ready(|| stages.service.status(env)).await;
+    assert_eq!(
+        service_of(&h, "mix")
+            .await
+            .launch_type()
+            .map(|l| l.as_str()),
+        Some("FARGATE")
+    );
 }

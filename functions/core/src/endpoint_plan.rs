@@ -48,8 +48,13 @@ impl Runtime {
 /// `LATEST` is at least 1.4.0; anything that is not a dotted number is treated as new.
 /// Whether a numeric platform version is older than 1.4.0 (LATEST is not).
 pub(crate) fn is_before_1_4(version: &str) -> bool {
+    is_before(version, [1, 4, 0])
+}
+
+/// Whether a Fargate platform version is a number below `minimum` (LATEST never is).
+pub(crate) fn is_before(version: &str, minimum: [u64; 3]) -> bool {
     let parts: Option<Vec<u64>> = version.split('.').map(|p| p.parse().ok()).collect();
-    parts.is_some_and(|p| p < vec![1, 4, 0])
+    parts.is_some_and(|p| p.as_slice() < minimum.as_slice())
 }
 
 /// What the task does that needs an AWS API.

@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
-    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentCircuitBreaker,
+    DeploymentConfiguration, LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags,
+    Service,
 };
 use provisioner_core::tags::ecs;
 use provisioner_core::{
@@ -91,7 +92,10 @@ pub struct WantedService {
     pub name: String,
     pub task_definition_arn: String,
     pub desired_count: i32,
+    /// Used when the strategy is empty.
     pub launch_type: LaunchType,
+    /// The capacity providers the tasks run on; empty: the launch type.
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
     pub platform_version: Option<String>,
     pub settings: Settings,
     pub subnet_ids: Vec<String>,
@@ -137,6 +141,20 @@ pub async fn find(
         .context("DescribeServices", name)
         .not_found_as_none()?;
     Ok(out.and_then(|o| o.services().first().cloned()))
+}
+
+/// `FARGATE base=1 weight=1, FARGATE_SPOT base=0 weight=3`, in a stable order.
+fn strategy_text(strategy: &[CapacityProviderStrategyItem]) -> String {
+    let mut items: Vec<String> = strategy
+        .iter()
+        .map(provisioner_core::ecs_tasks::placement_text)
+        .collect();
+    items.sort();
+    if items.is_empty() {
+        "(launch type)".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 fn network_matches(service: &Service, wanted: &WantedService) -> bool {
@@ -216,7 +234,16 @@ async fn create(
         .service_name(&wanted.name)
         .task_definition(&wanted.task_definition_arn)
         .desired_count(wanted.desired_count)
-        .launch_type(wanted.launch_type.clone())
+        .set_launch_type(
+            wanted
+                .capacity_provider_strategy
+                .is_empty()
+                .then(|| wanted.launch_type.clone()),
+        )
+        .set_capacity_provider_strategy(
+            (!wanted.capacity_provider_strategy.is_empty())
+                .then(|| wanted.capacity_provider_strategy.clone()),
+        )
         .set_platform_version(wanted.platform_version.clone())
         .deployment_configuration(wanted.settings.deployment_configuration())
         .health_check_grace_period_seconds(wanted.settings.grace_period_seconds)
@@ -252,7 +279,10 @@ async fn update(
 ) -> Result<(String, Vec<&'static str>), ProvisionError> {
     let arn = current.service_arn().unwrap_or_default().to_string();
     let launch_type = current.launch_type();
-    if launch_type.is_some() && launch_type != Some(&wanted.launch_type) {
+    if wanted.capacity_provider_strategy.is_empty()
+        && launch_type.is_some()
+        && launch_type != Some(&wanted.launch_type)
+    {
         return Err(ProvisionError::Conflict(format!(
             "service {} runs with launch type {:?}, the spec says {:?}; the launch type cannot \
              change in place: destroy the service stage and apply again",
@@ -282,6 +312,17 @@ async fn update(
             wanted.desired_count,
         );
         request = request.desired_count(wanted.desired_count);
+    }
+    // ECS moves a service between Fargate capacity providers, and back to its launch type with
+    // an empty strategy, in place; the change reaches the tasks with a new deployment only.
+    let live_strategy = strategy_text(current.capacity_provider_strategy());
+    let wanted_strategy = strategy_text(&wanted.capacity_provider_strategy);
+    if live_strategy != wanted_strategy {
+        changed.push("capacityProviderStrategy");
+        change = change.field("capacityProviderStrategy", live_strategy, wanted_strategy);
+        request = request
+            .set_capacity_provider_strategy(Some(wanted.capacity_provider_strategy.clone()))
+            .force_new_deployment(true);
     }
     let live = Settings::reported(current).or(recorded);
     if live != Some(wanted.settings) {

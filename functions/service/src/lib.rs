@@ -10,7 +10,9 @@ mod stability;
 mod task_definition;
 pub mod url_check;
 
-use aws_sdk_ecs::types::{Compatibility, LaunchType};
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, Compatibility, CpuArchitecture, LaunchType,
+};
 use provisioner_core::outputs::alb;
 use provisioner_core::outputs::network;
 use provisioner_core::spec::LaunchType as SpecLaunchType;
@@ -108,6 +110,23 @@ fn int(value: i64) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
 
+/// The spec's capacity provider strategy as ECS takes it.
+fn capacity_provider_strategy(
+    s: &provisioner_core::spec::ServiceSpec,
+) -> Result<Vec<CapacityProviderStrategyItem>, ProvisionError> {
+    s.capacity_provider_strategy
+        .iter()
+        .map(|item| {
+            CapacityProviderStrategyItem::builder()
+                .capacity_provider(item.capacity_provider.as_str())
+                .base(int(item.base))
+                .weight(int(item.weight))
+                .build()
+                .map_err(|e| ProvisionError::internal("capacity provider strategy", e))
+        })
+        .collect()
+}
+
 impl ServiceStage {
     /// The stage with the execution role the SAM template provides (used when a spec names
     /// none).
@@ -189,6 +208,7 @@ impl ServiceStage {
             } else {
                 Compatibility::Ec2
             },
+            cpu_architecture: CpuArchitecture::from(s.cpu_architecture.as_str()),
             cpu: s.cpu.to_string(),
             memory: s.memory.to_string(),
             execution_role_arn,
@@ -296,6 +316,7 @@ impl ServiceStage {
             } else {
                 LaunchType::Ec2
             },
+            capacity_provider_strategy: capacity_provider_strategy(s)?,
             platform_version: fargate.then(|| s.platform_version.clone()),
             settings,
             subnet_ids,

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
-    PortMapping, Secret, TaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
-    TransportProtocol,
+    Compatibility, ContainerDefinition, CpuArchitecture, KeyValuePair, LogConfiguration, LogDriver,
+    NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret, TaskDefinition,
+    TaskDefinitionField, TaskDefinitionStatus, TransportProtocol,
 };
 use provisioner_core::tags::ecs;
 use provisioner_core::{
@@ -24,6 +24,7 @@ const STREAM_PREFIX: &str = "ecs";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskShape {
     pub compatibility: Compatibility,
+    pub cpu_architecture: CpuArchitecture,
     pub cpu: String,
     pub memory: String,
     pub execution_role_arn: String,
@@ -46,6 +47,12 @@ impl TaskShape {
         let option = |key: &str| log.options().and_then(|o| o.get(key)).cloned();
         Some(Self {
             compatibility: td.requires_compatibilities().first()?.clone(),
+            // A revision registered without a runtime platform runs on X86_64.
+            cpu_architecture: td
+                .runtime_platform()
+                .and_then(|p| p.cpu_architecture())
+                .cloned()
+                .unwrap_or(CpuArchitecture::X8664),
             cpu: td.cpu()?.to_string(),
             memory: td.memory()?.to_string(),
             execution_role_arn: td.execution_role_arn()?.to_string(),
@@ -68,7 +75,7 @@ impl TaskShape {
     }
 
     /// Each field, live and wanted, for [`Change::differing`].
-    fn beside(&self, wanted: &Self) -> [(&'static str, String, String); 11] {
+    fn beside(&self, wanted: &Self) -> [(&'static str, String, String); 12] {
         let map = |m: &BTreeMap<String, String>| {
             m.iter()
                 .map(|(k, v)| format!("{k}={v}"))
@@ -80,6 +87,11 @@ impl TaskShape {
                 "compatibility",
                 self.compatibility.as_str().to_string(),
                 wanted.compatibility.as_str().to_string(),
+            ),
+            (
+                "cpuArchitecture",
+                self.cpu_architecture.as_str().to_string(),
+                wanted.cpu_architecture.as_str().to_string(),
             ),
             ("cpu", self.cpu.clone(), wanted.cpu.clone()),
             ("memory", self.memory.clone(), wanted.memory.clone()),
@@ -214,6 +226,12 @@ pub async fn ensure(
             .family(&family)
             .requires_compatibilities(shape.compatibility.clone())
             .network_mode(NetworkMode::Awsvpc)
+            .runtime_platform(
+                RuntimePlatform::builder()
+                    .cpu_architecture(shape.cpu_architecture.clone())
+                    .operating_system_family(OsFamily::Linux)
+                    .build(),
+            )
             .cpu(&shape.cpu)
             .memory(&shape.memory)
             .execution_role_arn(&shape.execution_role_arn)

@@ -122,6 +122,61 @@ pub enum LaunchType {
     Ec2,
 }
 
+/// CPU architecture of the tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub enum CpuArchitecture {
+    #[default]
+    #[serde(rename = "X86_64")]
+    X86_64,
+    #[serde(rename = "ARM64")]
+    Arm64,
+}
+
+impl CpuArchitecture {
+    /// As ECS names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X86_64 => "X86_64",
+            Self::Arm64 => "ARM64",
+        }
+    }
+}
+
+/// A Fargate capacity provider: FARGATE (on-demand) or FARGATE_SPOT (spare capacity at a
+/// discount; a task may be stopped with two minutes' warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CapacityProvider {
+    Fargate,
+    FargateSpot,
+}
+
+impl CapacityProvider {
+    /// As ECS names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fargate => "FARGATE",
+            Self::FargateSpot => "FARGATE_SPOT",
+        }
+    }
+}
+
+/// One capacity provider of the service's strategy, as ECS takes it.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CapacityProviderItem {
+    pub capacity_provider: CapacityProvider,
+    /// Tasks that run on this provider before the weights apply (0-100000; on one provider only).
+    #[serde(default)]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub base: i64,
+    /// Share of the tasks beyond the bases (0-1000).
+    #[serde(default)]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub weight: i64,
+}
+
 /// The ECS service, its task definition and its single container.
 #[serde_as]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -160,6 +215,14 @@ pub struct ServiceSpec {
     pub health_check_grace_period_seconds: i64,
     #[serde(default)]
     pub launch_type: LaunchType,
+    /// CPU architecture of the tasks: X86_64 or ARM64 (AWS Graviton, which needs an image with a
+    /// linux/arm64 variant).
+    #[serde(default)]
+    pub cpu_architecture: CpuArchitecture,
+    /// Fargate capacity providers the tasks run on, e.g. a base on FARGATE and the rest mostly on
+    /// FARGATE_SPOT; without it the tasks run on on-demand Fargate (launch type FARGATE).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<CapacityProviderItem>,
     /// Fargate platform version: "LATEST" or a version such as "1.4.0".
     #[serde(default = "defaults::platform_version")]
     pub platform_version: String,

@@ -7,8 +7,11 @@ use std::str::FromStr;
 use ipnet::Ipv4Net;
 
 use super::fargate::{valid_fargate_memory, FARGATE_CPU_VALUES};
-use super::{EnvironmentSpec, FieldError, LaunchType, SpecError, SubnetSpec};
-use crate::endpoint_plan::is_before_1_4;
+use super::{
+    CapacityProvider, CpuArchitecture, EnvironmentSpec, FieldError, LaunchType, ServiceSpec,
+    SpecError, SubnetSpec,
+};
+use crate::endpoint_plan::{is_before, is_before_1_4};
 use crate::naming::MAX_ENVIRONMENT_NAME_LEN;
 use crate::store::ADVANCED_TIER_LIMIT;
 
@@ -352,6 +355,7 @@ fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
             ),
         );
     }
+    capacity(s, p);
 
     let mut names = HashSet::new();
     for key in s.environment.keys() {
@@ -411,6 +415,75 @@ fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
                 "{} is not a CloudWatch Logs retention; allowed: {LOG_RETENTION_DAYS:?}",
                 s.log_retention_days
             ),
+        );
+    }
+}
+
+/// The architecture and the capacity provider strategy (ECS API reference,
+/// CapacityProviderStrategyItem; ECS Developer Guide, "Fargate capacity providers" and
+/// "Amazon ECS task definitions for 64-bit ARM workloads").
+fn capacity(s: &ServiceSpec, p: &mut Problems) {
+    let version = &s.platform_version;
+    let fargate = s.launch_type == LaunchType::Fargate;
+    if fargate && s.cpu_architecture == CpuArchitecture::Arm64 && is_before_1_4(version) {
+        p.add(
+            "service.cpuArchitecture",
+            format!("ARM64 on Fargate needs platform version 1.4.0 or LATEST (service.platformVersion is {version})"),
+        );
+    }
+    let strategy = &s.capacity_provider_strategy;
+    if strategy.is_empty() {
+        return;
+    }
+    if !fargate {
+        p.add(
+            "service.capacityProviderStrategy",
+            "names Fargate capacity providers, but service.launchType is EC2: remove one of the two",
+        );
+    }
+    let mut seen = HashSet::new();
+    let mut based = None;
+    for (i, item) in strategy.iter().enumerate() {
+        let field = format!("service.capacityProviderStrategy[{i}]");
+        let provider = item.capacity_provider.as_str();
+        if !seen.insert(item.capacity_provider) {
+            p.add(
+                format!("{field}.capacityProvider"),
+                format!("{provider} is already in the strategy; allowed: each of FARGATE and FARGATE_SPOT at most once"),
+            );
+        }
+        p.range(&format!("{field}.base"), item.base, 0, 100_000);
+        p.range(&format!("{field}.weight"), item.weight, 0, 1000);
+        if item.base > 0 {
+            match based {
+                Some(first) => p.add(
+                    format!("{field}.base"),
+                    format!("{} is the second base; allowed: a base on one provider only ({first} has one)", item.base),
+                ),
+                None => based = Some(provider),
+            }
+        }
+        let spot_minimum = match s.cpu_architecture {
+            CpuArchitecture::X86_64 => [1, 3, 0],
+            CpuArchitecture::Arm64 => [1, 4, 0],
+        };
+        if item.capacity_provider == CapacityProvider::FargateSpot
+            && is_before(version, spot_minimum)
+        {
+            let [major, minor, patch] = spot_minimum;
+            p.add(
+                format!("{field}.capacityProvider"),
+                format!(
+                    "FARGATE_SPOT with {} tasks needs platform version {major}.{minor}.{patch} or LATEST (service.platformVersion is {version})",
+                    s.cpu_architecture.as_str()
+                ),
+            );
+        }
+    }
+    if strategy.iter().all(|item| item.weight == 0) {
+        p.add(
+            "service.capacityProviderStrategy",
+            "every weight is 0, so no task beyond the base has a provider; allowed: at least one weight from 1 to 1000",
         );
     }
 }

@@ -9,7 +9,11 @@ target group's deregistration delay, then stop and release their interface. When
 deployment's tasks all run healthy and nothing else is left, its rollout is COMPLETED. Tasks that
 fail to start count towards the circuit breaker (0.5 x desired, at least 3, at most 200); when it
 trips the rollout FAILS and, with rollback, ECS rolls back to the last completed deployment.
-DeleteService leaves the service DRAINING until its tasks have stopped, and a CreateService of the
+A service with a capacity provider strategy places each new task on the provider whose base is
+not yet met, else on the one furthest below its weight's share (the ECS Developer Guide's
+"capacity provider strategy": base first, then weights); UpdateService changes the
+strategy in place (an empty one returns to the launch type), refuses a provider the cluster does
+not have, and starts no deployment for it unless forced. DeleteService leaves the service DRAINING until its tasks have stopped, and a CreateService of the
 same name meanwhile is refused. DescribeServices reports the deployment configuration and grace
 period the service was given (the emulator drops them).
 
@@ -80,6 +84,7 @@ def _new_deployment(service, task_definition):
         "createdAt": now,
         "updatedAt": now,
         "launchType": service.launch_type,
+        "capacityProviderStrategy": copy.deepcopy(getattr(service, "capacity_provider_strategy", None) or []),
         "platformVersion": service.platform_version or "LATEST",
         "platformFamily": "Linux",
         "networkConfiguration": service.network_configuration,
@@ -118,6 +123,42 @@ class WorldTask:
         pass
 
 
+def _provider_for(service, deployment):
+    """The capacity provider the deployment's next task is placed on (None: the launch type)."""
+    strategy = deployment.get("capacityProviderStrategy") or []
+    if not strategy:
+        return None
+    placed = {}
+    for task in service._world_tasks:
+        if task._world_deployment == deployment["id"] and task._world_status != "STOPPED":
+            placed[task.capacity_provider_name] = placed.get(task.capacity_provider_name, 0) + 1
+    for item in strategy:
+        if placed.get(item["capacityProvider"], 0) < int(item.get("base", 0)):
+            return item["capacityProvider"]
+    # Beyond the bases, the provider whose share stays furthest below its weight's; a tie goes
+    # to the larger weight.
+    weighted = [item for item in strategy if int(item.get("weight", 0)) > 0] or strategy
+
+    def after_one_more(item):
+        weight = max(int(item.get("weight", 0)), 1)
+        beyond = max(placed.get(item["capacityProvider"], 0) - int(item.get("base", 0)), 0)
+        return ((beyond + 1) / weight, -weight)
+
+    chosen = min(weighted, key=after_one_more)
+    return chosen["capacityProvider"]
+
+
+def _check_providers(cluster, strategy):
+    for item in strategy or []:
+        if item["capacityProvider"] not in (cluster.capacity_providers or []):
+            raise AwsError(
+                "InvalidParameterException",
+                "The specified capacity provider strategy cannot contain a capacity provider that is not "
+                "associated with the cluster. Associate the capacity provider with the cluster or specify "
+                "a valid capacity provider and try again.",
+            )
+
+
 def _start_task(backend, service, deployment):
     from moto.ecs.models import Task
 
@@ -142,6 +183,7 @@ def _start_task(backend, service, deployment):
         platform_version=service.platform_version or "LATEST",
     )
     task.__class__ = type("WorldEcsTask", (WorldTask, Task), {})
+    task.capacity_provider_name = _provider_for(service, deployment)
     # Replace the emulator's interface (an address outside the subnet) with one of the subnet.
     for detail in task.attachments[0]["details"]:
         if detail["name"] == "networkInterfaceId":
@@ -440,10 +482,20 @@ def install():
 
     @wrap(EC2ContainerServiceResponse, "create_service")
     def create_service_settings(original, self):
+        strategy = self._get_param("capacityProviderStrategy")
+        if world.on(ID) and strategy:
+            _check_providers(self.ecs_backend._get_cluster(self._get_param("cluster", "default")), strategy)
         result = original(self)
         service = self.ecs_backend._get_service(
             self._get_param("cluster", "default"), self._get_param("serviceName")
         )
+        if world.on(ID) and strategy:
+            # The emulator drops the strategy and takes a missing launch type for EC2.
+            service.capacity_provider_strategy = strategy
+            service.launch_type = None
+            for deployment in service.deployments:
+                deployment["capacityProviderStrategy"] = copy.deepcopy(strategy)
+                deployment["launchType"] = None
         if world.on(ID):
             service.deployment_configuration = self._get_param("deploymentConfiguration")
             service.health_check_grace_period_seconds = self._get_param("healthCheckGracePeriodSeconds")
@@ -455,6 +507,9 @@ def install():
         if not world.on(ID):
             return original(self, props)
         service = self._get_service(props.get("cluster", "default"), props["service"].split("/")[-1])
+        strategy = props.get("capacity_provider_strategy")
+        if strategy is not None:
+            _check_providers(self._get_cluster(props.get("cluster", "default")), strategy)
         # AWS starts new tasks when any of these changes (UpdateService API reference).
         rolled = ("task_definition", "network_configuration", "load_balancers", "platform_version")
         before = {name: copy.deepcopy(getattr(service, name, None)) for name in rolled}
@@ -464,6 +519,10 @@ def install():
         running, pending = service.running_count, service.pending_count
         updated = original(self, dict(props))
         updated.running_count, updated.pending_count = running, pending
+        if strategy is not None:
+            # A service on capacity providers reports no launch type; back on none, it runs on
+            # its launch type again.
+            updated.launch_type = None if strategy else "FARGATE"
         changed = any(getattr(updated, name, None) != before[name] for name in rolled)
         if changed or force:
             _new_deployment(updated, updated.task_definition)
