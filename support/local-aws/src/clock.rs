@@ -19,6 +19,8 @@ use tokio::sync::watch;
 
 /// How often the watcher reads the clock while something sleeps on it.
 const WATCH_EVERY: Duration = Duration::from_millis(20);
+/// A reading younger than this starts a sleep (the watcher reads every [`WATCH_EVERY`]).
+const FRESH: Duration = Duration::from_millis(60);
 /// After this many failed reads in a row the emulator is taken to be gone: the sleeps end.
 const GONE_AFTER_FAILURES: u32 = 50;
 
@@ -88,11 +90,14 @@ fn watch_clock(endpoint: &str, sender: &watch::Sender<Option<Reading>>) {
 /// `scale` times faster than the wall clock.
 pub async fn sleep_on_world(endpoint: &str, scale: f64, seconds: f64) {
     let mut clock = subscribe(endpoint);
-    let Ok(Some(first)) = clock.wait_for(Option::is_some).await.map(|r| *r) else {
+    // A reading taken while nothing slept may be old, and the clock may have stood still since:
+    // the sleep starts from one taken now.
+    let fresh = |reading: &Option<Reading>| reading.is_some_and(|r| r.at.elapsed() < FRESH);
+    let Ok(Some(first)) = clock.wait_for(fresh).await.map(|r| *r) else {
         return;
     };
-    // The reading may be a few milliseconds old: counted from the latest world time it could
-    // stand for now, so the sleep never ends early.
+    // Even a fresh reading is a few milliseconds old: counted from the latest world time it
+    // could stand for now, so the sleep never ends early.
     let start = first.world + first.at.elapsed().as_secs_f64() * scale;
     let end = start + seconds;
     tokio::time::sleep(Duration::from_secs_f64(seconds / scale)).await;
