@@ -70,7 +70,13 @@ pub fn estimate(spec: &EnvironmentSpec, region: &str) -> Estimate {
     let p = &table.regions[priced_as];
     let month = table.hours_per_month;
     let service = &spec.service;
-    let architecture = "X86_64";
+    let architecture = service.cpu_architecture.as_str();
+    // Spot has no list price (it follows spare capacity, up to 70% below on-demand): its tasks
+    // are priced as on-demand, an upper bound.
+    let spot = service
+        .capacity_provider_strategy
+        .iter()
+        .any(|item| item.capacity_provider == crate::spec::CapacityProvider::FargateSpot);
     let (vcpu, gb) = (service.cpu as f64 / 1024.0, service.memory as f64 / 1024.0);
     let tasks = service.desired_count as f64;
     let fargate = tasks
@@ -88,8 +94,13 @@ pub fn estimate(spec: &EnvironmentSpec, region: &str) -> Estimate {
         Line {
             item: "Fargate".into(),
             detail: format!(
-                "{} tasks x {vcpu} vCPU, {gb} GB ({architecture})",
-                service.desired_count
+                "{} tasks x {vcpu} vCPU, {gb} GB ({architecture}){}",
+                service.desired_count,
+                if spot {
+                    "; Spot tasks priced as on-demand, an upper bound"
+                } else {
+                    ""
+                }
             ),
             monthly: fargate,
         },
@@ -225,5 +236,24 @@ mod tests {
             fargate.monthly, 144.16,
             "4 x (1 x 0.04048 + 2 x 0.004445) x 730"
         );
+    }
+
+    #[test]
+    fn graviton_tasks_cost_the_arm_price_and_spot_is_an_upper_bound() {
+        let e = estimate(
+            &spec(
+                serde_json::json!({"name": "arm", "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1",
+                    "cpuArchitecture": "ARM64",
+                    "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}}),
+            ),
+            "us-east-1",
+        );
+        let fargate = e.lines.iter().find(|l| l.item == "Fargate").unwrap();
+        assert_eq!(
+            fargate.monthly, 14.42,
+            "2 x (0.25 x 0.03238 + 0.5 x 0.00356) x 730"
+        );
+        assert!(fargate.detail.contains("(ARM64)"), "{}", fargate.detail);
+        assert!(fargate.detail.contains("Spot tasks priced as on-demand"));
     }
 }
