@@ -56,6 +56,13 @@ fn ready(summary: StageSummary) {
     );
 }
 
+/// The spec of this file under another environment name.
+fn spec_named(name: &str) -> serde_json::Value {
+    let mut spec: serde_json::Value = serde_json::from_str(SPEC).unwrap();
+    spec["name"] = name.into();
+    spec
+}
+
 /// The four stages, recording their calls.
 struct Stages {
     network: NetworkStage,
@@ -196,8 +203,7 @@ async fn four_stages_build_the_environment_and_tear_down_to_an_empty_account() {
 async fn private_dns_on_a_vpc_without_dns_hostnames_fails_naming_the_fix() {
     let h = realistic().await;
     let store = SsmStore::new(h.ssm());
-    let mut spec: serde_json::Value = serde_json::from_str(SPEC).unwrap();
-    spec["name"] = "nodns".into();
+    let spec = spec_named("nodns");
     store
         .submit_spec(&spec, &h.region_zones().await)
         .await
@@ -307,8 +313,7 @@ async fn running_on(h: &Harness, env: &str) -> std::collections::BTreeMap<String
 async fn graviton_tasks_run_on_the_capacity_mix_the_spec_asks_for() {
     let h = realistic().await;
     let store = SsmStore::new(h.ssm());
-    let mut spec: serde_json::Value = serde_json::from_str(SPEC).unwrap();
-    spec["name"] = "mix".into();
+    let mut spec = spec_named("mix");
     spec["service"]["desiredCount"] = 4.into();
     spec["service"]["cpuArchitecture"] = "ARM64".into();
     spec["service"]["capacityProviderStrategy"] = serde_json::json!([

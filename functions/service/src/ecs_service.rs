@@ -1,5 +1,6 @@
-//! The ECS service: Fargate tasks in the private subnets behind the target group, rolling
-//! deployments bounded by the spec's percentages, and the circuit breaker with rollback.
+//! The ECS service: Fargate tasks in the private subnets behind the target group, on the
+//! launch type or a capacity provider strategy, rolling deployments bounded by the spec's
+//! percentages, and the circuit breaker with rollback.
 
 use std::collections::BTreeSet;
 
