@@ -90,6 +90,9 @@ pub struct Service {
     pub launch_type: Option<String>,
     /// Running tasks per capacity provider (the mix the strategy gave).
     pub running_on: BTreeMap<String, usize>,
+    /// The autoscaling limits and targets last applied, e.g. `1-10 tasks, cpu 70%`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_scaling: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -117,6 +120,7 @@ pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub scaling: aws_sdk_applicationautoscaling::Client,
 }
 
 impl Clients {
@@ -127,6 +131,7 @@ impl Clients {
             ecs: aws_sdk_ecs::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            scaling: aws_sdk_applicationautoscaling::Client::new(config),
         }
     }
 
@@ -181,7 +186,12 @@ pub async fn describe(
     }
     if let Some(arn) = one(&service, outputs::service::SERVICE_ARN) {
         let cluster = one(&service, outputs::service::CLUSTER_ARN).unwrap_or_default();
-        env.service = ecs_service(&clients.ecs, &cluster, &arn).await?;
+        env.service = ecs_service(&clients.ecs, &cluster, &arn)
+            .await?
+            .map(|s| Service {
+                auto_scaling: one(&service, outputs::service::AUTO_SCALING),
+                ..s
+            });
     }
     let Some(vpc_id) = one(&network, outputs::network::VPC_ID) else {
         return Ok(env);
@@ -415,6 +425,7 @@ async fn ecs_service(
             .collect(),
         launch_type: found.launch_type().map(|l| l.as_str().to_string()),
         running_on: running.on,
+        auto_scaling: None,
     }))
 }
 
@@ -533,6 +544,9 @@ impl fmt::Display for Environment {
             }
             if let Some(architecture) = &s.cpu_architecture {
                 writeln!(f, "  architecture     {architecture}")?;
+            }
+            if let Some(scaling) = &s.auto_scaling {
+                writeln!(f, "  autoscaling      {scaling}")?;
             }
             let asked = match &s.launch_type {
                 _ if !s.capacity_provider_strategy.is_empty() => {
@@ -691,6 +705,21 @@ pub async fn leftovers(clients: &Clients, name: &str) -> Result<Vec<String>, Pro
             .filter(|c| c.status() == Some("ACTIVE"))
             .filter_map(|c| c.cluster_arn())
             .map(|a| format!("cluster {a}")),
+    );
+    let scalable = names.scalable_service();
+    let targets = clients
+        .scaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_ids(&scalable)
+        .send()
+        .await
+        .context("DescribeScalableTargets", &scalable)?;
+    left.extend(
+        targets
+            .scalable_targets()
+            .iter()
+            .map(|t| format!("scalable target {}", t.resource_id())),
     );
     let parameters = clients
         .ssm

@@ -219,6 +219,37 @@ pub async fn resources(system: &LocalSystem, environment: &str) -> Vec<(String, 
     for arn in families.task_definition_arns() {
         found.push(("task definition".into(), arn.clone()));
     }
+    let scaling = aws_sdk_applicationautoscaling::Client::new(&system.config);
+    let scalable = names.scalable_service();
+    let ecs_namespace = aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs;
+    let targets = scaling
+        .describe_scalable_targets()
+        .service_namespace(ecs_namespace.clone())
+        .resource_ids(&scalable)
+        .send()
+        .await
+        .unwrap();
+    for t in targets.scalable_targets() {
+        found.push((
+            "scalable target".into(),
+            format!(
+                "{} {}-{}",
+                t.resource_id(),
+                t.min_capacity(),
+                t.max_capacity()
+            ),
+        ));
+    }
+    let policies = scaling
+        .describe_scaling_policies()
+        .service_namespace(ecs_namespace)
+        .resource_id(&scalable)
+        .send()
+        .await
+        .unwrap();
+    for p in policies.scaling_policies() {
+        found.push(("scaling policy".into(), p.policy_name().to_string()));
+    }
     let ssm = aws_sdk_ssm::Client::new(&system.config);
     for name in test_support::stored_parameters(&ssm, environment).await {
         let value = ssm

@@ -3,6 +3,7 @@
 //! answered with a 500, hung until the caller gave up, the Lambda dying or running out of time
 //! right after the call). A create still makes exactly one set of resources, a re-apply then
 //! changes nothing, and a destroy (under the same faults) leaves nothing tagged and no parameter.
+//! The spec turns on autoscaling, so its target and policies are made under the faults too.
 
 use std::collections::BTreeMap;
 
@@ -29,7 +30,9 @@ fn rates() -> Vec<(FaultKind, f64)> {
 }
 
 fn apply(name: &str) -> Value {
-    json!({"action": "apply", "spec": {"name": name, "service": {"image": IMAGE}}})
+    json!({"action": "apply", "spec": {"name": name, "service": {"image": IMAGE,
+        "autoScaling": {"minTasks": 1, "maxTasks": 4, "targetCpuPercent": 60,
+                        "targetRequestsPerTask": 800}}}})
 }
 
 /// How many of each kind of resource an environment has.
@@ -104,6 +107,13 @@ async fn runs_converge(seeds: std::ops::RangeInclusive<u64>) {
             Vec::<String>::new(),
             "seed {seed}: nothing tagged is left"
         );
+        // (The emulator keeps the tags of deleted EC2 resources: those are looked up above.)
+        let left: Vec<(String, String)> = resources(&system, &environment)
+            .await
+            .into_iter()
+            .filter(|(kind, _)| !kind.starts_with("Some("))
+            .collect();
+        assert_eq!(left, vec![], "seed {seed}: nothing else is left");
         let ssm = aws_sdk_ssm::Client::new(&system.config);
         assert_eq!(
             stored_parameters(&ssm, &environment).await,

@@ -297,6 +297,36 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "service.capacityProviderStrategy",
         ),
         (
+            "autoscaling minimum above maximum",
+            spec_with(json!({"service": {"autoScaling": {"minTasks": 5, "maxTasks": 3}}})),
+            "service.autoScaling.minTasks",
+        ),
+        (
+            "autoscaling maximum above the tasks per service",
+            spec_with(json!({"service": {"autoScaling": {"maxTasks": 5001}}})),
+            "service.autoScaling.maxTasks",
+        ),
+        (
+            "autoscaling CPU target above 100%",
+            spec_with(json!({"service": {"autoScaling": {"targetCpuPercent": 120}}})),
+            "service.autoScaling.targetCpuPercent",
+        ),
+        (
+            "autoscaling requests target of 0",
+            spec_with(json!({"service": {"autoScaling": {"targetRequestsPerTask": 0}}})),
+            "service.autoScaling.targetRequestsPerTask",
+        ),
+        (
+            "autoscaling cooldown out of range",
+            spec_with(json!({"service": {"autoScaling": {"scaleInCooldownSeconds": -1}}})),
+            "service.autoScaling.scaleInCooldownSeconds",
+        ),
+        (
+            "unknown autoscaling field",
+            spec_with(json!({"service": {"autoScaling": {"targetCPU": 50}}})),
+            "service.autoScaling.targetCPU",
+        ),
+        (
             "bad log retention",
             spec_with(json!({"service": {"logRetentionDays": 2}})),
             "service.logRetentionDays",

@@ -77,6 +77,7 @@ impl Stages {
             ecs: h.ecs(),
             logs: h.logs(),
             elb: h.elbv2(),
+            scaling: h.scaling(),
         };
         Self {
             network: NetworkStage::new(h.ec2(), h.context()),
@@ -397,4 +398,199 @@ async fn graviton_tasks_run_on_the_capacity_mix_the_spec_asks_for() {
             .map(|l| l.as_str()),
         Some("FARGATE")
     );
+}
+
+/// The service's scalable target and its policies, as Application Auto Scaling reports them:
+/// `(min, max)` and `(policy name, metric, target value, resource label)`.
+async fn scaling_of(
+    h: &Harness,
+    env: &Names,
+) -> (
+    Option<(i32, i32)>,
+    Vec<(String, String, f64, Option<String>)>,
+) {
+    use aws_sdk_applicationautoscaling::types::ServiceNamespace;
+    let scaling = h.plain_scaling();
+    let id = env.scalable_service();
+    let targets = scaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(&id)
+        .send()
+        .await
+        .unwrap();
+    let limits = targets
+        .scalable_targets()
+        .first()
+        .map(|t| (t.min_capacity(), t.max_capacity()));
+    let policies = scaling
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let mut tracked: Vec<_> = policies
+        .scaling_policies()
+        .iter()
+        .map(|p| {
+            let c = p.target_tracking_scaling_policy_configuration().unwrap();
+            let m = c.predefined_metric_specification().unwrap();
+            (
+                p.policy_name().to_string(),
+                m.predefined_metric_type().as_str().to_string(),
+                c.target_value(),
+                m.resource_label().map(str::to_string),
+            )
+        })
+        .collect();
+    tracked.sort_by(|a, b| a.0.cmp(&b.0));
+    (limits, tracked)
+}
+
+/// Autoscaling between the spec's limits: a new service starts within them, the count
+/// autoscaling sets survives re-applies and redeploys, a changed target or limit is the one call
+/// it needs, and dropping autoscaling deregisters the target and restores the spec's count.
+#[tokio::test]
+async fn autoscaling_owns_the_task_count_and_changes_are_the_calls_they_need() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let mut spec = spec_named("scaled");
+    spec["service"]["desiredCount"] = 1.into();
+    spec["service"]["autoScaling"] = serde_json::json!({
+        "minTasks": 2, "maxTasks": 6, "targetCpuPercent": 60, "targetRequestsPerTask": 500
+    });
+    let zones = h.region_zones().await;
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let env = &Names::new("scaled");
+    let stages = Stages::of(&h);
+    stages.build(env).await;
+
+    // The count starts at the minimum, not the spec's 1.
+    assert_eq!(service_of(&h, "scaled").await.desired_count(), 2);
+    let lb_arn = store
+        .stage_outputs(env, "alb")
+        .await
+        .unwrap()
+        .get("load-balancer-arn")
+        .unwrap()
+        .to_parameter_value();
+    let tg_arn = service_of(&h, "scaled").await.load_balancers()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string();
+    let label = format!(
+        "{}/targetgroup/{}",
+        lb_arn.split_once(":loadbalancer/").unwrap().1,
+        tg_arn.split_once(":targetgroup/").unwrap().1
+    );
+    let (limits, policies) = scaling_of(&h, env).await;
+    assert_eq!(limits, Some((2, 6)));
+    assert_eq!(
+        policies,
+        vec![
+            (
+                "scaled-scaling-cpu".to_string(),
+                "ECSServiceAverageCPUUtilization".to_string(),
+                60.0,
+                None
+            ),
+            (
+                "scaled-scaling-requests".to_string(),
+                "ALBRequestCountPerTarget".to_string(),
+                500.0,
+                Some(label)
+            ),
+        ]
+    );
+
+    // Autoscaling scales out (its activity is an UpdateService); a re-apply leaves the count.
+    h.plain_ecs()
+        .update_service()
+        .cluster("scaled")
+        .service("scaled")
+        .desired_count(4)
+        .send()
+        .await
+        .unwrap();
+    until_ready(|| stages.service.status(env)).await;
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    assert_eq!(h.recorder.mutating_operations(), Vec::<String>::new());
+    assert_eq!(service_of(&h, "scaled").await.desired_count(), 4);
+
+    // A redeploy rolls the image and sends no count either.
+    let digest = format!(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:{}",
+        "a".repeat(64)
+    );
+    h.recorder.clear();
+    stages
+        .service
+        .redeploy(env, &digest, Some("2026-11-29T12:00:00Z"))
+        .await
+        .unwrap();
+    let sent: Vec<serde_json::Value> = h
+        .recorder
+        .of("UpdateService")
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].get("desiredCount").is_none(), "{sent:?}");
+    assert_eq!(service_of(&h, "scaled").await.desired_count(), 4);
+
+    // A new CPU target is one PutScalingPolicy (and the stage's record of its limits).
+    spec["service"]["autoScaling"]["targetCpuPercent"] = 50.into();
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    assert_eq!(
+        h.recorder.mutating_operations(),
+        ["PutScalingPolicy", "PutParameter"]
+    );
+    assert_eq!(scaling_of(&h, env).await.1[0].2, 50.0);
+
+    // A minimum above the count is one RegisterScalableTarget, and AWS scales out to it.
+    spec["service"]["autoScaling"]["minTasks"] = 5.into();
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    assert_eq!(
+        h.recorder.mutating_operations(),
+        ["RegisterScalableTarget", "PutParameter"]
+    );
+    assert_eq!(scaling_of(&h, env).await.0, Some((5, 6)));
+    assert_eq!(service_of(&h, "scaled").await.desired_count(), 5);
+
+    // A target dropped from the spec is one DeleteScalingPolicy.
+    spec["service"]["autoScaling"]
+        .as_object_mut()
+        .unwrap()
+        .remove("targetRequestsPerTask");
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    assert_eq!(
+        h.recorder.mutating_operations(),
+        ["DeleteScalingPolicy", "PutParameter"]
+    );
+    assert_eq!(scaling_of(&h, env).await.1.len(), 1);
+
+    // No autoscaling: the target goes with its policies and the spec's count is back.
+    spec["service"]
+        .as_object_mut()
+        .unwrap()
+        .remove("autoScaling");
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    let mut sent = h.recorder.mutating_operations();
+    sent.sort();
+    assert_eq!(
+        sent,
+        ["DeregisterScalableTarget", "PutParameter", "UpdateService"]
+    );
+    assert_eq!(scaling_of(&h, env).await, (None, vec![]));
+    assert_eq!(service_of(&h, "scaled").await.desired_count(), 1);
 }

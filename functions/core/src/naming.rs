@@ -60,6 +60,11 @@ impl Names {
         self.environment.clone()
     }
 
+    /// The service as Application Auto Scaling names it: `service/<cluster>/<service>`.
+    pub fn scalable_service(&self) -> String {
+        format!("service/{}/{}", self.cluster(), self.service())
+    }
+
     /// The task definition family, named after the environment.
     pub fn family(&self) -> String {
         self.environment.clone()

@@ -60,6 +60,8 @@ pub mod service {
     /// The URL whose answer is the last sign of readiness: the HTTP listener and the
     /// health-check path.
     pub const CHECK_URL: &str = "check-url";
+    /// The autoscaling limits and targets: `1-10 tasks, cpu 70%`.
+    pub const AUTO_SCALING: &str = "auto-scaling";
     /// The deployment settings last applied.
     pub const SETTINGS: &str = "service-settings";
     /// After a redeploy: the image pinned by digest, and the spec image it stands for.

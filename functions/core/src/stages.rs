@@ -267,12 +267,17 @@ pub const SERVICE: StageDef = StageDef {
             name: "LogGroup",
             output: outputs::service::LOG_GROUP,
         },
+        Attribute {
+            name: "AutoScaling",
+            output: outputs::service::AUTO_SCALING,
+        },
     ],
     makes: &[
         "ECS cluster",
         "log group",
         "task definition",
         "Fargate service",
+        "autoscaling target and policies",
     ],
 };
 

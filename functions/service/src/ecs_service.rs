@@ -93,6 +93,8 @@ pub struct WantedService {
     pub name: String,
     pub task_definition_arn: String,
     pub desired_count: i32,
+    /// True when Application Auto Scaling sets the count: an update never sends it.
+    pub count_from_autoscaling: bool,
     /// Used when the strategy is empty.
     pub launch_type: LaunchType,
     /// The capacity providers the tasks run on; empty: the launch type.
@@ -305,7 +307,7 @@ async fn update(
         );
         request = request.task_definition(&wanted.task_definition_arn);
     }
-    if current.desired_count() != wanted.desired_count {
+    if !wanted.count_from_autoscaling && current.desired_count() != wanted.desired_count {
         changed.push("desiredCount");
         change = change.field(
             "desiredCount",

@@ -6,6 +6,7 @@ mod cluster;
 mod ecs_service;
 mod log_group;
 pub mod redeploy;
+pub mod scaling;
 mod stability;
 mod task_definition;
 pub mod url_check;
@@ -73,6 +74,7 @@ pub struct ServiceStage {
     ecs: aws_sdk_ecs::Client,
     logs: aws_sdk_cloudwatchlogs::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
+    scaling: aws_sdk_applicationautoscaling::Client,
     ctx: StageContext,
     /// The execution role the SAM template provides, used when the spec names none.
     default_execution_role_arn: Option<String>,
@@ -85,6 +87,7 @@ pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub scaling: aws_sdk_applicationautoscaling::Client,
 }
 
 impl provisioner_core::stage::FromSdkConfig for Clients {
@@ -93,6 +96,7 @@ impl provisioner_core::stage::FromSdkConfig for Clients {
             ecs: aws_sdk_ecs::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            scaling: aws_sdk_applicationautoscaling::Client::new(config),
         }
     }
 }
@@ -310,7 +314,12 @@ impl ServiceStage {
             cluster: names.cluster(),
             name: names.service(),
             task_definition_arn: task_definition_arn.clone(),
-            desired_count: int(s.desired_count),
+            // With autoscaling, the count a new service starts with; autoscaling owns it after.
+            desired_count: int(match &s.auto_scaling {
+                Some(scaling) => scaling.initial_count(s.desired_count),
+                None => s.desired_count,
+            }),
+            count_from_autoscaling: s.auto_scaling.is_some(),
             launch_type: if fargate {
                 LaunchType::Fargate
             } else {
@@ -324,10 +333,22 @@ impl ServiceStage {
             target_group_arn: target_group_arn.clone(),
             container_port: int(s.container_port),
         };
+        let scaled = scaling::Scaled {
+            load_balancer_arn: &lb.one(alb::LOAD_BALANCER_ARN)?,
+            target_group_arn: &target_group_arn,
+        };
+        // Autoscaling dropped from the spec goes before the service's count is set back, so it
+        // cannot set it again.
+        let mut scaling_changes = Vec::new();
+        if s.auto_scaling.is_none() {
+            let in_new_cluster = provisioner_core::changes::is_fresh(&wanted.cluster);
+            scaling_changes =
+                scaling::ensure(&self.scaling, names, &spec, &scaled, in_new_cluster).await?;
+        }
         let recorded_settings = recorded
             .get(outputs::SETTINGS)
             .and_then(|v| Settings::parse(&v.to_parameter_value()));
-        let (service_arn, changes) = match ecs_service::ensure(
+        let (service_arn, mut changes) = match ecs_service::ensure(
             &self.ecs,
             names,
             &wanted,
@@ -344,10 +365,18 @@ impl ServiceStage {
                 return Ok(self.summary(action, names, Readiness::Blocked, recorded, message));
             }
         };
+        changes.extend(scaling_changes);
+        let just_created = provisioner_core::changes::is_fresh(&service_arn);
+        if s.auto_scaling.is_some() {
+            // The target names the service, so it follows it.
+            let service_is_new = just_created || provisioner_core::changes::is_new(&service_arn);
+            changes.extend(
+                scaling::ensure(&self.scaling, names, &spec, &scaled, service_is_new).await?,
+            );
+        }
 
         let mut out = Outputs::new();
         out.insert(outputs::CLUSTER_ARN.into(), cluster_arn.into());
-        let just_created = provisioner_core::changes::is_fresh(&service_arn);
         out.insert(outputs::SERVICE_ARN.into(), service_arn.into());
         out.insert(
             outputs::TASK_DEFINITION_ARN.into(),
@@ -364,6 +393,9 @@ impl ServiceStage {
             target_group_arn.clone().into(),
         );
         out.insert(outputs::CHECK_URL.into(), check_url.into());
+        if let Some(scaling) = &s.auto_scaling {
+            out.insert(outputs::AUTO_SCALING.into(), scaling.summary().into());
+        }
         if let Some(from) = pinned_from {
             out.insert(outputs::PINNED_IMAGE.into(), image.clone().into());
             out.insert(outputs::PINNED_FROM.into(), from.into());
@@ -506,6 +538,7 @@ impl Stage for ServiceStage {
             ecs: clients.ecs,
             logs: clients.logs,
             elb: clients.elb,
+            scaling: clients.scaling,
             ctx,
             default_execution_role_arn: None,
             load_balancer_address: None,
@@ -606,6 +639,8 @@ impl Stage for ServiceStage {
             .await?;
         let cluster = names.cluster();
         let service = names.service();
+        // Autoscaling would otherwise go on setting the count of the service being deleted.
+        scaling::deregister(&self.scaling, names).await?;
         let started = ecs_service::delete(&self.ecs, &cluster, &service).await?;
         let (state, waiting) = self.readiness(names, &Outputs::new(), None).await?;
         if started || state == Readiness::Pending {

@@ -59,6 +59,7 @@ fn stage(h: &Harness) -> ServiceStage {
         ecs: h.ecs(),
         logs: h.logs(),
         elb: h.elbv2(),
+        scaling: h.scaling(),
     };
     ServiceStage::new(clients, h.context())
         .with_default_execution_role(Some(EXECUTION_ROLE.into()))
@@ -489,6 +490,7 @@ async fn without_an_execution_role_apply_names_the_field_and_changes_nothing() {
         ecs: h.ecs(),
         logs: h.logs(),
         elb: h.elbv2(),
+        scaling: h.scaling(),
     };
     let err = ServiceStage::new(clients, h.context())
         .apply(&Names::new("norole"))

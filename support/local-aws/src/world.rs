@@ -93,6 +93,15 @@ pub const BEHAVIOURS: &[Behaviour] = &[
         on_by_default: true,
     },
     Behaviour {
+        id: "service-autoscaling",
+        side: Side::Emulator,
+        what: "RegisterScalableTarget on an active ECS service moves its desired count into the new limits at once and needs both limits for a new target; PutScalingPolicy needs a registered target; DeregisterScalableTarget deletes the target's policies and their alarms; deregistering or deleting what does not exist answers ObjectNotFoundException",
+        source: "Application Auto Scaling API Reference (RegisterScalableTarget, DeregisterScalableTarget, PutScalingPolicy, DeleteScalingPolicy)",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
         id: "network-interfaces",
         side: Side::Emulator,
         what: "interface endpoints, load balancers and tasks own network interfaces in their subnets, released some time after their owner is deleted",

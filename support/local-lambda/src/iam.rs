@@ -278,6 +278,7 @@ pub fn authorizations(
         "ec2" => p.has("TagSpecification"),
         "elasticloadbalancing" => p.has("Tags."),
         "ecs" | "logs" => p.has("tags"),
+        "application-autoscaling" => p.has("Tags"),
         _ => false,
     };
     if tagged_on_create {
@@ -285,6 +286,7 @@ pub fn authorizations(
             "ec2" => "ec2:CreateTags",
             "elasticloadbalancing" => "elasticloadbalancing:AddTags",
             "ecs" => "ecs:TagResource",
+            "application-autoscaling" => "application-autoscaling:TagResource",
             _ => "logs:TagResource",
         };
         let mut authorization = Authorization::new(tagging, "*");
@@ -339,20 +341,39 @@ pub fn authorizations(
             .map(|d| Authorization::new(format!("ec2:{d}"), "*")),
     );
 
-    // The first cluster or load balancer of the account creates the service's linked role.
-    let linked = match (t.service, t.operation) {
-        ("ecs", "CreateCluster") => Some("ecs.amazonaws.com"),
-        ("elasticloadbalancing", "CreateLoadBalancer") => {
-            Some("elasticloadbalancing.amazonaws.com")
+    // Application Auto Scaling checks the caller's own permissions on the scaled service and on
+    // the CloudWatch alarms of target tracking ("IAM permissions required for Amazon ECS service
+    // auto scaling", ECS Developer Guide; "Permissions validation", Application Auto Scaling
+    // User Guide).
+    let on_behalf: &[&str] = match (t.service, t.operation) {
+        ("application-autoscaling", "RegisterScalableTarget") => {
+            &["ecs:DescribeServices", "ecs:UpdateService"]
         }
+        ("application-autoscaling", "PutScalingPolicy") => {
+            &["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"]
+        }
+        ("application-autoscaling", "DeleteScalingPolicy" | "DeregisterScalableTarget") => {
+            &["cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"]
+        }
+        _ => &[],
+    };
+    needed.extend(on_behalf.iter().map(|a| Authorization::new(*a, "*")));
+
+    // The first cluster, load balancer or scalable service of the account creates the
+    // service's linked role.
+    let linked = match (t.service, t.operation) {
+        ("ecs", "CreateCluster") => Some(("ecs.amazonaws.com", "AWSServiceRoleForECS")),
+        ("elasticloadbalancing", "CreateLoadBalancer") => Some((
+            "elasticloadbalancing.amazonaws.com",
+            "AWSServiceRoleForElasticLoadBalancing",
+        )),
+        ("application-autoscaling", "RegisterScalableTarget") => Some((
+            "ecs.application-autoscaling.amazonaws.com",
+            "AWSServiceRoleForApplicationAutoScaling_ECSService",
+        )),
         _ => None,
     };
-    if let (Some(service), true) = (linked, first_use) {
-        let name = if service.starts_with("ecs") {
-            "AWSServiceRoleForECS"
-        } else {
-            "AWSServiceRoleForElasticLoadBalancing"
-        };
+    if let (Some((service, name)), true) = (linked, first_use) {
         needed.push(
             Authorization::new(
                 "iam:CreateServiceLinkedRole",
@@ -526,7 +547,9 @@ impl IamCheck {
     pub fn first_use(&self, service: &str, operation: &str) -> bool {
         let creates = matches!(
             (service, operation),
-            ("ecs", "CreateCluster") | ("elasticloadbalancing", "CreateLoadBalancer")
+            ("ecs", "CreateCluster")
+                | ("elasticloadbalancing", "CreateLoadBalancer")
+                | ("application-autoscaling", "RegisterScalableTarget")
         );
         let known = self.linked_roles.lock().unwrap_or_else(|e| e.into_inner());
         creates && !known.iter().any(|s| s == service)

@@ -45,6 +45,7 @@ recording_clients!(
     elbv2 => aws_sdk_elasticloadbalancingv2,
     ecs => aws_sdk_ecs,
     logs => aws_sdk_cloudwatchlogs,
+    scaling => aws_sdk_applicationautoscaling,
 );
 
 /// The test binary's emulator plus clients wired to this harness's own recorder and fault plan.
@@ -120,6 +121,10 @@ impl Harness {
 
     pub fn plain_ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.config)
+    }
+
+    pub fn plain_scaling(&self) -> aws_sdk_applicationautoscaling::Client {
+        aws_sdk_applicationautoscaling::Client::new(&self.config)
     }
 
     pub fn plain_logs(&self) -> aws_sdk_cloudwatchlogs::Client {

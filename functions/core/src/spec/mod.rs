@@ -223,6 +223,12 @@ pub struct ServiceSpec {
     /// FARGATE_SPOT; without it the tasks run on on-demand Fargate (launch type FARGATE).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capacity_provider_strategy: Vec<CapacityProviderItem>,
+    /// Task count set by Application Auto Scaling between a minimum and a maximum, tracking CPU,
+    /// memory or requests per target. With it, `desiredCount` is only the count a new service
+    /// starts with (kept within the limits), and apply and redeploy never change the count
+    /// autoscaling set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling: Option<AutoScalingSpec>,
     /// Fargate platform version: "LATEST" or a version such as "1.4.0".
     #[serde(default = "defaults::platform_version")]
     pub platform_version: String,
@@ -249,6 +255,117 @@ pub struct ServiceSpec {
     #[serde(default = "defaults::log_retention_days")]
     #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
     pub log_retention_days: i64,
+}
+
+/// Service autoscaling: target tracking policies of Application Auto Scaling. Without any target,
+/// the service tracks 70% average CPU.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AutoScalingSpec {
+    /// Fewest tasks autoscaling scales in to (0-5000).
+    #[serde(default = "defaults::min_tasks")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub min_tasks: i64,
+    /// Most tasks autoscaling scales out to (1-5000, at least `minTasks`).
+    #[serde(default = "defaults::max_tasks")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub max_tasks: i64,
+    /// Average CPU utilization to keep, percent (1-100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub target_cpu_percent: Option<i64>,
+    /// Average memory utilization to keep, percent (1-100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub target_memory_percent: Option<i64>,
+    /// Load balancer requests per task per minute to keep (1-1000000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub target_requests_per_task: Option<i64>,
+    /// Seconds after a scale-in before the next one (0-3600).
+    #[serde(default = "defaults::scale_in_cooldown")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub scale_in_cooldown_seconds: i64,
+    /// Seconds after a scale-out before the next one (0-3600).
+    #[serde(default = "defaults::scale_out_cooldown")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub scale_out_cooldown_seconds: i64,
+}
+
+/// What a target tracking policy follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalingMetric {
+    Cpu,
+    Memory,
+    Requests,
+}
+
+impl ScalingMetric {
+    /// Application Auto Scaling's predefined metric.
+    pub fn predefined(self) -> &'static str {
+        match self {
+            Self::Cpu => "ECSServiceAverageCPUUtilization",
+            Self::Memory => "ECSServiceAverageMemoryUtilization",
+            Self::Requests => "ALBRequestCountPerTarget",
+        }
+    }
+
+    /// Its part of a policy's name and of the printed limits.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+            Self::Requests => "requests",
+        }
+    }
+}
+
+/// Average CPU the service tracks when the spec names no target.
+pub const DEFAULT_TARGET_CPU_PERCENT: i64 = 70;
+
+impl AutoScalingSpec {
+    /// Each metric to track with its target value, in a fixed order.
+    pub fn targets(&self) -> Vec<(ScalingMetric, i64)> {
+        let given = [
+            (ScalingMetric::Cpu, self.target_cpu_percent),
+            (ScalingMetric::Memory, self.target_memory_percent),
+            (ScalingMetric::Requests, self.target_requests_per_task),
+        ];
+        let targets: Vec<_> = given
+            .into_iter()
+            .filter_map(|(m, v)| Some((m, v?)))
+            .collect();
+        if targets.is_empty() {
+            vec![(ScalingMetric::Cpu, DEFAULT_TARGET_CPU_PERCENT)]
+        } else {
+            targets
+        }
+    }
+
+    /// The count a new service starts with: `desired` kept within the limits, as Application
+    /// Auto Scaling would move it.
+    pub fn initial_count(&self, desired: i64) -> i64 {
+        desired.clamp(self.min_tasks, self.max_tasks.max(self.min_tasks))
+    }
+
+    /// `1-10 tasks, cpu 70%, requests 1000/task`, as the CLI and the attributes show it.
+    pub fn summary(&self) -> String {
+        let targets: Vec<String> = self
+            .targets()
+            .iter()
+            .map(|(metric, value)| match metric {
+                ScalingMetric::Requests => format!("requests {value}/task"),
+                _ => format!("{} {value}%", metric.as_str()),
+            })
+            .collect();
+        format!(
+            "{}-{} tasks, {}",
+            self.min_tasks,
+            self.max_tasks,
+            targets.join(", ")
+        )
+    }
 }
 
 /// A secret exposed to the container as an environment variable.
@@ -420,5 +537,17 @@ mod defaults {
     }
     pub fn log_retention_days() -> i64 {
         30
+    }
+    pub fn min_tasks() -> i64 {
+        1
+    }
+    pub fn max_tasks() -> i64 {
+        10
+    }
+    pub fn scale_in_cooldown() -> i64 {
+        300
+    }
+    pub fn scale_out_cooldown() -> i64 {
+        60
     }
 }

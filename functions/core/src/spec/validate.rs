@@ -8,8 +8,8 @@ use ipnet::Ipv4Net;
 
 use super::fargate::{valid_fargate_memory, FARGATE_CPU_VALUES};
 use super::{
-    CapacityProvider, CpuArchitecture, EnvironmentSpec, FieldError, LaunchType, ServiceSpec,
-    SpecError, SubnetSpec,
+    AutoScalingSpec, CapacityProvider, CpuArchitecture, EnvironmentSpec, FieldError, LaunchType,
+    ServiceSpec, SpecError, SubnetSpec,
 };
 use crate::endpoint_plan::{is_before, is_before_1_4};
 use crate::naming::MAX_ENVIRONMENT_NAME_LEN;
@@ -356,6 +356,9 @@ fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
         );
     }
     capacity(s, p);
+    if let Some(scaling) = &s.auto_scaling {
+        auto_scaling(scaling, p);
+    }
 
     let mut names = HashSet::new();
     for key in s.environment.keys() {
@@ -486,6 +489,46 @@ fn capacity(s: &ServiceSpec, p: &mut Problems) {
             "every weight is 0, so no task beyond the base has a provider; allowed: at least one weight from 1 to 1000",
         );
     }
+}
+
+/// Autoscaling limits and targets (Application Auto Scaling API reference, RegisterScalableTarget
+/// and TargetTrackingScalingPolicyConfiguration; 5000 is ECS's quota of tasks per service).
+fn auto_scaling(a: &AutoScalingSpec, p: &mut Problems) {
+    const FIELD: &str = "service.autoScaling";
+    p.range(&format!("{FIELD}.minTasks"), a.min_tasks, 0, 5000);
+    p.range(&format!("{FIELD}.maxTasks"), a.max_tasks, 1, 5000);
+    if a.min_tasks > a.max_tasks {
+        p.add(
+            format!("{FIELD}.minTasks"),
+            format!(
+                "{} is above {FIELD}.maxTasks ({}); allowed: at most maxTasks",
+                a.min_tasks, a.max_tasks
+            ),
+        );
+    }
+    for (name, value) in [
+        ("targetCpuPercent", a.target_cpu_percent),
+        ("targetMemoryPercent", a.target_memory_percent),
+    ] {
+        if let Some(v) = value {
+            p.range(&format!("{FIELD}.{name}"), v, 1, 100);
+        }
+    }
+    if let Some(v) = a.target_requests_per_task {
+        p.range(&format!("{FIELD}.targetRequestsPerTask"), v, 1, 1_000_000);
+    }
+    p.range(
+        &format!("{FIELD}.scaleInCooldownSeconds"),
+        a.scale_in_cooldown_seconds,
+        0,
+        3600,
+    );
+    p.range(
+        &format!("{FIELD}.scaleOutCooldownSeconds"),
+        a.scale_out_cooldown_seconds,
+        0,
+        3600,
+    );
 }
 
 /// Tasks in private subnets have no internet path: they pull only from this region's ECR, through

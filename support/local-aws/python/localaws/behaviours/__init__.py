@@ -4,6 +4,7 @@ their patches into moto. Patches check at run time whether their behaviour is on
 from .. import hooks, world
 from . import (  # noqa: F401 (imported for their registrations)
     account,
+    autoscaling,
     cloudformation,
     consistency,
     ecs,
