@@ -136,6 +136,14 @@ def install_lifecycle():
 
     @wrap(EC2Backend, "delete_vpc_endpoints")
     def delete(original, self, vpce_ids=None):
+        # An endpoint already on its way out is left alone, as AWS leaves it (a resend of an
+        # applied delete lists it as unsuccessful); the emulator would remove its routes again
+        # and fail with InvalidRoute.NotFound.
+        vpce_ids = [
+            vpce_id
+            for vpce_id in vpce_ids or []
+            if getattr(self.vpc_end_points.get(vpce_id), "state", None) not in ("deleting", "deleted")
+        ]
         owned = {}
         for vpce_id in vpce_ids or []:
             endpoint = self.vpc_end_points.get(vpce_id)
