@@ -676,6 +676,35 @@ pub async fn leftovers(clients: &Clients, name: &str) -> Result<Vec<String>, Pro
             .filter_map(|e| e.vpc_endpoint_id())
             .map(|id| format!("VPC endpoint {id}")),
     );
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(tagged())
+        .send()
+        .await
+        .context("DescribeNatGateways", name)?;
+    left.extend(
+        nats.nat_gateways()
+            .iter()
+            .filter(|g| {
+                !g.state()
+                    .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
+            })
+            .filter_map(|g| g.nat_gateway_id())
+            .map(|id| format!("NAT gateway {id}")),
+    );
+    let addresses = ec2
+        .describe_addresses()
+        .filters(tagged())
+        .send()
+        .await
+        .context("DescribeAddresses", name)?;
+    left.extend(
+        addresses
+            .addresses()
+            .iter()
+            .filter_map(|a| a.allocation_id())
+            .map(|id| format!("Elastic IP {id}")),
+    );
     let names = Names::new(name);
     let lbs = clients
         .elb

@@ -3,7 +3,8 @@
 //! answered with a 500, hung until the caller gave up, the Lambda dying or running out of time
 //! right after the call). A create still makes exactly one set of resources, a re-apply then
 //! changes nothing, and a destroy (under the same faults) leaves nothing tagged and no parameter.
-//! The spec turns on autoscaling, so its target and policies are made under the faults too.
+//! The spec turns on autoscaling and a NAT gateway, so their resources are made (and removed)
+//! under the faults too.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,8 @@ fn rates() -> Vec<(FaultKind, f64)> {
 }
 
 fn apply(name: &str) -> Value {
-    json!({"action": "apply", "spec": {"name": name, "service": {"image": IMAGE,
+    json!({"action": "apply", "spec": {"name": name, "network": {"natGateways": "ONE"},
+        "service": {"image": IMAGE,
         "autoScaling": {"minTasks": 1, "maxTasks": 4, "targetCpuPercent": 60,
                         "targetRequestsPerTask": 800}}}})
 }

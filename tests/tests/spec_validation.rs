@@ -297,6 +297,19 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "service.capacityProviderStrategy",
         ),
         (
+            "unknown NAT gateway setting",
+            spec_with(json!({"network": {"natGateways": "TWO"}})),
+            "network.natGateways",
+        ),
+        (
+            "NAT gateway per zone without a public subnet in a private zone",
+            spec_with(json!({"network": {"natGateways": "PER_ZONE",
+                "publicSubnets": [{"cidr": "10.0.0.0/24", "availabilityZone": "a"},
+                                  {"cidr": "10.0.3.0/24", "availabilityZone": "b"}],
+                "privateSubnets": [{"cidr": "10.0.1.0/24", "availabilityZone": "c"}]}})),
+            "network.natGateways",
+        ),
+        (
             "autoscaling minimum above maximum",
             spec_with(json!({"service": {"autoScaling": {"minTasks": 5, "maxTasks": 3}}})),
             "service.autoScaling.minTasks",

@@ -594,3 +594,172 @@ async fn autoscaling_owns_the_task_count_and_changes_are_the_calls_they_need() {
     assert_eq!(scaling_of(&h, env).await, (None, vec![]));
     assert_eq!(service_of(&h, "scaled").await.desired_count(), 1);
 }
+
+/// The environment's NAT gateways that are not deleted: `(id, state, subnet, allocation)`.
+async fn nat_gateways_of(h: &Harness, env: &Names) -> Vec<(String, String, String, String)> {
+    let vpc = h
+        .plain_ec2()
+        .describe_vpcs()
+        .filters(
+            Filter::builder()
+                .name("tag:fargate-provisioner:environment")
+                .values(env.environment())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let Some(vpc_id) = vpc.vpcs().first().and_then(|v| v.vpc_id()) else {
+        return vec![];
+    };
+    let found = h
+        .plain_ec2()
+        .describe_nat_gateways()
+        .filter(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .send()
+        .await
+        .unwrap();
+    let mut gateways: Vec<_> = found
+        .nat_gateways()
+        .iter()
+        .filter(|g| g.state().map(|s| s.as_str()) != Some("deleted"))
+        .map(|g| {
+            (
+                g.nat_gateway_id().unwrap().to_string(),
+                g.state().unwrap().as_str().to_string(),
+                g.subnet_id().unwrap().to_string(),
+                g.nat_gateway_addresses()[0]
+                    .allocation_id()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    gateways.sort();
+    gateways
+}
+
+/// Where each private route table of the environment sends 0.0.0.0/0 (`None`: nowhere), by table.
+async fn private_default_routes(
+    h: &Harness,
+    store: &SsmStore,
+    env: &Names,
+) -> Vec<(String, Option<String>)> {
+    let outputs = store.stage_outputs(env, "network").await.unwrap();
+    let ids = outputs
+        .get("private-route-table-ids")
+        .unwrap()
+        .values()
+        .to_vec();
+    let tables = h
+        .plain_ec2()
+        .describe_route_tables()
+        .set_route_table_ids(Some(ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    let mut routes: Vec<_> = tables
+        .route_tables()
+        .iter()
+        .map(|t| {
+            let nat = t
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+                .and_then(|r| r.nat_gateway_id().map(str::to_string));
+            (t.route_table_id().unwrap().to_string(), nat)
+        })
+        .collect();
+    routes.sort();
+    routes
+}
+
+/// Outbound internet: a NAT gateway per zone of the private subnets, each in a public subnet of
+/// its zone with an Elastic IP of its own. The network stage applies again while they are
+/// pending (a route to a pending gateway is refused), then each zone's private table routes to
+/// its gateway. A re-apply is quiet; ONE keeps one gateway; NONE removes the routes, the gateway
+/// and its address; a destroy leaves nothing.
+#[tokio::test]
+async fn nat_gateways_give_the_private_subnets_the_internet_and_go_when_the_spec_drops_them() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let mut spec = spec_named("egress");
+    // An image outside ECR is allowed once the tasks have the internet.
+    spec["service"]["image"] = "public.example.com/team/web:1.0".into();
+    spec["network"] = serde_json::json!({
+        "natGateways": "PER_ZONE",
+        "publicSubnets": [{"cidr": "10.0.0.0/24", "availabilityZone": "a"},
+                          {"cidr": "10.0.3.0/24", "availabilityZone": "b"}],
+        "privateSubnets": [{"cidr": "10.0.1.0/24", "availabilityZone": "a"},
+                           {"cidr": "10.0.2.0/24", "availabilityZone": "b"}]
+    });
+    let zones = h.region_zones().await;
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let env = &Names::new("egress");
+    let network = NetworkStage::new(h.ec2(), h.context());
+
+    let first = network.apply(env).await.unwrap();
+    assert_eq!(first.state, Readiness::Pending, "{}", first.message);
+    assert!(first.message.contains("(pending)"), "{}", first.message);
+    until_ready(|| network.apply(env)).await;
+    let gateways = nat_gateways_of(&h, env).await;
+    assert_eq!(gateways.len(), 2, "{gateways:?}");
+    assert!(gateways.iter().all(|g| g.1 == "available"), "{gateways:?}");
+    let outputs = store.stage_outputs(env, "network").await.unwrap();
+    let public = outputs.get("public-subnet-ids").unwrap().values().to_vec();
+    let mut in_subnets: Vec<String> = gateways.iter().map(|g| g.2.clone()).collect();
+    in_subnets.sort();
+    let mut public_sorted = public.clone();
+    public_sorted.sort();
+    assert_eq!(
+        in_subnets, public_sorted,
+        "one in each zone's public subnet"
+    );
+    let routes = private_default_routes(&h, &store, env).await;
+    assert_eq!(routes.len(), 2, "a private table per zone: {routes:?}");
+    let mut routed: Vec<String> = routes.iter().filter_map(|r| r.1.clone()).collect();
+    routed.sort();
+    let mut ids: Vec<String> = gateways.iter().map(|g| g.0.clone()).collect();
+    ids.sort();
+    assert_eq!(routed, ids, "each zone's table routes to its own gateway");
+
+    h.recorder.clear();
+    ready(network.apply(env).await.unwrap());
+    assert_eq!(h.recorder.mutating_operations(), Vec::<String>::new());
+
+    // NONE: one private table without a route out again; the gateways go, then their addresses,
+    // and the cleanup deletes the per-zone tables.
+    spec["network"]["natGateways"] = "NONE".into();
+    spec["service"]["image"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest".into();
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    until_ready(|| network.apply(env)).await;
+    let sent = h.recorder.mutating_operations();
+    for expected in ["CreateRouteTable", "DeleteNatGateway", "ReleaseAddress"] {
+        assert!(sent.iter().any(|op| op == expected), "{expected}: {sent:?}");
+    }
+    assert_eq!(nat_gateways_of(&h, env).await, vec![]);
+    let routes = private_default_routes(&h, &store, env).await;
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert_eq!(routes[0].1, None);
+    let cleaned = network.cleanup(env).await.unwrap();
+    ready(cleaned.clone());
+    assert!(
+        cleaned.message.contains("private-route-table-us-east-1a"),
+        "{}",
+        cleaned.message
+    );
+    assert!(
+        cleaned.message.contains("private-route-table-us-east-1b"),
+        "{}",
+        cleaned.message
+    );
+
+    // A destroy leaves nothing tagged.
+    until_ready(|| network.destroy(env)).await;
+    store.delete_spec(env).await.unwrap();
+    assert_eq!(
+        ec2_leftovers(&h.plain_ec2(), env.environment()).await,
+        Vec::<String>::new()
+    );
+}

@@ -124,11 +124,26 @@ pub fn estimate(spec: &EnvironmentSpec, region: &str) -> Estimate {
             monthly: endpoints,
         },
     ];
+    let nat_gateways = nat_gateway_count(spec, region);
+    if nat_gateways > 0 {
+        lines.push(Line {
+            item: "NAT gateways".into(),
+            detail: format!(
+                "{nat_gateways} x (gateway and its public IPv4), for the tasks' outbound internet"
+            ),
+            monthly: nat_gateways as f64 * (p.nat_gateway_hour + p.public_ipv4_hour) * month,
+        });
+    }
     for line in &mut lines {
         line.monthly = cents(line.monthly);
     }
     let monthly = cents(lines.iter().map(|l| l.monthly).sum());
-    let nat = (p.nat_gateway_hour + p.public_ipv4_hour) * month;
+    // A spec with NAT gateways already pays for them; without, one would be added.
+    let nat = if nat_gateways > 0 {
+        0.0
+    } else {
+        (p.nat_gateway_hour + p.public_ipv4_hour) * month
+    };
     Estimate {
         environment: spec.name.clone(),
         region: region.to_string(),
@@ -139,6 +154,26 @@ pub fn estimate(spec: &EnvironmentSpec, region: &str) -> Estimate {
         lines,
         endpoint_gb: p.interface_endpoint_gb,
         nat_gb: p.nat_gateway_gb,
+    }
+}
+
+/// How many NAT gateways the spec makes: none, one, or one per zone of its private subnets (a
+/// subnet whose zone is still to be chosen counts as a zone of its own).
+fn nat_gateway_count(spec: &EnvironmentSpec, region: &str) -> usize {
+    let private = &spec.network.private_subnets;
+    match spec.network.nat_gateways {
+        crate::spec::NatGateways::None => 0,
+        crate::spec::NatGateways::One => 1,
+        crate::spec::NatGateways::PerZone => {
+            let mut zones: Vec<String> = private
+                .iter()
+                .enumerate()
+                .map(|(i, s)| s.zone_in(region).unwrap_or_else(|| format!("#{i}")))
+                .collect();
+            zones.sort();
+            zones.dedup();
+            zones.len()
+        }
     }
 }
 
@@ -255,5 +290,37 @@ mod tests {
         );
         assert!(fargate.detail.contains("(ARM64)"), "{}", fargate.detail);
         assert!(fargate.detail.contains("Spot tasks priced as on-demand"));
+    }
+
+    #[test]
+    fn nat_gateways_cost_one_per_zone_with_their_addresses() {
+        let spec_of = |nat: &str| {
+            spec(
+                serde_json::json!({"name": "out", "network": {"natGateways": nat,
+                "publicSubnets": [{"cidr": "10.0.0.0/24", "availabilityZone": "a"},
+                                  {"cidr": "10.0.3.0/24", "availabilityZone": "b"}],
+                "privateSubnets": [{"cidr": "10.0.1.0/24", "availabilityZone": "a"},
+                                   {"cidr": "10.0.2.0/24", "availabilityZone": "b"}]},
+                "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1"}}),
+            )
+        };
+        let nat_line = |nat: &str| {
+            estimate(&spec_of(nat), "us-east-1")
+                .lines
+                .into_iter()
+                .find(|l| l.item == "NAT gateways")
+                .map(|l| l.monthly)
+        };
+        // (0.045 + 0.005) x 730 a gateway
+        assert_eq!(nat_line("ONE"), Some(36.5));
+        assert_eq!(nat_line("PER_ZONE"), Some(73.0));
+        assert_eq!(nat_line("NONE"), None);
+        let e = estimate(&spec_of("PER_ZONE"), "us-east-1");
+        // Already paying for gateways: without the endpoints it costs less, not one NAT more.
+        let endpoints = e.lines.iter().find(|l| l.item == "VPC endpoints").unwrap();
+        assert_eq!(
+            e.with_nat_instead,
+            ((e.monthly - endpoints.monthly) * 100.0).round() / 100.0
+        );
     }
 }

@@ -11,6 +11,10 @@ pub mod network {
     pub const PRIVATE_SUBNET_IDS: &str = "private-subnet-ids";
     pub const PUBLIC_ROUTE_TABLE_ID: &str = "public-route-table-id";
     pub const PRIVATE_ROUTE_TABLE_IDS: &str = "private-route-table-ids";
+    /// Private route tables of another `natGateways` setting, which the cleanup deletes.
+    pub const RETIRED_ROUTE_TABLE_IDS: &str = "retired-route-table-ids";
+    /// With `natGateways`: the NAT gateways, one per zone that has one.
+    pub const NAT_GATEWAY_IDS: &str = "nat-gateway-ids";
     pub const INTERNET_GATEWAY_ID: &str = "internet-gateway-id";
     pub const ALB_SECURITY_GROUP_ID: &str = "alb-security-group-id";
     pub const WEB_SECURITY_GROUP_ID: &str = "web-security-group-id";

@@ -127,7 +127,11 @@ pub const NETWORK: StageDef = StageDef {
         binary: "network-stage",
     },
     after: &[],
-    apply: Poll::None,
+    // Applied again while its NAT gateways are pending (a route to one waits until it is
+    // available); without NAT gateways it is ready at once.
+    apply: Poll::Repeat {
+        budget_seconds: 15 * MINUTE,
+    },
     // The other stages' network interfaces linger for minutes after them.
     destroy: Poll::Repeat {
         budget_seconds: 20 * MINUTE,
@@ -151,11 +155,16 @@ pub const NETWORK: StageDef = StageDef {
             name: "PrivateSubnetIds",
             output: outputs::network::PRIVATE_SUBNET_IDS,
         },
+        Attribute {
+            name: "NatGatewayIds",
+            output: outputs::network::NAT_GATEWAY_IDS,
+        },
     ],
     makes: &[
         "VPC with DNS support and hostnames",
         "public and private subnets",
         "internet gateway and route tables",
+        "NAT gateways and their Elastic IPs, when the spec asks",
         "security groups sec-alb, sec-web-via-alb, sec-privatelink",
     ],
 };

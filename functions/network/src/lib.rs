@@ -4,6 +4,7 @@
 
 mod gateway;
 mod in_use;
+mod nat;
 mod retired;
 mod routes;
 mod security_groups;
@@ -16,6 +17,8 @@ use provisioner_core::{
 };
 
 pub use security_groups::{ALB_ROLE, PRIVATELINK_ROLE, WEB_ROLE};
+
+use subnets::WantedSubnet;
 
 /// Output names under `/fargate-provisioner/<environment>/network/`.
 pub use provisioner_core::outputs::network as outputs;
@@ -60,16 +63,16 @@ impl Stage for NetworkStage {
         // Joined, not raced: every create in flight finishes before a failure is reported.
         // What needs only the VPC is made side by side; what names two new ids (a rule naming
         // a group, a subnet's association, a route to the gateway) follows, once they settled.
+        let per_zone = spec.network.nat_gateways == provisioner_core::spec::NatGateways::PerZone;
+        let private_role = |zone: &str| routes::private_role(per_zone, zone);
+        let table_roles: Vec<String> = std::iter::once(routes::PUBLIC_ROLE.to_string())
+            .chain(routes::private_roles(&spec.network, &wanted_subnets))
+            .collect();
         let (subnet_ids, gateway_id, groups, tables) = tokio::join!(
             subnets::ensure(ec2, names, &vpc_id, &wanted_subnets),
             gateway::attach(ec2, names, &gateways, &vpc_id),
             security_groups::ensure(ec2, names, &vpc_id),
-            routes::ensure_tables(
-                ec2,
-                names,
-                &vpc_id,
-                &[routes::PUBLIC_ROLE, routes::PRIVATE_ROLE]
-            ),
+            routes::ensure_tables(ec2, names, &vpc_id, &table_roles),
         );
         let (subnets, gateway_id, groups, tables) = (subnet_ids?, gateway_id?, groups?, tables?);
         let subnet_ids = &subnets.ids;
@@ -85,23 +88,57 @@ impl Stage for NetworkStage {
                 .collect()
         };
         let (public, private) = (ids_of("public-"), ids_of("private-"));
-        let wanted_tables = [
-            routes::WantedRouteTable {
-                role: routes::PUBLIC_ROLE,
-                subnet_ids: public.iter().map(String::as_str).collect(),
-                internet_gateway: Some(&gateway_id),
-            },
-            routes::WantedRouteTable {
-                role: routes::PRIVATE_ROLE,
-                subnet_ids: private.iter().map(String::as_str).collect(),
-                internet_gateway: None,
-            },
-        ];
+        // NAT gateways in the public subnets; a private table routes to its zone's once it is
+        // available (with ONE, every private table to the one).
+        let wanted_nats = nat::wanted(&spec.network, region, &wanted_subnets, subnet_ids)?;
+        let nats = nat::ensure(ec2, names, &vpc_id, &wanted_nats).await?;
+        let mut wanted_tables = vec![routes::WantedRouteTable {
+            role: routes::PUBLIC_ROLE.to_string(),
+            subnet_ids: public.iter().map(String::as_str).collect(),
+            default_route: routes::DefaultRoute::InternetGateway(&gateway_id),
+        }];
+        for role in table_roles.iter().skip(1) {
+            let in_table: Vec<&WantedSubnet> = wanted_subnets
+                .iter()
+                .filter(|w| w.role.starts_with("private-") && private_role(&w.zone) == *role)
+                .collect();
+            let zone = in_table
+                .first()
+                .map(|w| w.zone.as_str())
+                .unwrap_or_default();
+            let gateway = nats
+                .by_zone
+                .get(zone)
+                .or_else(|| nats.by_zone.values().next());
+            let default_route = match gateway {
+                None => routes::DefaultRoute::Absent,
+                Some(id) if nats.pending.iter().any(|p| p.starts_with(id.as_str())) => {
+                    routes::DefaultRoute::Unchanged
+                }
+                Some(id) => routes::DefaultRoute::NatGateway(id),
+            };
+            wanted_tables.push(routes::WantedRouteTable {
+                role: role.clone(),
+                subnet_ids: in_table
+                    .iter()
+                    .map(|w| subnet_ids[&w.role].as_str())
+                    .collect(),
+                default_route,
+            });
+        }
+        // Tables of another `natGateways` go in the cleanup, once the endpoints have left them.
+        let retired_tables: Vec<String> = routes::retired(&tables.all, &table_roles)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
         let (tables, rules) = tokio::join!(
             routes::ensure_routes(ec2, &tables, &wanted_tables),
             security_groups::ensure_rules(ec2, &groups, &spec),
         );
         let (tables, ()) = (tables?, rules?);
+        // Gateways the spec no longer has, once no table routes to them.
+        let kept: Vec<String> = nats.by_zone.values().cloned().collect();
+        let leaving = nat::remove_unwanted(ec2, names, Some(&vpc_id), &kept, false).await?;
         let group_ids = &groups.ids;
 
         let mut out = Outputs::new();
@@ -119,8 +156,19 @@ impl Stage for NetworkStage {
         );
         out.insert(
             outputs::PRIVATE_ROUTE_TABLE_IDS.into(),
-            vec![tables[routes::PRIVATE_ROLE].clone()].into(),
+            table_roles
+                .iter()
+                .skip(1)
+                .map(|role| tables[role].clone())
+                .collect::<Vec<_>>()
+                .into(),
         );
+        if !nats.by_zone.is_empty() {
+            out.insert(
+                outputs::NAT_GATEWAY_IDS.into(),
+                nats.by_zone.values().cloned().collect::<Vec<_>>().into(),
+            );
+        }
         out.insert(outputs::INTERNET_GATEWAY_ID.into(), gateway_id.into());
         out.insert(
             outputs::ALB_SECURITY_GROUP_ID.into(),
@@ -138,6 +186,12 @@ impl Stage for NetworkStage {
             outputs::RETIRED_SUBNET_IDS.into(),
             subnets.retired.clone().into(),
         );
+        if !retired_tables.is_empty() {
+            out.insert(
+                outputs::RETIRED_ROUTE_TABLE_IDS.into(),
+                retired_tables.into(),
+            );
+        }
         let made_in = if vpc_made {
             provisioner_core::exactly_once::current_execution()
         } else {
@@ -154,6 +208,20 @@ impl Stage for NetworkStage {
             .store
             .replace_stage_outputs(names, Self::NAME, &stored.outputs(Self::NAME), &out)
             .await?;
+        if !nats.pending.is_empty() || !leaving.is_empty() {
+            // Applied again until the gateways are available (and the old ones gone).
+            let waiting: Vec<String> = nats
+                .pending
+                .iter()
+                .map(|p| format!("NAT gateway {p} (pending)"))
+                .chain(leaving)
+                .collect();
+            let message = format!(
+                "network of {environment}: waiting for {} ({changed} outputs written)",
+                waiting.join(", ")
+            );
+            return Ok(self.summary(Action::Apply, names, Readiness::Pending, out, message));
+        }
         let message = format!("network of {environment} is in place ({changed} outputs written)");
         Ok(self.summary(Action::Apply, names, Readiness::Ready, out, message))
     }
@@ -210,7 +278,8 @@ impl Stage for NetworkStage {
         // A plan looks anyway: the stored outputs are the last apply's, not its own.
         let none_retired = outputs
             .get(outputs::RETIRED_SUBNET_IDS)
-            .is_some_and(|ids| ids.values().is_empty());
+            .is_some_and(|ids| ids.values().is_empty())
+            && !outputs.contains_key(outputs::RETIRED_ROUTE_TABLE_IDS);
         let cleanup = if none_retired && !provisioner_core::changes::is_planning() {
             retired::Cleanup::Done(vec![])
         } else {
@@ -220,12 +289,12 @@ impl Stage for NetworkStage {
             match cleanup {
                 retired::Cleanup::Done(deleted) if deleted.is_empty() => (
                     Readiness::Ready,
-                    format!("no subnets of {environment} to remove"),
+                    format!("no subnets or route tables of {environment} to remove"),
                 ),
                 retired::Cleanup::Done(deleted) => (
                     Readiness::Ready,
                     format!(
-                        "removed the subnets the spec no longer has: {}",
+                        "removed the subnets and route tables the spec no longer has: {}",
                         deleted.join(", ")
                     ),
                 ),
@@ -249,7 +318,7 @@ impl Stage for NetworkStage {
             teardown::Teardown::Done(deleted) => deleted,
             teardown::Teardown::Waiting(interfaces) => {
                 let message = format!(
-                    "waiting for AWS to release {} network interfaces in the VPC of {environment}: {}",
+                    "waiting for AWS to release {} network interfaces or gateways in the VPC of {environment}: {}",
                     interfaces.len(),
                     interfaces.join(", ")
                 );

@@ -5,7 +5,7 @@
 
 use provisioner_core::{changes, zones, Change, Names, ProvisionError};
 
-use crate::{in_use, subnets, vpc};
+use crate::{in_use, routes, subnets, vpc};
 
 /// What a cleanup pass did.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,8 +34,9 @@ pub async fn run(
         .filter(|(role, _)| !wanted.iter().any(|w| &w.role == role))
         .map(|(role, s)| (role, s.subnet_id().unwrap_or_default().to_string()))
         .collect();
+    let mut deleted = retire_tables(ec2, names, vpc_id, &spec, &wanted).await?;
     if retired.is_empty() {
-        return Ok(Cleanup::Done(vec![]));
+        return Ok(Cleanup::Done(deleted));
     }
     let ids: Vec<String> = retired.iter().map(|(_, id)| id.clone()).collect();
     let in_them = in_use::interfaces(ec2, names, vpc_id, vec![filter_subnets(&ids)]).await?;
@@ -51,7 +52,6 @@ pub async fn run(
     if !in_them.lingering.is_empty() && !changes::is_planning() {
         return Ok(Cleanup::Waiting(in_them.lingering));
     }
-    let mut deleted = Vec::new();
     for (role, id) in retired {
         let change = Change::delete("subnet", names.display_name(&role))
             .because(format!("{id}: the spec no longer has it"));
@@ -63,6 +63,31 @@ pub async fn run(
         deleted.push(format!("{id} ({role})"));
     }
     Ok(Cleanup::Done(deleted))
+}
+
+/// Deletes the private route tables of another `natGateways` setting: apply moved their subnets
+/// to the wanted tables, and the endpoints stage its gateway endpoint.
+async fn retire_tables(
+    ec2: &aws_sdk_ec2::Client,
+    names: &Names,
+    vpc_id: &str,
+    spec: &provisioner_core::EnvironmentSpec,
+    wanted: &[subnets::WantedSubnet],
+) -> Result<Vec<String>, ProvisionError> {
+    let roles = routes::private_roles(&spec.network, wanted);
+    let tables = routes::all_in_vpc(ec2, vpc_id).await?;
+    let mut deleted = Vec::new();
+    for (role, id) in routes::retired(&tables, &roles) {
+        let change = Change::delete("route table", names.display_name(&role))
+            .because(format!("{id}: the spec's natGateways no longer has it"));
+        if !changes::carry_out(change) {
+            continue;
+        }
+        routes::delete(ec2, &id).await?;
+        tracing::info!(route_table = %id, %role, "deleted route table the spec no longer has");
+        deleted.push(format!("{id} ({role})"));
+    }
+    Ok(deleted)
 }
 
 /// Interfaces in any of the subnets `ids`.

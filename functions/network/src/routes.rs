@@ -1,24 +1,91 @@
-//! Route tables: the public one sends 0.0.0.0/0 to the internet gateway; the private one has only
-//! the VPC's local route (tasks reach AWS through the endpoints, never the internet).
+//! Route tables: the public one sends 0.0.0.0/0 to the internet gateway. A private one has only
+//! the VPC's local route (tasks reach AWS through the endpoints), or with NAT gateways sends
+//! 0.0.0.0/0 to its zone's (with one per zone, each zone's private subnets get a table of their
+//! own: `private-route-table-<zone>`).
 
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{ResourceType, RouteTable};
 use provisioner_core::tags::ec2::{filter, on_create, role_of};
-use provisioner_core::{changes, exactly_once, AwsContext, Change, Names, ProvisionError};
+use provisioner_core::{
+    changes, exactly_once, AwsContext, Change, Names, NotFoundAsNone, ProvisionError,
+};
 
 use crate::owner;
+use crate::subnets::WantedSubnet;
+use provisioner_core::spec::{NatGateways, NetworkSpec};
 
 pub const PUBLIC_ROLE: &str = "public-route-table";
 pub const PRIVATE_ROLE: &str = "private-route-table";
 pub const INTERNET: &str = "0.0.0.0/0";
 
+/// Where a table's 0.0.0.0/0 goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultRoute<'a> {
+    InternetGateway(&'a str),
+    NatGateway(&'a str),
+    /// Left as it is: the NAT gateway it will go to is not available yet.
+    Unchanged,
+    /// Nowhere: no such route.
+    Absent,
+}
+
+/// The private tables the spec asks for, by role: one per zone of the private subnets with a NAT
+/// gateway per zone, else one.
+pub fn private_roles(spec: &NetworkSpec, wanted: &[WantedSubnet]) -> Vec<String> {
+    let per_zone = spec.nat_gateways == NatGateways::PerZone;
+    let mut roles: Vec<String> = Vec::new();
+    for subnet in wanted.iter().filter(|w| w.role.starts_with("private-")) {
+        let role = private_role(per_zone, &subnet.zone);
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    roles
+}
+
+/// The environment's private tables in the VPC that the spec no longer has (after a change of
+/// `natGateways`): their subnets have moved to the wanted ones. `(role, id)`.
+pub fn retired(tables: &[RouteTable], wanted_roles: &[String]) -> Vec<(String, String)> {
+    tables
+        .iter()
+        .filter_map(|t| {
+            let role = role_of(t.tags())?;
+            (role.starts_with(PRIVATE_ROLE) && !wanted_roles.iter().any(|w| w == role)).then(|| {
+                (
+                    role.to_string(),
+                    t.route_table_id().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Deletes a table the spec no longer has; one already gone is fine.
+pub async fn delete(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<(), ProvisionError> {
+    ec2.delete_route_table()
+        .route_table_id(id)
+        .send()
+        .await
+        .context("DeleteRouteTable", id)
+        .not_found_as_none()?;
+    Ok(())
+}
+
 /// What one route table should look like.
 pub struct WantedRouteTable<'a> {
-    pub role: &'static str,
+    pub role: String,
     pub subnet_ids: Vec<&'a str>,
-    /// The internet gateway that 0.0.0.0/0 goes to, for the public table.
-    pub internet_gateway: Option<&'a str>,
+    pub default_route: DefaultRoute<'a>,
+}
+
+/// The private route table of `zone`: one per zone with a NAT gateway per zone, else one for all.
+pub fn private_role(per_zone: bool, zone: &str) -> String {
+    if per_zone {
+        format!("{PRIVATE_ROLE}-{zone}")
+    } else {
+        PRIVATE_ROLE.to_string()
+    }
 }
 
 /// Every route table of the VPC (ours, the main one, any other), so associations can be moved.
@@ -45,7 +112,7 @@ pub async fn ensure_tables(
     ec2: &aws_sdk_ec2::Client,
     names: &Names,
     vpc_id: &str,
-    roles: &[&'static str],
+    roles: &[String],
 ) -> Result<Tables, ProvisionError> {
     // A VPC this request made has only its main table, which is not ours.
     let tables = if changes::is_fresh(vpc_id) {
@@ -56,11 +123,14 @@ pub async fn ensure_tables(
     let mut by_role = BTreeMap::new();
     for role in roles {
         // The VPC is the environment's own, so a role tag inside it is enough to recognise ours.
-        let table = match tables.iter().find(|t| role_of(t.tags()) == Some(*role)) {
+        let table = match tables
+            .iter()
+            .find(|t| role_of(t.tags()) == Some(role.as_str()))
+        {
             Some(t) => t.clone(),
             None => create(ec2, names, vpc_id, role).await?,
         };
-        by_role.insert(*role, table);
+        by_role.insert(role.clone(), table);
     }
     Ok(Tables {
         all: tables,
@@ -70,8 +140,8 @@ pub async fn ensure_tables(
 
 /// The VPC's route tables as found, and the environment's by role.
 pub struct Tables {
-    all: Vec<RouteTable>,
-    by_role: BTreeMap<&'static str, RouteTable>,
+    pub all: Vec<RouteTable>,
+    by_role: BTreeMap<String, RouteTable>,
 }
 
 /// Gives each table its default route and its subnets. Run once the tables, subnets and gateway
@@ -80,23 +150,21 @@ pub async fn ensure_routes(
     ec2: &aws_sdk_ec2::Client,
     tables: &Tables,
     wanted: &[WantedRouteTable<'_>],
-) -> Result<BTreeMap<&'static str, String>, ProvisionError> {
+) -> Result<BTreeMap<String, String>, ProvisionError> {
     let mut ids = BTreeMap::new();
     for want in wanted {
-        let Some(table) = tables.by_role.get(want.role) else {
+        let Some(table) = tables.by_role.get(&want.role) else {
             return Err(ProvisionError::Internal(format!(
                 "no route table {} was ensured",
                 want.role
             )));
         };
         let table_id = table.route_table_id().unwrap_or_default().to_string();
-        if let Some(gateway) = want.internet_gateway {
-            ensure_default_route(ec2, table, gateway).await?;
-        }
+        ensure_default_route(ec2, table, want.default_route).await?;
         for subnet_id in &want.subnet_ids {
             ensure_association(ec2, &tables.all, &table_id, subnet_id).await?;
         }
-        ids.insert(want.role, table_id);
+        ids.insert(want.role.clone(), table_id);
     }
     Ok(ids)
 }
@@ -132,57 +200,80 @@ async fn create(
 async fn ensure_default_route(
     ec2: &aws_sdk_ec2::Client,
     table: &RouteTable,
-    gateway: &str,
+    wanted: DefaultRoute<'_>,
 ) -> Result<(), ProvisionError> {
     let table_id = table.route_table_id().unwrap_or_default();
+    let name = format!("{table_id} {INTERNET}");
     let current = table
         .routes()
         .iter()
         .find(|r| r.destination_cidr_block() == Some(INTERNET));
-    match current {
-        Some(route) if route.gateway_id() == Some(gateway) => Ok(()),
-        Some(route)
-            if !changes::carry_out(
-                Change::update("route", format!("{table_id} {INTERNET}")).field(
+    let live = current.and_then(|r| r.gateway_id().or(r.nat_gateway_id()));
+    let target = match wanted {
+        DefaultRoute::Unchanged => return Ok(()),
+        DefaultRoute::Absent => {
+            if current.is_none()
+                || !changes::carry_out(Change::delete("route", &name).field(
                     "target",
-                    route.gateway_id().or(route.nat_gateway_id()).unwrap_or("?"),
-                    gateway,
-                ),
-            ) =>
-        {
-            Ok(())
-        }
-        None if !changes::carry_out(
-            Change::create("route", format!("{table_id} {INTERNET}")).set("target", gateway),
-        ) =>
-        {
-            Ok(())
-        }
-        Some(_) => {
-            ec2.replace_route()
+                    live.unwrap_or("?"),
+                    "(none)",
+                ))
+            {
+                return Ok(());
+            }
+            let deleted = ec2
+                .delete_route()
                 .route_table_id(table_id)
                 .destination_cidr_block(INTERNET)
-                .gateway_id(gateway)
                 .send()
                 .await
-                .context("ReplaceRoute", format!("{table_id} {INTERNET}"))?;
-            tracing::info!(route_table = %table_id, %gateway, "pointed 0.0.0.0/0 back at the internet gateway");
-            Ok(())
+                .context("DeleteRoute", &name)
+                .not_found_as_none();
+            deleted?;
+            tracing::info!(route_table = %table_id, "removed the route to the internet");
+            return Ok(());
         }
-        None => {
-            // A resend of a create AWS applied answers that the route exists.
-            let created = ec2
-                .create_route()
-                .route_table_id(table_id)
-                .destination_cidr_block(INTERNET)
-                .gateway_id(gateway)
-                .send()
-                .await
-                .context("CreateRoute", format!("{table_id} {INTERNET}"))
-                .map(|_| ());
-            exactly_once::already_done(created, &["RouteAlreadyExists"])
-        }
+        DefaultRoute::InternetGateway(id) | DefaultRoute::NatGateway(id) => id,
+    };
+    if live == Some(target) {
+        return Ok(());
     }
+    let change = match current {
+        Some(_) => Change::update("route", &name).field("target", live.unwrap_or("?"), target),
+        None => Change::create("route", &name).set("target", target),
+    };
+    if !changes::carry_out(change) {
+        return Ok(());
+    }
+    // The target goes in the parameter of its kind.
+    let (gateway, nat_gateway) = match wanted {
+        DefaultRoute::NatGateway(id) => (None, Some(id.to_string())),
+        _ => (Some(target.to_string()), None),
+    };
+    if current.is_some() {
+        ec2.replace_route()
+            .route_table_id(table_id)
+            .destination_cidr_block(INTERNET)
+            .set_gateway_id(gateway)
+            .set_nat_gateway_id(nat_gateway)
+            .send()
+            .await
+            .context("ReplaceRoute", &name)?;
+        tracing::info!(route_table = %table_id, %target, "pointed 0.0.0.0/0 at its gateway");
+        return Ok(());
+    }
+    // A resend of a create AWS applied answers that the route exists.
+    let created = ec2
+        .create_route()
+        .route_table_id(table_id)
+        .destination_cidr_block(INTERNET)
+        .set_gateway_id(gateway)
+        .set_nat_gateway_id(nat_gateway)
+        .send()
+        .await
+        .context("CreateRoute", &name)
+        .map(|_| ());
+    exactly_once::already_done(created, &["RouteAlreadyExists"])
 }
 
 /// Associates `subnet_id` with `table_id`, moving it off another table if it is associated there.

@@ -7,7 +7,7 @@ use provisioner_core::tags::ec2::owned;
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError};
 
 use crate::owner;
-use crate::{gateway, in_use, security_groups, subnets, vpc};
+use crate::{gateway, in_use, nat, security_groups, subnets, vpc};
 
 /// How far a teardown got.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,6 +20,15 @@ pub enum Teardown {
 
 /// Deletes the stage's resources, or says what it waits for.
 pub async fn destroy(ec2: &aws_sdk_ec2::Client, names: &Names) -> Result<Teardown, ProvisionError> {
+    // NAT gateways first: their interfaces and addresses hold the public subnets and the
+    // internet gateway until they are deleted.
+    let vpc_id = vpc::find(ec2, names)
+        .await?
+        .and_then(|v| v.vpc_id().map(str::to_string));
+    let leaving = nat::remove_unwanted(ec2, names, vpc_id.as_deref(), &[], true).await?;
+    if !leaving.is_empty() {
+        return Ok(Teardown::Waiting(leaving));
+    }
     let groups = security_groups::find(ec2, names, None).await?;
     let own_subnets = ec2
         .describe_subnets()

@@ -102,6 +102,15 @@ pub const BEHAVIOURS: &[Behaviour] = &[
         on_by_default: true,
     },
     Behaviour {
+        id: "nat-gateways",
+        side: Side::Emulator,
+        what: "a new NAT gateway is pending before it is available, and a route to it is refused until then; a deleted one is deleting before it is deleted, and only then are its interface and its Elastic IP's association gone; its interface maps a public address; CreateNatGateway honours its client token",
+        source: "Amazon VPC User Guide (NAT gateways); kubernetes/kops#944 (InvalidNatGatewayID.NotFound for a route to a gateway not yet available)",
+        seconds: &[("pending", 90.0), ("deleting", 60.0)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
         id: "network-interfaces",
         side: Side::Emulator,
         what: "interface endpoints, load balancers and tasks own network interfaces in their subnets, released some time after their owner is deleted",
@@ -275,7 +284,7 @@ pub const BEHAVIOURS: &[Behaviour] = &[
     Behaviour {
         id: "strict-client-token",
         side: Side::Emulator,
-        what: "a create repeated with a client token (CreateVpcEndpoint, CreateRouteTable, ECS CreateService) returns what the first call made; other parameters, or a token whose resource is deleted, answer IdempotentParameterMismatch",
+        what: "a create repeated with a client token (CreateVpcEndpoint, CreateRouteTable, CreateNatGateway, ECS CreateService) returns what the first call made; other parameters, or a token whose resource is deleted, answer IdempotentParameterMismatch",
         source: "EC2 user guide, \"Ensuring idempotency in Amazon EC2 API requests\"; ECS API reference, \"Ensuring idempotency\"",
         seconds: &[],
         values: &[],

@@ -161,6 +161,8 @@ pub fn tagged_resources(t: &Target<'_>) -> Vec<String> {
         ("ec2", "DeleteInternetGateway" | "DetachInternetGateway") => {
             ec2("internet-gateway", "InternetGatewayId")
         }
+        ("ec2", "DeleteNatGateway") => ec2("natgateway", "NatGatewayId"),
+        ("ec2", "ReleaseAddress") => ec2("elastic-ip", "AllocationId"),
         ("ec2", "DeleteVpcEndpoints") => p
             .many("VpcEndpointId")
             .iter()
@@ -213,6 +215,8 @@ fn created_kind(operation: &str) -> Option<&'static str> {
         "CreateRouteTable" => "route-table",
         "CreateSecurityGroup" => "security-group",
         "CreateVpcEndpoint" => "vpc-endpoint",
+        "CreateNatGateway" => "natgateway",
+        "AllocateAddress" => "elastic-ip",
         _ => return None,
     })
 }

@@ -226,6 +226,24 @@ pub async fn ec2_leftovers(ec2: &aws_sdk_ec2::Client, environment: &str) -> Vec<
                             .is_none_or(|s| !s.as_str().eq_ignore_ascii_case("deleted"))
                     })
                 }),
+            // The emulator names these two kinds its own way; their ids say what they are.
+            _ if id.starts_with("nat-") => ec2
+                .describe_nat_gateways()
+                .nat_gateway_ids(&id)
+                .send()
+                .await
+                .is_ok_and(|o| {
+                    o.nat_gateways().iter().any(|g| {
+                        g.state()
+                            .is_none_or(|s| !s.as_str().eq_ignore_ascii_case("deleted"))
+                    })
+                }),
+            _ if id.starts_with("eipalloc-") => ec2
+                .describe_addresses()
+                .allocation_ids(&id)
+                .send()
+                .await
+                .is_ok_and(|o| !o.addresses().is_empty()),
             // A kind this helper does not know how to look up counts as left over.
             _ => true,
         };

@@ -12,7 +12,7 @@ mod validate;
 
 pub use error::{short_field, short_quotes, FieldError, SpecError};
 pub use fargate::valid_fargate_memory;
-pub use validate::{check_environment_name, check_stored_size};
+pub use validate::{check_environment_name, check_stored_size, nat_zones_without_public_subnet};
 
 use std::collections::BTreeMap;
 
@@ -48,9 +48,37 @@ pub struct NetworkSpec {
     /// Subnets for the load balancer, in at least two availability zones.
     #[serde(default = "defaults::public_subnets")]
     pub public_subnets: Vec<SubnetSpec>,
-    /// Subnets for the tasks; no route to the internet.
+    /// Subnets for the tasks; no route to the internet unless `natGateways` gives one.
     #[serde(default = "defaults::private_subnets")]
     pub private_subnets: Vec<SubnetSpec>,
+    /// Outbound internet for the tasks, through NAT gateways in the public subnets: NONE (the
+    /// default: the tasks reach only AWS, through the VPC endpoints), ONE (a single NAT gateway,
+    /// in the zone of the first private subnet) or PER_ZONE (one in each zone with private
+    /// subnets, so a zone's outage cuts no other zone off). With a NAT gateway the image may come
+    /// from any registry.
+    #[serde(default)]
+    pub nat_gateways: NatGateways,
+}
+
+/// How many NAT gateways give the private subnets a route to the internet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NatGateways {
+    #[default]
+    None,
+    One,
+    PerZone,
+}
+
+impl NatGateways {
+    /// As the spec names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::One => "ONE",
+            Self::PerZone => "PER_ZONE",
+        }
+    }
 }
 
 /// One subnet.
@@ -183,7 +211,8 @@ pub struct CapacityProviderItem {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceSpec {
     /// Container image, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest". Tasks in
-    /// private subnets pull through the ECR endpoints, so the image should live in this region's ECR.
+    /// private subnets pull through the ECR endpoints, so the image must live in this region's
+    /// ECR, unless `network.natGateways` gives them the internet.
     pub image: String,
     /// Port the container listens on (1-65535); the only port mapped.
     #[serde(default = "defaults::container_port")]
@@ -402,6 +431,7 @@ impl Default for NetworkSpec {
             vpc_cidr: defaults::vpc_cidr(),
             public_subnets: defaults::public_subnets(),
             private_subnets: defaults::private_subnets(),
+            nat_gateways: NatGateways::None,
         }
     }
 }

@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 use super::fargate::{valid_fargate_memory, FARGATE_CPU_VALUES};
 use super::{
     AutoScalingSpec, CapacityProvider, CpuArchitecture, EnvironmentSpec, FieldError, LaunchType,
-    ServiceSpec, SpecError, SubnetSpec,
+    NatGateways, NetworkSpec, ServiceSpec, SpecError, SubnetSpec,
 };
 use crate::endpoint_plan::{is_before, is_before_1_4};
 use crate::naming::MAX_ENVIRONMENT_NAME_LEN;
@@ -204,6 +204,35 @@ fn network(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
             "all in {}; an application load balancer needs subnets in at least 2 different availability zones",
             zones.into_iter().next().cloned().unwrap_or_default()));
     }
+    if net.nat_gateways == NatGateways::PerZone && given.len() == net.public_subnets.len() {
+        if let Some(problem) = nat_zones_without_public_subnet(net, region) {
+            p.add("network.natGateways", problem);
+        }
+    }
+}
+
+/// For PER_ZONE: the zones of private subnets that have no public subnet for their NAT gateway,
+/// said as the problem; `None` when every such zone has one (or a zone is still to be chosen).
+pub fn nat_zones_without_public_subnet(net: &NetworkSpec, region: &str) -> Option<String> {
+    let public: HashSet<String> = net
+        .public_subnets
+        .iter()
+        .filter_map(|s| s.zone_in(region))
+        .collect();
+    let mut missing: Vec<String> = net
+        .private_subnets
+        .iter()
+        .filter_map(|s| s.zone_in(region))
+        .filter(|z| !public.contains(z))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "PER_ZONE puts a NAT gateway in a public subnet of each private subnet's zone, and {} has none; allowed: add a public subnet there, or ONE",
+            missing.join(", ")
+        )
+    })
 }
 
 fn zone(p: &mut Problems, path: &str, subnet: &SubnetSpec, region: &str) {
@@ -281,7 +310,11 @@ fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
         Err(e) => p.add("service.image", format!(
             "`{}` is not an image reference ({e}); expected REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. 123456789012.dkr.ecr.{region}.amazonaws.com/web:latest",
             s.image)),
-        Ok(reference) => pullable(p, &s.image, reference.registry(), region),
+        // Through a NAT gateway any registry is reachable; without, only this region's ECR.
+        Ok(reference) if spec.network.nat_gateways == NatGateways::None => {
+            pullable(p, &s.image, reference.registry(), region)
+        }
+        Ok(_) => {}
     }
     p.range("service.containerPort", s.container_port, 1, 65535);
     match (s.launch_type, valid_fargate_memory(s.cpu)) {
@@ -539,7 +572,7 @@ fn pullable(p: &mut Problems, image: &str, registry: &str, region: &str) {
         .any(|suffix| registry.ends_with(&format!(".dkr.ecr.{region}{suffix}")));
     if !this_ecr {
         p.add("service.image", format!(
-            "`{image}` is in {registry}, which the tasks cannot reach: they run in private subnets without an internet path and reach only the ECR of {region} through the VPC endpoints. Fix: push the image to ECR in {region} (ACCOUNT.dkr.ecr.{region}.amazonaws.com/REPOSITORY:TAG), or pull it through an ECR pull-through cache rule in {region}"));
+            "`{image}` is in {registry}, which the tasks cannot reach: they run in private subnets without an internet path and reach only the ECR of {region} through the VPC endpoints. Fix: push the image to ECR in {region} (ACCOUNT.dkr.ecr.{region}.amazonaws.com/REPOSITORY:TAG), or pull it through an ECR pull-through cache rule in {region}, or give the tasks the internet with network.natGateways ONE or PER_ZONE"));
     }
 }
 

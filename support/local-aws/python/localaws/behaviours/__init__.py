@@ -14,6 +14,7 @@ from . import (  # noqa: F401 (imported for their registrations)
     interfaces,
     load_balancer_answers,
     load_balancers,
+    nat_gateways,
     parameters,
     pulls,
     step_functions,

@@ -1,5 +1,5 @@
-"""strict-client-token: a create sent again with a client token it has seen (EC2 CreateRouteTable
-and CreateVpcEndpoint, ECS CreateService) answers with the resource the first call made, as AWS
+"""strict-client-token: a create sent again with a client token it has seen (EC2 CreateRouteTable,
+CreateVpcEndpoint and CreateNatGateway, ECS CreateService) answers with the resource the first call made, as AWS
 does; the emulator makes a second one. Other parameters under the same token, or a token whose
 resource is deleted since, answer IdempotentParameterMismatch (EC2 user guide, "Ensuring
 idempotency in Amazon EC2 API requests"; ECS API reference, "Ensuring idempotency")."""
@@ -81,6 +81,10 @@ def _endpoint_gone(response, endpoint):
     return endpoint.state == "deleted" or endpoint.id not in response.ec2_backend.vpc_end_points
 
 
+def _nat_gateway_gone(response, gateway):
+    return gateway.state in ("deleting", "deleted")
+
+
 def _service_gone(response, service):
     return service.status == "INACTIVE"
 
@@ -105,9 +109,11 @@ def install():
     for backend_cls, method in (
         (EC2Backend, "create_route_table"),
         (EC2Backend, "create_vpc_endpoint"),
+        (EC2Backend, "create_nat_gateway"),
         (EC2ContainerServiceBackend, "create_service"),
     ):
         _replaying(backend_cls, method)
     _tokened(EC2Response, "create_route_table", "ClientToken", ec2_mismatch, _route_table_gone)
     _tokened(EC2Response, "create_vpc_endpoint", "ClientToken", ec2_mismatch, _endpoint_gone)
+    _tokened(EC2Response, "create_nat_gateway", "ClientToken", ec2_mismatch, _nat_gateway_gone)
     _tokened(EC2ContainerServiceResponse, "create_service", "clientToken", ecs_mismatch, _service_gone)

@@ -55,6 +55,11 @@ def release(backend, eni_id, linger):
         _delete(backend, eni_id)
 
 
+def delete_now(backend, eni_id):
+    """The interface is gone with its owner (a deleted NAT gateway's)."""
+    _delete(backend, eni_id)
+
+
 def _delete(backend, eni_id):
     backend.enis.pop(eni_id, None)
     PUBLIC.discard(eni_id)
