@@ -27,6 +27,8 @@ pub struct Environment {
     pub subnets: Vec<Subnet>,
     pub security_groups: Vec<SecurityGroup>,
     pub endpoints: Vec<Endpoint>,
+    /// The NAT gateways that give the private subnets the internet (none by default).
+    pub nat_gateways: Vec<NatGateway>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alb_dns_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,6 +65,15 @@ pub struct Endpoint {
     pub service: String,
     pub kind: String,
     pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NatGateway {
+    pub id: String,
+    pub subnet: String,
+    pub state: String,
+    pub public_ip: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -266,7 +277,7 @@ async fn network_of(
     env.security_groups.sort();
     let endpoints = ec2
         .describe_vpc_endpoints()
-        .filters(vpc_filter)
+        .filters(vpc_filter.clone())
         .send()
         .await
         .context("DescribeVpcEndpoints", vpc_id)?;
@@ -290,6 +301,35 @@ async fn network_of(
         })
         .collect();
     env.endpoints.sort();
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(vpc_filter)
+        .send()
+        .await
+        .context("DescribeNatGateways", vpc_id)?;
+    env.nat_gateways = nats
+        .nat_gateways()
+        .iter()
+        .filter(|g| {
+            !g.state()
+                .is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))
+        })
+        .map(|g| NatGateway {
+            id: g.nat_gateway_id().unwrap_or_default().to_string(),
+            subnet: g.subnet_id().unwrap_or_default().to_string(),
+            state: g
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            public_ip: g
+                .nat_gateway_addresses()
+                .first()
+                .and_then(|a| a.public_ip())
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect();
+    env.nat_gateways.sort();
     Ok(())
 }
 
@@ -515,6 +555,13 @@ impl fmt::Display for Environment {
                 f,
                 "  VPC endpoint     {:<40} {:<9} {}",
                 e.service, e.kind, e.state
+            )?;
+        }
+        for g in &self.nat_gateways {
+            writeln!(
+                f,
+                "  NAT gateway      {} in {} {} {}",
+                g.id, g.subnet, g.state, g.public_ip
             )?;
         }
         if let Some(dns) = &self.alb_dns_name {

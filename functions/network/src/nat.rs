@@ -167,11 +167,8 @@ pub async fn ensure(
     } else {
         find(ec2, names, vpc_id).await?
     };
-    let addresses = if found.is_empty() && changes::is_fresh(vpc_id) {
-        Vec::new()
-    } else {
-        find_addresses(ec2, names).await?
-    };
+    // Addresses are looked for only when a gateway is to be made.
+    let mut addresses: Option<Vec<Address>> = None;
     for want in wanted {
         let role = role(&want.zone);
         let mine: Vec<&NatGateway> = found
@@ -189,7 +186,15 @@ pub async fn ensure(
                 for id in &failed {
                     delete(ec2, id).await?;
                 }
-                let allocation = ensure_address(ec2, names, &want.zone, &addresses).await?;
+                if addresses.is_none() {
+                    addresses = Some(if changes::is_fresh(vpc_id) {
+                        Vec::new()
+                    } else {
+                        find_addresses(ec2, names).await?
+                    });
+                }
+                let known = addresses.as_deref().unwrap_or_default();
+                let allocation = ensure_address(ec2, names, &want.zone, known).await?;
                 create(ec2, names, vpc_id, want, &allocation, &failed).await?
             }
         };
@@ -303,7 +308,7 @@ async fn delete(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<(), ProvisionErro
 /// Deletes the environment's NAT gateways outside `keep` (all of them on destroy), then releases
 /// the Elastic IPs no gateway holds any more. Returns the gateways still on their way out: their
 /// addresses are released once they are `deleted`. Unless `every_address`, addresses are looked
-/// for only when there were gateways (an apply without any makes no extra call).
+/// for only when a gateway goes (an apply that keeps them all makes no extra call).
 pub async fn remove_unwanted(
     ec2: &aws_sdk_ec2::Client,
     names: &Names,
@@ -316,7 +321,11 @@ pub async fn remove_unwanted(
         Some(vpc_id) if !changes::is_fresh(vpc_id) => find(ec2, names, vpc_id).await?,
         _ => Vec::new(),
     };
-    if found.is_empty() && keep.is_empty() && !every_address {
+    // Addresses to release come from gateways that go (a deleted one stays listed for a while).
+    let going = found
+        .iter()
+        .any(|g| !keep.iter().any(|k| Some(k.as_str()) == g.nat_gateway_id()));
+    if !going && !every_address {
         return Ok(Vec::new());
     }
     let mut leaving = Vec::new();
