@@ -112,9 +112,7 @@ impl Stage for NetworkStage {
                 .or_else(|| nats.by_zone.values().next());
             let default_route = match gateway {
                 None => routes::DefaultRoute::Absent,
-                Some(id) if nats.pending.iter().any(|p| p.starts_with(id.as_str())) => {
-                    routes::DefaultRoute::Unchanged
-                }
+                Some(id) if nats.pending.contains(id) => routes::DefaultRoute::Unchanged,
                 Some(id) => routes::DefaultRoute::NatGateway(id),
             };
             wanted_tables.push(routes::WantedRouteTable {
@@ -213,7 +211,10 @@ impl Stage for NetworkStage {
             let waiting: Vec<String> = nats
                 .pending
                 .iter()
-                .map(|p| format!("NAT gateway {p} (pending)"))
+                .map(|id| {
+                    let zone = nats.by_zone.iter().find(|(_, g)| *g == id).map(|(z, _)| z);
+                    format!("NAT gateway {id} in {} (pending)", zone.map_or("?", |z| z))
+                })
                 .chain(leaving)
                 .collect();
             let message = format!(

@@ -141,7 +141,7 @@ async fn find_addresses(
         .collect())
 }
 
-/// The NAT gateway of each wanted zone, by zone, and those still `pending`.
+/// The NAT gateway of each wanted zone, by zone, and the ids of those still `pending`.
 pub struct Ensured {
     pub by_zone: BTreeMap<String, String>,
     pub pending: Vec<String>,
@@ -200,7 +200,7 @@ pub async fn ensure(
         };
         let id = gateway.nat_gateway_id().unwrap_or_default().to_string();
         if state(&gateway) == NatGatewayState::Pending && !changes::is_new(&id) {
-            ensured.pending.push(format!("{id} in {}", want.zone));
+            ensured.pending.push(id.clone());
         }
         ensured.by_zone.insert(want.zone.clone(), id);
     }
