@@ -33,6 +33,11 @@ pub struct Environment {
     pub alb_dns_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// With `alb.domain`: the name and the certificate requested for it, with its status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<Service>,
     /// The target group's targets and their health.
@@ -132,6 +137,7 @@ pub struct Clients {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub scaling: aws_sdk_applicationautoscaling::Client,
+    pub acm: aws_sdk_acm::Client,
 }
 
 impl Clients {
@@ -143,6 +149,7 @@ impl Clients {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             scaling: aws_sdk_applicationautoscaling::Client::new(config),
+            acm: aws_sdk_acm::Client::new(config),
         }
     }
 
@@ -190,6 +197,11 @@ pub async fn describe(
         last_error: last.filter(|l| !l.succeeded()).map(last_error),
         alb_dns_name: one(&alb, outputs::alb::DNS_NAME),
         url: one(&alb, outputs::alb::URL),
+        domain: one(&alb, outputs::alb::DOMAIN_NAME),
+        certificate: one(&alb, outputs::alb::CERTIFICATE_ARN).map(|arn| {
+            let status = one(&alb, outputs::alb::CERTIFICATE_STATUS).unwrap_or_default();
+            format!("{arn} {status}")
+        }),
         ..Default::default()
     };
     if let Some(arn) = one(&alb, outputs::alb::TARGET_GROUP_ARN) {
@@ -570,6 +582,12 @@ impl fmt::Display for Environment {
         if let Some(url) = &self.url {
             writeln!(f, "  URL              {url}")?;
         }
+        if let Some(domain) = &self.domain {
+            writeln!(f, "  domain           {domain} (alias to the ALB)")?;
+        }
+        if let Some(certificate) = &self.certificate {
+            writeln!(f, "  certificate      {certificate}")?;
+        }
         if let Some(s) = &self.service {
             writeln!(
                 f,
@@ -797,6 +815,13 @@ pub async fn leftovers(clients: &Clients, name: &str) -> Result<Vec<String>, Pro
             .iter()
             .map(|t| format!("scalable target {}", t.resource_id())),
     );
+    let certificates = provisioner_core::tags::acm::owned(
+        &clients.acm,
+        provisioner_core::Owner::new(&names, outputs::alb::STAGE),
+        None,
+    )
+    .await?;
+    left.extend(certificates.iter().map(|a| format!("certificate {a}")));
     let parameters = clients
         .ssm
         .get_parameters_by_path()

@@ -97,6 +97,45 @@ fn in_region_ecr(spec: &mut Value, region: &str) {
     }
 }
 
+/// The emulator's account has no hosted zones: for a spec with `alb.domain`, makes a public
+/// zone of the name's parent (`example.com` for `app.example.com`) to stand in for the user's,
+/// and puts its id in the spec. Says what it did.
+async fn stand_in_zone(
+    config: &aws_config::SdkConfig,
+    spec: &mut Value,
+) -> Result<Option<String>, Failure> {
+    let Some(domain) = spec
+        .pointer("/alb/domain/name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return Ok(None);
+    };
+    let parent = domain.split_once('.').map_or(domain.as_str(), |(_, p)| p);
+    let made = aws_sdk_route53::Client::new(config)
+        .create_hosted_zone()
+        .name(parent)
+        .caller_reference(format!("local-{domain}"))
+        .send()
+        .await
+        .map_err(|e| format!("creating the local hosted zone {parent}: {e}"))?;
+    let id = made
+        .hosted_zone()
+        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+        .unwrap_or_default();
+    let given = spec
+        .pointer("/alb/domain/hostedZoneId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if let Some(zone) = spec.pointer_mut("/alb/domain/hostedZoneId") {
+        *zone = Value::String(id.clone());
+    }
+    Ok(Some(format!(
+        "hosted zone {parent} made locally as {id}, standing in for the spec's {given}"
+    )))
+}
+
 /// What the functions asked of AWS since the calls were last cleared.
 fn calls_line(system: &local_lambda::LocalSystem) -> String {
     let calls = system.aws_calls();
@@ -195,6 +234,9 @@ pub async fn run(args: LocalArgs, output: Output) -> Result<bool, Failure> {
             keep_running(&system, &table, &name).await?;
         }
         return Ok(ok);
+    }
+    if let Some(zone) = stand_in_zone(&system.config, &mut spec).await? {
+        display.say(&zone);
     }
     display.say(&format!("\ncreate {name} ({})", spec_path.display()));
     system.clear_calls();

@@ -250,6 +250,33 @@ pub async fn resources(system: &LocalSystem, environment: &str) -> Vec<(String, 
     for p in policies.scaling_policies() {
         found.push(("scaling policy".into(), p.policy_name().to_string()));
     }
+    let acm = aws_sdk_acm::Client::new(&system.config);
+    let owner = provisioner_core::Owner::new(&names, provisioner_core::outputs::alb::STAGE);
+    for arn in provisioner_core::tags::acm::owned(&acm, owner, None)
+        .await
+        .unwrap()
+    {
+        found.push(("certificate".into(), arn));
+    }
+    // Records of a name with the environment's name as a label, in any hosted zone.
+    let route53 = aws_sdk_route53::Client::new(&system.config);
+    let zones = route53.list_hosted_zones().send().await.unwrap();
+    for zone in zones.hosted_zones() {
+        let records = route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone.id())
+            .send()
+            .await
+            .unwrap();
+        for r in records.resource_record_sets() {
+            if r.name().split('.').any(|label| label == environment) {
+                found.push((
+                    format!("{} record", r.r#type().as_str()),
+                    r.name().to_string(),
+                ));
+            }
+        }
+    }
     let ssm = aws_sdk_ssm::Client::new(&system.config);
     for name in test_support::stored_parameters(&ssm, environment).await {
         let value = ssm

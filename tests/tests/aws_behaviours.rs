@@ -1782,3 +1782,162 @@ async fn faults_each_kind_fails_a_call_or_an_invocation_as_aws_and_lambda_do() {
     assert!((120.0..180.0).contains(&lasted), "{lasted} AWS s");
     system.faults().clear();
 }
+
+#[tokio::test]
+async fn certificate_validation_issues_only_after_the_record_and_a_served_certificate_stays() {
+    let c = clients().await;
+    let config = emulator().sdk_config("us-east-1").await;
+    let acm = aws_sdk_acm::Client::new(&config);
+    let route53 = aws_sdk_route53::Client::new(&config);
+    let n = network(&c, 12).await;
+    let zone = test_support::dns::hosted_zone(&route53, "example.net").await;
+    let request = |name: &'static str| {
+        let acm = acm.clone();
+        async move {
+            acm.request_certificate()
+                .domain_name(name)
+                .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+                .send()
+                .await
+                .unwrap()
+                .certificate_arn()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let describe = |arn: String| {
+        let acm = acm.clone();
+        async move {
+            acm.describe_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+                .unwrap()
+                .certificate()
+                .unwrap()
+                .clone()
+        }
+    };
+    let arn = request("api.example.net").await;
+    let fresh = describe(arn.clone()).await;
+    assert_eq!(fresh.status().unwrap().as_str(), "PENDING_VALIDATION");
+    assert!(
+        fresh.domain_validation_options()[0]
+            .resource_record()
+            .is_none(),
+        "no record in the first seconds"
+    );
+    wait_world(emulator(), 10.0).await;
+    let published = describe(arn.clone()).await;
+    let record = published.domain_validation_options()[0]
+        .resource_record()
+        .unwrap()
+        .clone();
+    assert!(record.name().ends_with(".api.example.net."), "{record:?}");
+    // The same name in the same account gets the same record; another name another.
+    let again = request("api.example.net").await;
+    wait_world(emulator(), 10.0).await;
+    let other = describe(again.clone()).await;
+    assert_eq!(
+        other.domain_validation_options()[0].resource_record(),
+        Some(&record)
+    );
+    let www = request("www.example.net").await;
+    wait_world(emulator(), 10.0).await;
+    let www_record = describe(www).await.domain_validation_options()[0]
+        .resource_record()
+        .unwrap()
+        .clone();
+    assert_ne!(www_record.name(), record.name());
+
+    // Without the record, no certificate is issued, and a listener refuses it.
+    wait_world(emulator(), 120.0).await;
+    assert_eq!(
+        describe(arn.clone()).await.status().unwrap().as_str(),
+        "PENDING_VALIDATION"
+    );
+    let lb = c
+        .elb
+        .create_load_balancer()
+        .name("tls-alb")
+        .set_subnets(Some(n.public.clone()))
+        .security_groups(&n.alb_group)
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_string();
+    let https = |certificate: String| {
+        c.elb
+            .create_listener()
+            .load_balancer_arn(&lb_arn)
+            .protocol(ProtocolEnum::Https)
+            .port(443)
+            .certificates(
+                aws_sdk_elasticloadbalancingv2::types::Certificate::builder()
+                    .certificate_arn(certificate)
+                    .build(),
+            )
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::FixedResponse)
+                    .fixed_response_config(
+                        aws_sdk_elasticloadbalancingv2::types::FixedResponseActionConfig::builder()
+                            .status_code("200")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+    };
+    assert_refused(
+        https(arn.clone()).await,
+        "UnsupportedCertificate",
+        format!("The certificate '{arn}' must have a fully-qualified domain name, a supported signature, and a supported key size."),
+    );
+
+    // With the record in the zone, ACM issues it a while later.
+    test_support::dns::put_record(
+        &route53,
+        &zone,
+        record.name(),
+        aws_sdk_route53::types::RrType::Cname,
+        record.value(),
+    )
+    .await;
+    assert_eq!(
+        describe(arn.clone()).await.status().unwrap().as_str(),
+        "PENDING_VALIDATION"
+    );
+    wait_world(emulator(), 40.0).await;
+    assert_eq!(
+        describe(arn.clone()).await.status().unwrap().as_str(),
+        "ISSUED"
+    );
+    assert_eq!(
+        describe(again.clone()).await.status().unwrap().as_str(),
+        "ISSUED"
+    );
+
+    // Served by a listener, it is in use and cannot be deleted; without the listener it can.
+    let listener = https(arn.clone()).await.unwrap();
+    assert_eq!(
+        describe(arn.clone()).await.in_use_by(),
+        vec![lb_arn.clone()]
+    );
+    let (code, _) = refusal(acm.delete_certificate().certificate_arn(&arn).send().await);
+    assert_eq!(code, "ResourceInUseException");
+    c.elb
+        .delete_listener()
+        .listener_arn(listener.listeners()[0].listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    acm.delete_certificate()
+        .certificate_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+}

@@ -3,8 +3,8 @@
 //! answered with a 500, hung until the caller gave up, the Lambda dying or running out of time
 //! right after the call). A create still makes exactly one set of resources, a re-apply then
 //! changes nothing, and a destroy (under the same faults) leaves nothing tagged and no parameter.
-//! The spec turns on autoscaling and a NAT gateway, so their resources are made (and removed)
-//! under the faults too.
+//! The spec turns on autoscaling, a NAT gateway and a domain with a requested certificate, so
+//! their resources are made (and removed) under the faults too.
 
 use std::collections::BTreeMap;
 
@@ -30,8 +30,9 @@ fn rates() -> Vec<(FaultKind, f64)> {
     ]
 }
 
-fn apply(name: &str) -> Value {
+fn apply(name: &str, zone: &str) -> Value {
     json!({"action": "apply", "spec": {"name": name, "network": {"natGateways": "ONE"},
+        "alb": {"domain": {"name": format!("{name}.example.com"), "hostedZoneId": zone}},
         "service": {"image": IMAGE,
         "autoScaling": {"minTasks": 1, "maxTasks": 4, "targetCpuPercent": 60,
                         "targetRequestsPerTask": 800}}}})
@@ -69,7 +70,9 @@ async fn under_faults_seeds_6_to_10_create_one_set_reapply_nothing_destroy_every
 /// without faults changes nothing, a destroy under faults leaves nothing. Every kind fires.
 async fn runs_converge(seeds: std::ops::RangeInclusive<u64>) {
     let system = LocalSystem::start(system_tests::options()).await.unwrap();
-    let clean = execute(&system, apply("clean")).await;
+    let route53 = aws_sdk_route53::Client::new(&system.config);
+    let zone = test_support::dns::hosted_zone(&route53, "example.com").await;
+    let clean = execute(&system, apply("clean", &zone)).await;
     assert!(clean.succeeded(), "{clean:?}");
     let expected = shape(&system, "clean").await;
 
@@ -77,7 +80,7 @@ async fn runs_converge(seeds: std::ops::RangeInclusive<u64>) {
     for seed in seeds {
         let environment = format!("faults-{seed}");
         system.faults().random(seed, &rates());
-        let created = execute(&system, apply(&environment)).await;
+        let created = execute(&system, apply(&environment, &zone)).await;
         note_fired(&system, &mut fired);
         assert!(created.succeeded(), "seed {seed}: {created:?}");
         assert_eq!(
@@ -87,7 +90,7 @@ async fn runs_converge(seeds: std::ops::RangeInclusive<u64>) {
         );
 
         system.clear_calls();
-        let again = execute(&system, apply(&environment)).await;
+        let again = execute(&system, apply(&environment, &zone)).await;
         assert!(again.succeeded(), "seed {seed}: {again:?}");
         assert_eq!(
             changes(&system),

@@ -310,6 +310,39 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "network.natGateways",
         ),
         (
+            "a domain name with a wildcard",
+            spec_with(
+                json!({"alb": {"domain": {"name": "*.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}}}),
+            ),
+            "alb.domain.name",
+        ),
+        (
+            "a domain name of one label",
+            spec_with(
+                json!({"alb": {"domain": {"name": "localhost", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}}}),
+            ),
+            "alb.domain.name",
+        ),
+        (
+            "a hosted zone id with its /hostedzone/ prefix",
+            spec_with(
+                json!({"alb": {"domain": {"name": "app.example.com", "hostedZoneId": "/hostedzone/Z0123456789ABCDEFGHIJ"}}}),
+            ),
+            "alb.domain.hostedZoneId",
+        ),
+        (
+            "a domain without its hosted zone",
+            spec_with(json!({"alb": {"domain": {"name": "app.example.com"}}})),
+            "alb.domain.hostedZoneId",
+        ),
+        (
+            "a domain with the HTTP listener on 443",
+            spec_with(
+                json!({"alb": {"listenerPort": 443, "domain": {"name": "app.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ"}}}),
+            ),
+            "alb.listenerPort",
+        ),
+        (
             "autoscaling minimum above maximum",
             spec_with(json!({"service": {"autoScaling": {"minTasks": 5, "maxTasks": 3}}})),
             "service.autoScaling.minTasks",

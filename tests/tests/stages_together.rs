@@ -82,7 +82,14 @@ impl Stages {
         Self {
             network: NetworkStage::new(h.ec2(), h.context()),
             endpoints: EndpointsStage::new(h.ec2(), h.context()),
-            alb: AlbStage::new(h.elbv2(), h.context()),
+            alb: AlbStage::new(
+                alb_stage::Clients {
+                    elb: h.elbv2(),
+                    acm: h.acm(),
+                    route53: h.route53(),
+                },
+                h.context(),
+            ),
             service: ServiceStage::new(clients, h.context())
                 .with_load_balancer_address(Some(h.load_balancer_address())),
         }
@@ -94,7 +101,10 @@ impl Stages {
         self.network.apply(env).await.unwrap();
         let (e, a) = tokio::join!(self.endpoints.apply(env), self.alb.apply(env));
         e.unwrap();
-        a.unwrap();
+        // Applied again while the certificate of a domain is on its way.
+        if a.unwrap().state == Readiness::Pending {
+            until_ready(|| self.alb.apply(env)).await;
+        }
         until_ready(|| self.endpoints.status(env)).await;
         until_ready(|| self.alb.status(env)).await;
         self.service.apply(env).await.unwrap();
@@ -762,4 +772,294 @@ async fn nat_gateways_give_the_private_subnets_the_internet_and_go_when_the_spec
         ec2_leftovers(&h.plain_ec2(), env.environment()).await,
         Vec::<String>::new()
     );
+}
+
+/// The zone's records as `(type, name, target)`, the target an alias's DNS name or the values.
+async fn records_of(h: &Harness, zone: &str) -> Vec<(String, String, String)> {
+    let listed = h
+        .plain_route53()
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .resource_record_sets()
+        .iter()
+        .filter(|r| !matches!(r.r#type().as_str(), "NS" | "SOA"))
+        .map(|r| {
+            let target = match r.alias_target() {
+                Some(alias) => alias.dns_name().to_string(),
+                None => r
+                    .resource_records()
+                    .iter()
+                    .map(|v| v.value())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+            (
+                r.r#type().as_str().to_string(),
+                r.name().to_string(),
+                target,
+            )
+        })
+        .collect()
+}
+
+/// The certificate the load balancer's HTTPS listener serves.
+async fn https_certificate(h: &Harness, lb_arn: &str) -> Option<String> {
+    let listeners = h
+        .plain_elbv2()
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .unwrap();
+    listeners
+        .listeners()
+        .iter()
+        .find(|l| l.port() == Some(443))
+        .and_then(|l| l.certificates().first())
+        .and_then(|c| c.certificate_arn())
+        .map(str::to_string)
+}
+
+/// The certificates of the account for `domain`, with their status.
+async fn certificates_for(h: &Harness, domain: &str) -> Vec<(String, String)> {
+    let listed = h.plain_acm().list_certificates().send().await.unwrap();
+    listed
+        .certificate_summary_list()
+        .iter()
+        .filter(|c| c.domain_name() == Some(domain))
+        .map(|c| {
+            (
+                c.certificate_arn().unwrap_or_default().to_string(),
+                c.status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_domain_gets_a_validated_certificate_https_and_an_alias_and_leaves_nothing_behind() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let zone = test_support::dns::hosted_zone(&h.plain_route53(), "example.com").await;
+    let mut spec = spec_named("named");
+    spec["alb"] = serde_json::json!({"domain": {"name": "shop.example.com", "hostedZoneId": zone}});
+    let zones = h.region_zones().await;
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let env = &Names::new("named");
+    let stages = Stages::of(&h);
+    ready(stages.network.apply(env).await.unwrap());
+
+    // ACM publishes the validation record a few seconds after the request, and issues the
+    // certificate only once the record is in the zone: until then HTTP forwards, and the stage
+    // is applied again.
+    let first = stages.alb.apply(env).await.unwrap();
+    assert_eq!(first.state, Readiness::Pending, "{}", first.message);
+    assert_eq!(
+        first.outputs["url"].values(),
+        vec!["http://shop.example.com".to_string()]
+    );
+    until_ready(|| stages.alb.apply(env)).await;
+    let certificates = certificates_for(&h, "shop.example.com").await;
+    assert_eq!(certificates.len(), 1, "{certificates:?}");
+    let (certificate, status) = certificates[0].clone();
+    assert_eq!(status, "ISSUED");
+    assert_eq!(h.recorder.of("RequestCertificate").len(), 1);
+
+    let outputs = store.stage_outputs(env, "alb").await.unwrap();
+    assert_eq!(
+        outputs["url"].values(),
+        vec!["https://shop.example.com".to_string()]
+    );
+    assert_eq!(
+        outputs["certificate-arn"].values(),
+        vec![certificate.clone()]
+    );
+    let lb_dns = outputs["dns-name"].values()[0].clone();
+    let records = records_of(&h, &zone).await;
+    let alias = records
+        .iter()
+        .find(|r| r.0 == "A" && r.1 == "shop.example.com.")
+        .unwrap_or_else(|| panic!("an alias record: {records:?}"));
+    assert_eq!(alias.2.trim_end_matches('.'), lb_dns);
+    assert!(
+        records.iter().any(|r| r.0 == "CNAME"
+            && r.1.ends_with(".shop.example.com.")
+            && r.2.contains("acm-validations.aws")),
+        "the validation record: {records:?}"
+    );
+    let lb_arn = outputs["load-balancer-arn"].values()[0].clone();
+    let listeners = h
+        .plain_elbv2()
+        .describe_listeners()
+        .load_balancer_arn(&lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let mut served: Vec<(i32, String, Option<String>)> = listeners
+        .listeners()
+        .iter()
+        .map(|l| {
+            (
+                l.port().unwrap_or_default(),
+                l.default_actions()[0]
+                    .r#type()
+                    .unwrap()
+                    .as_str()
+                    .to_string(),
+                l.certificates()
+                    .first()
+                    .and_then(|c| c.certificate_arn())
+                    .map(str::to_string),
+            )
+        })
+        .collect();
+    served.sort();
+    assert_eq!(
+        served,
+        vec![
+            (80, "redirect".to_string(), None),
+            (443, "forward".to_string(), Some(certificate.clone())),
+        ]
+    );
+
+    // Applied again: nothing to change.
+    h.recorder.clear();
+    ready(stages.alb.apply(env).await.unwrap());
+    assert_eq!(h.recorder.mutating_operations(), Vec::<String>::new());
+
+    // Without the domain: HTTP forwards again, and the alias, the certificate and the
+    // validation record go.
+    spec["alb"] = serde_json::json!({});
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    until_ready(|| stages.alb.apply(env)).await;
+    let sent = h.recorder.mutating_operations();
+    for expected in [
+        "ModifyListener",
+        "DeleteListener",
+        "ChangeResourceRecordSets",
+        "DeleteCertificate",
+    ] {
+        assert!(sent.iter().any(|op| op == expected), "{expected}: {sent:?}");
+    }
+    assert_eq!(records_of(&h, &zone).await, vec![]);
+    assert_eq!(certificates_for(&h, "shop.example.com").await, vec![]);
+    let outputs = store.stage_outputs(env, "alb").await.unwrap();
+    assert!(
+        outputs["url"].values()[0].starts_with("http://"),
+        "{outputs:?}"
+    );
+
+    // Back with the domain, then destroyed: nothing of it is left in the zone or in ACM.
+    spec["alb"] = serde_json::json!({"domain": {"name": "shop.example.com", "hostedZoneId": zone}});
+    store.submit_spec(&spec, &zones).await.unwrap();
+    until_ready(|| stages.alb.apply(env)).await;
+    assert_eq!(records_of(&h, &zone).await.len(), 2);
+
+    // A new name: HTTPS keeps serving the old certificate until the new one is issued, then the
+    // old name's alias, certificate and validation record go.
+    let old = certificates_for(&h, "shop.example.com").await[0].0.clone();
+    spec["alb"]["domain"]["name"] = "store.example.com".into();
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let pending = stages.alb.apply(env).await.unwrap();
+    assert_eq!(pending.state, Readiness::Pending, "{}", pending.message);
+    assert_eq!(https_certificate(&h, &lb_arn).await, Some(old.clone()));
+    until_ready(|| stages.alb.apply(env)).await;
+    let new = certificates_for(&h, "store.example.com").await;
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(https_certificate(&h, &lb_arn).await, Some(new[0].0.clone()));
+    assert_eq!(certificates_for(&h, "shop.example.com").await, vec![]);
+    let names: Vec<String> = records_of(&h, &zone)
+        .await
+        .into_iter()
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().all(|n| n.ends_with("store.example.com.")),
+        "{names:?}"
+    );
+    until_ready(|| stages.alb.destroy(env)).await;
+    assert_eq!(records_of(&h, &zone).await, vec![]);
+    assert_eq!(certificates_for(&h, "shop.example.com").await, vec![]);
+    until_ready(|| stages.network.destroy(env)).await;
+    store.delete_spec(env).await.unwrap();
+    assert_eq!(
+        test_support::stored_parameters(&h.plain_ssm(), env.environment()).await,
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_domain_refuses_a_record_that_is_not_ours_and_a_zone_that_does_not_hold_it() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let zone = test_support::dns::hosted_zone(&h.plain_route53(), "example.org").await;
+    let zones = h.region_zones().await;
+    let env = &Names::new("taken");
+    let stages = Stages::of(&h);
+    let mut spec = spec_named("taken");
+
+    // A zone of another name: refused before anything is requested.
+    spec["alb"] = serde_json::json!({"domain": {"name": "shop.example.net", "hostedZoneId": zone}});
+    store.submit_spec(&spec, &zones).await.unwrap();
+    ready(stages.network.apply(env).await.unwrap());
+    let wrong = stages.alb.apply(env).await.unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::Validation, "{wrong}");
+    assert!(
+        wrong.to_string().contains("alb.domain.hostedZoneId"),
+        "{wrong}"
+    );
+    assert!(wrong.to_string().contains("example.org"), "{wrong}");
+    assert_eq!(h.recorder.of("RequestCertificate").len(), 0);
+
+    // The name already points elsewhere: the stage stops and says so, leaving it alone.
+    test_support::dns::put_record(
+        &h.plain_route53(),
+        &zone,
+        "www.example.org",
+        aws_sdk_route53::types::RrType::A,
+        "192.0.2.10",
+    )
+    .await;
+    spec["alb"] = serde_json::json!({"domain": {"name": "www.example.org", "hostedZoneId": zone}});
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let taken = loop {
+        match stages.alb.apply(env).await {
+            Err(e) => break e,
+            Ok(s) => {
+                assert_eq!(s.state, Readiness::Pending, "{}", s.message);
+                assert!(Instant::now() < deadline, "{}", s.message);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(taken.to_string().contains("alb.domain.name"), "{taken}");
+    assert!(taken.to_string().contains("192.0.2.10"), "{taken}");
+    let records = records_of(&h, &zone).await;
+    assert!(
+        records.contains(&("A".into(), "www.example.org.".into(), "192.0.2.10".into())),
+        "{records:?}"
+    );
+    until_ready(|| stages.alb.destroy(env)).await;
+    let records = records_of(&h, &zone).await;
+    assert_eq!(
+        records,
+        vec![(
+            "A".to_string(),
+            "www.example.org.".to_string(),
+            "192.0.2.10".to_string()
+        )],
+        "the user's record stays, the validation record goes"
+    );
+    assert_eq!(certificates_for(&h, "www.example.org").await, vec![]);
+    until_ready(|| stages.network.destroy(env)).await;
+    store.delete_spec(env).await.unwrap();
 }

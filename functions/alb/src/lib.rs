@@ -1,7 +1,11 @@
 //! The ALB stage: an internet-facing application load balancer in the public subnets, an `ip`
-//! target group for the Fargate tasks and the listeners. Outputs go to
+//! target group for the Fargate tasks and the listeners; with `alb.domain`, the name's alias
+//! record and (unless the spec gives one) its certificate. Outputs go to
 //! `/fargate-provisioner/<environment>/alb/`.
 
+pub mod certificate;
+pub mod dns;
+pub mod domain;
 pub mod listeners;
 pub mod load_balancer;
 pub mod target_group;
@@ -17,7 +21,26 @@ pub use provisioner_core::outputs::alb as outputs;
 
 pub struct AlbStage {
     elb: aws_sdk_elasticloadbalancingv2::Client,
+    acm: aws_sdk_acm::Client,
+    route53: aws_sdk_route53::Client,
     ctx: StageContext,
+}
+
+/// The AWS clients the stage uses besides SSM.
+pub struct Clients {
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
+}
+
+impl provisioner_core::stage::FromSdkConfig for Clients {
+    fn from_config(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            acm: aws_sdk_acm::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
+        }
+    }
 }
 
 /// Who owns the load balancing resources in `names`' environment.
@@ -63,10 +86,15 @@ fn readiness(lb: &LoadBalancer, action: Action) -> Result<(Readiness, String), P
 impl Stage for AlbStage {
     const NAME: &'static str = outputs::STAGE;
 
-    type Clients = aws_sdk_elasticloadbalancingv2::Client;
+    type Clients = Clients;
 
-    fn new(elb: Self::Clients, ctx: StageContext) -> Self {
-        Self { elb, ctx }
+    fn new(clients: Clients, ctx: StageContext) -> Self {
+        Self {
+            elb: clients.elb,
+            acm: clients.acm,
+            route53: clients.route53,
+            ctx,
+        }
     }
 
     async fn apply(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
@@ -91,14 +119,47 @@ impl Stage for AlbStage {
         );
         let (lb, target_group_arn) = (lb?, target_group_arn?);
         let lb_arn = lb.load_balancer_arn().unwrap_or_default();
-        let wanted = listeners::wanted(&spec.alb, &target_group_arn);
-        let listener_arns = listeners::ensure(&self.elb, names, lb_arn, &wanted).await?;
-
         let dns_name = lb.dns_name().unwrap_or_default().to_string();
-        let scheme = if spec.alb.certificate_arn.is_some() {
-            "https"
-        } else {
-            "http"
+        let before = domain::Domain::from_outputs(&stored.outputs(Self::NAME));
+        let clients = domain::Clients {
+            acm: &self.acm,
+            route53: &self.route53,
+        };
+        let now = domain::ensure(clients, names, &spec.alb, &before).await?;
+        let mut current = stored.outputs(Self::NAME);
+        if now.record_to_write().is_some() {
+            let mut remembered = current.clone();
+            now.write_outputs(&mut remembered);
+            self.ctx
+                .store
+                .replace_stage_outputs(names, Self::NAME, &current, &remembered)
+                .await?;
+            current = remembered;
+            domain::write_record(clients, &now).await?;
+        }
+        let serving = match spec
+            .alb
+            .certificate_arn
+            .clone()
+            .or(now.issued_certificate())
+        {
+            Some(arn) => Some(arn),
+            // Until the requested certificate is issued, HTTPS keeps the one it serves (a
+            // certificate given before, or the old name's): a switch does not take it down.
+            None if now.waiting_for().is_some() => {
+                listeners::serving_certificate(&self.elb, lb_arn).await?
+            }
+            None => None,
+        };
+        let wanted = listeners::wanted(&spec.alb, serving.as_deref(), &target_group_arn);
+        let listener_arns = listeners::ensure(&self.elb, names, lb_arn, &wanted).await?;
+        let now = domain::point_and_retire(clients, names, &lb, &spec.alb, before, now).await?;
+
+        let url = match (&spec.alb.domain, serving.is_some()) {
+            (Some(domain), true) => format!("https://{}", domain.name),
+            (Some(domain), false) => format!("http://{}", domain.name),
+            (None, true) => format!("https://{dns_name}"),
+            (None, false) => format!("http://{dns_name}"),
         };
         let mut out = Outputs::new();
         out.insert(outputs::LOAD_BALANCER_ARN.into(), lb_arn.to_string().into());
@@ -112,11 +173,18 @@ impl Stage for AlbStage {
         );
         out.insert(outputs::TARGET_GROUP_ARN.into(), target_group_arn.into());
         out.insert(outputs::LISTENER_ARNS.into(), listener_arns.into());
-        out.insert(outputs::URL.into(), format!("{scheme}://{dns_name}").into());
+        out.insert(outputs::URL.into(), url.into());
+        now.write_outputs(&mut out);
         self.ctx
             .store
-            .replace_stage_outputs(names, Self::NAME, &stored.outputs(Self::NAME), &out)
+            .replace_stage_outputs(names, Self::NAME, &current, &out)
             .await?;
+        if let Some(waiting) = now.waiting_for() {
+            let message = format!("waiting for {waiting}");
+            return Ok(self
+                .summary(Action::Apply, names, Readiness::Pending, out, message)
+                .not_before(domain::VALIDATION_POLL_SECONDS));
+        }
         let (state, message) = readiness(&lb, Action::Apply)?;
         Ok(self.summary(Action::Apply, names, state, out, message))
     }
@@ -142,10 +210,28 @@ impl Stage for AlbStage {
         Ok(self.summary(Action::Status, names, state, outputs, message))
     }
 
-    /// Deletes listeners, then the load balancer, then the target group (which a listener would
-    /// keep in use). Each may already be gone.
+    /// Deletes the name's alias, then listeners, then the load balancer, then the target group
+    /// (which a listener would keep in use), then the certificates the stage requested and their
+    /// validation records. Each may already be gone.
     async fn destroy(&self, names: &Names) -> Result<StageSummary, ProvisionError> {
         let environment = names.environment();
+        let own = self.ctx.store.stage_outputs(names, Self::NAME).await?;
+        let mut before = domain::Domain::from_outputs(&own);
+        if before.name.is_none() {
+            // A certificate requested by an apply that failed before it wrote its outputs is
+            // found by the spec's name.
+            if let Ok(spec) = self.ctx.store.spec(names, &self.ctx.region).await {
+                before.name = spec
+                    .alb
+                    .managed_certificate_domain()
+                    .map(|d| d.name.clone());
+            }
+        }
+        let clients = domain::Clients {
+            acm: &self.acm,
+            route53: &self.route53,
+        };
+        domain::remove_alias(clients, names, &before).await?;
         let mut deleted = 0;
         for lb in load_balancer::find(&self.elb, names).await? {
             let arn = lb.load_balancer_arn().unwrap_or_default();
@@ -159,6 +245,13 @@ impl Stage for AlbStage {
         for tg in target_group::find(&self.elb, names).await? {
             target_group::delete(&self.elb, tg.target_group_arn().unwrap_or_default()).await?;
             deleted += 1;
+        }
+        let left = domain::remove_certificates(clients, names, &before).await?;
+        if let Some(in_use) = left {
+            let message = format!("waiting for the load balancer to let go of certificate {in_use} before deleting it");
+            return Ok(self
+                .summary(Action::Destroy, names, Readiness::Pending, own, message)
+                .not_before(domain::VALIDATION_POLL_SECONDS));
         }
         self.ctx
             .store

@@ -103,12 +103,18 @@ impl WantedListener {
     }
 }
 
-pub fn wanted(alb: &AlbSpec, target_group_arn: &str) -> Vec<WantedListener> {
+/// The listeners for `certificate`: the spec's, or the one requested for its domain once
+/// issued. Until then, HTTP forwards.
+pub fn wanted(
+    alb: &AlbSpec,
+    certificate: Option<&str>,
+    target_group_arn: &str,
+) -> Vec<WantedListener> {
     let forward = Behaviour::Forward {
         target_group_arn: target_group_arn.to_string(),
     };
     let port = i32::try_from(alb.listener_port).unwrap_or(80);
-    match &alb.certificate_arn {
+    match certificate {
         None => vec![WantedListener {
             port,
             protocol: ProtocolEnum::Http,
@@ -125,7 +131,7 @@ pub fn wanted(alb: &AlbSpec, target_group_arn: &str) -> Vec<WantedListener> {
             WantedListener {
                 port: HTTPS_PORT,
                 protocol: ProtocolEnum::Https,
-                certificate_arn: Some(certificate.clone()),
+                certificate_arn: Some(certificate.to_string()),
                 behaviour: forward,
             },
         ],
@@ -155,6 +161,23 @@ pub async fn find(
         }
     }
     Ok(found)
+}
+
+/// The certificate the load balancer's HTTPS listener serves now, if it has one.
+pub async fn serving_certificate(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    load_balancer_arn: &str,
+) -> Result<Option<String>, ProvisionError> {
+    if changes::is_fresh(load_balancer_arn) {
+        return Ok(None);
+    }
+    let listeners = find(elb, load_balancer_arn).await?;
+    Ok(listeners
+        .iter()
+        .find(|l| l.port() == Some(HTTPS_PORT))
+        .and_then(|l| l.certificates().first())
+        .and_then(|c| c.certificate_arn())
+        .map(str::to_string))
 }
 
 fn matches(current: &Listener, want: &WantedListener) -> bool {

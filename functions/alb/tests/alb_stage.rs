@@ -33,7 +33,14 @@ async fn network_for(h: &Harness, env: &str, alb: Value) -> BTreeMap<String, Vec
 }
 
 fn stage(h: &Harness) -> AlbStage {
-    AlbStage::new(h.elbv2(), h.context())
+    AlbStage::new(
+        alb_stage::Clients {
+            elb: h.elbv2(),
+            acm: h.acm(),
+            route53: h.route53(),
+        },
+        h.context(),
+    )
 }
 
 /// name, protocol, port, target type, health check path, [interval, timeout, healthy, unhealthy],

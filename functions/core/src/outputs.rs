@@ -48,8 +48,18 @@ pub mod alb {
     pub const HOSTED_ZONE_ID: &str = "hosted-zone-id";
     pub const TARGET_GROUP_ARN: &str = "target-group-arn";
     pub const LISTENER_ARNS: &str = "listener-arns";
-    /// Where the service answers: `http://<dns-name>` or `https://<dns-name>`.
+    /// Where the service answers: `http(s)://<dns-name>`, or with a domain `https://<domain>`.
     pub const URL: &str = "url";
+    /// With `alb.domain`: the name, and the hosted zone its alias record is in.
+    pub const DOMAIN_NAME: &str = "domain-name";
+    pub const DOMAIN_HOSTED_ZONE_ID: &str = "domain-hosted-zone-id";
+    /// The certificate the stage requested for the domain, and whether ACM has issued it.
+    pub const CERTIFICATE_ARN: &str = "certificate-arn";
+    pub const CERTIFICATE_STATUS: &str = "certificate-status";
+    /// `<name> <value>` of the validation CNAME the stage wrote (not one that was there before).
+    pub const VALIDATION_RECORD: &str = "validation-record";
+    /// Certificates of an earlier spec still held by the load balancer when retired.
+    pub const RETIRED_CERTIFICATE_ARNS: &str = "retired-certificate-arns";
 }
 
 pub mod service {

@@ -206,8 +206,15 @@ pub const ALB: StageDef = StageDef {
     after: &[outputs::network::STAGE],
     // Ready once the target group and listeners exist: the service can be created while the
     // load balancer is still provisioning, and its readiness waits for the targets' health.
-    apply: Poll::None,
-    destroy: Poll::None,
+    // With a domain whose certificate it requests, applied again until ACM has issued it (ACM
+    // validation can take many minutes).
+    apply: Poll::Repeat {
+        budget_seconds: 45 * MINUTE,
+    },
+    // Destroyed again while the deleted load balancer still holds the certificate.
+    destroy: Poll::Repeat {
+        budget_seconds: 10 * MINUTE,
+    },
     redeploy: None,
     cleanup: None,
     groundwork: false,
@@ -232,11 +239,16 @@ pub const ALB: StageDef = StageDef {
             name: "TargetGroupArn",
             output: outputs::alb::TARGET_GROUP_ARN,
         },
+        Attribute {
+            name: "CertificateArn",
+            output: outputs::alb::CERTIFICATE_ARN,
+        },
     ],
     makes: &[
         "internet-facing application load balancer",
         "ip target group",
         "listeners",
+        "ACM certificate and Route 53 alias, for a domain",
     ],
 };
 

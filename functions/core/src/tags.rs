@@ -202,6 +202,59 @@ pub mod logs {
     }
 }
 
+/// ACM: a certificate carries its tags apart, so finding the owned ones reads each candidate's.
+#[cfg(feature = "acm")]
+pub mod acm {
+    use aws_sdk_acm::types::Tag;
+
+    use super::Owner;
+    use crate::{AwsContext, NotFoundAsNone, ProvisionError};
+
+    /// The tags of a new certificate with `role`, for the request (a tag's builder fails only
+    /// without a key, which every tag has).
+    pub fn on_create(owner: Owner<'_>, role: &str) -> Vec<Tag> {
+        owner
+            .tags(role)
+            .into_iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect()
+    }
+
+    /// The ARNs of the certificates `owner` requested, for `domain` or (None) any name.
+    pub async fn owned(
+        acm: &aws_sdk_acm::Client,
+        owner: Owner<'_>,
+        domain: Option<&str>,
+    ) -> Result<Vec<String>, ProvisionError> {
+        let mut candidates = Vec::new();
+        let mut pages = acm.list_certificates().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.context("ListCertificates", owner.names.environment())?;
+            for summary in page.certificate_summary_list() {
+                let for_domain = domain.is_none_or(|d| summary.domain_name() == Some(d));
+                if let (true, Some(arn)) = (for_domain, summary.certificate_arn()) {
+                    candidates.push(arn.to_string());
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for arn in candidates {
+            let listed = acm
+                .list_tags_for_certificate()
+                .certificate_arn(&arn)
+                .send()
+                .await
+                .context("ListTagsForCertificate", &arn)
+                .not_found_as_none()?;
+            let tags = listed.iter().flat_map(|l| l.tags());
+            if owner.owns(tags.map(|t| (t.key(), t.value().unwrap_or_default()))) {
+                found.push(arn);
+            }
+        }
+        Ok(found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

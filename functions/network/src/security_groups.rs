@@ -149,7 +149,7 @@ pub fn wanted_rules(
         spec.alb.listener_port as i32,
         Source::Cidr(ANYWHERE.into()),
     )]);
-    if spec.alb.certificate_arn.is_some() {
+    if spec.alb.serves_https() {
         alb.insert(Rule::tcp(HTTPS, Source::Cidr(ANYWHERE.into())));
     }
     BTreeMap::from([

@@ -48,10 +48,17 @@ async fn upstream(h: &Harness, env: &str, service: Value) {
         .apply(&Names::new(env))
         .await
         .unwrap();
-    AlbStage::new(h.plain_elbv2(), h.plain_context())
-        .apply(&Names::new(env))
-        .await
-        .unwrap();
+    AlbStage::new(
+        alb_stage::Clients {
+            elb: h.plain_elbv2(),
+            acm: h.plain_acm(),
+            route53: h.plain_route53(),
+        },
+        h.plain_context(),
+    )
+    .apply(&Names::new(env))
+    .await
+    .unwrap();
 }
 
 fn stage(h: &Harness) -> ServiceStage {

@@ -102,6 +102,15 @@ pub const BEHAVIOURS: &[Behaviour] = &[
         on_by_default: true,
     },
     Behaviour {
+        id: "certificate-validation",
+        side: Side::Emulator,
+        what: "a certificate requested with DNS validation lists its validation record only after a few seconds, and that record is the same for every certificate of the name in the account; ACM issues it a while after the record exists in a public hosted zone, never without it; a listener refuses a certificate that is not issued (UnsupportedCertificate); a certificate a listener serves cannot be deleted (ResourceInUseException)",
+        source: "ACM User Guide (DNS validation); ACM API reference (DeleteCertificate); aws/aws-sdk-js#2133 and terraform-provider-aws#9596 (no ResourceRecord at first); DataBiosphere/azul#8321 (UnsupportedCertificate for a certificate not yet issued)",
+        seconds: &[("publish", 5.0), ("validation", 30.0)],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
         id: "nat-gateways",
         side: Side::Emulator,
         what: "a new NAT gateway is pending before it is available, and a route to it is refused until then; a deleted one is deleting before it is deleted, and only then are its interface and its Elastic IP's association gone; its interface maps a public address; CreateNatGateway honours its client token",

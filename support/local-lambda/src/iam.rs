@@ -132,6 +132,36 @@ pub struct Target<'a> {
     pub operation: &'a str,
     pub params: &'a Params,
     pub region: &'a str,
+    /// The request's path: a REST API (Route 53) names its resource there.
+    pub path: &'a str,
+}
+
+/// The operation of a Route 53 request, from its method and path (a REST API: no action
+/// parameter, no target header).
+pub fn rest_operation(method: &str, path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/2013-04-01/")?.trim_end_matches('/');
+    let parts: Vec<&str> = rest.split('/').collect();
+    let operation = match (method, parts.as_slice()) {
+        ("GET", ["hostedzone", _]) => "GetHostedZone",
+        ("GET", ["hostedzone"]) => "ListHostedZones",
+        ("POST", ["hostedzone"]) => "CreateHostedZone",
+        ("DELETE", ["hostedzone", _]) => "DeleteHostedZone",
+        ("GET", ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        ("POST", ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        ("GET", ["change", _]) => "GetChange",
+        _ => return None,
+    };
+    Some(operation.to_string())
+}
+
+/// The hosted zone a Route 53 request names in its path.
+fn hosted_zone_arn(path: &str) -> Option<String> {
+    let id = path
+        .strip_prefix("/2013-04-01/hostedzone/")?
+        .split('/')
+        .next()
+        .filter(|id| !id.is_empty())?;
+    Some(format!("arn:aws:route53:::hostedzone/{id}"))
 }
 
 fn ec2_arn(region: &str, kind: &str, id: &str) -> String {
@@ -197,6 +227,7 @@ pub fn tagged_resources(t: &Target<'_>) -> Vec<String> {
             .into_iter()
             .collect(),
         ("ecs", "DeregisterTaskDefinition") => p.one("taskDefinition").into_iter().collect(),
+        ("acm", "DeleteCertificate") => p.one("CertificateArn").into_iter().collect(),
         ("logs", "DeleteLogGroup") => p
             .one("logGroupName")
             .map(|n| format!("arn:aws:logs:{}:{ACCOUNT}:log-group:{n}", t.region))
@@ -255,6 +286,10 @@ pub fn authorizations(
             .unwrap_or_default(),
         ("states", "StartExecution") => p.one("stateMachineArn").into_iter().collect(),
         ("states", "DescribeExecution") => p.one("executionArn").into_iter().collect(),
+        ("route53", _) => hosted_zone_arn(t.path).into_iter().collect(),
+        ("acm", "DescribeCertificate" | "ListTagsForCertificate") => {
+            p.one("CertificateArn").into_iter().collect()
+        }
         ("dynamodb", _) => p
             .one("TableName")
             .map(|t| vec![format!("arn:aws:dynamodb:{region}:{ACCOUNT}:table/{t}")])
@@ -282,7 +317,7 @@ pub fn authorizations(
         "ec2" => p.has("TagSpecification"),
         "elasticloadbalancing" => p.has("Tags."),
         "ecs" | "logs" => p.has("tags"),
-        "application-autoscaling" => p.has("Tags"),
+        "application-autoscaling" | "acm" => p.has("Tags"),
         _ => false,
     };
     if tagged_on_create {
@@ -291,6 +326,7 @@ pub fn authorizations(
             "elasticloadbalancing" => "elasticloadbalancing:AddTags",
             "ecs" => "ecs:TagResource",
             "application-autoscaling" => "application-autoscaling:TagResource",
+            "acm" => "acm:AddTagsToCertificate",
             _ => "logs:TagResource",
         };
         let mut authorization = Authorization::new(tagging, "*");
@@ -406,6 +442,7 @@ pub struct TagReader {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub acm: aws_sdk_acm::Client,
 }
 
 impl TagReader {
@@ -415,6 +452,7 @@ impl TagReader {
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            acm: aws_sdk_acm::Client::new(config),
         }
     }
 
@@ -485,6 +523,24 @@ impl TagReader {
                         o.tags()
                             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                             .unwrap_or_default()
+                    })
+                    .unwrap_or_default(),
+                "acm" => self
+                    .acm
+                    .list_tags_for_certificate()
+                    .certificate_arn(arn)
+                    .send()
+                    .await
+                    .map(|o| {
+                        o.tags()
+                            .iter()
+                            .map(|t| {
+                                (
+                                    t.key().to_string(),
+                                    t.value().unwrap_or_default().to_string(),
+                                )
+                            })
+                            .collect()
                     })
                     .unwrap_or_default(),
                 _ => Vec::new(),

@@ -288,7 +288,8 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
         .map(|p| p.as_str())
         .unwrap_or("/");
     let caller = functions.caller_of(&parts.headers).cloned();
-    let operation = operation_of(&parts.headers, &body);
+    let operation = operation_of(&parts.headers, &body)
+        .or_else(|| crate::iam::rest_operation(parts.method.as_str(), parts.uri.path()));
     if let (Some(_), Some(operation)) = (&caller, &operation) {
         if let Ok(mut calls) = functions.calls.lock() {
             calls.push(operation.clone());
@@ -321,6 +322,7 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
             operation,
             params: &params,
             region,
+            path: parts.uri.path(),
         };
         let tags = iam
             .tags

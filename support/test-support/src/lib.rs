@@ -46,6 +46,8 @@ recording_clients!(
     ecs => aws_sdk_ecs,
     logs => aws_sdk_cloudwatchlogs,
     scaling => aws_sdk_applicationautoscaling,
+    acm => aws_sdk_acm,
+    route53 => aws_sdk_route53,
 );
 
 /// The test binary's emulator plus clients wired to this harness's own recorder and fault plan.
@@ -121,6 +123,14 @@ impl Harness {
 
     pub fn plain_ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.config)
+    }
+
+    pub fn plain_route53(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(&self.config)
+    }
+
+    pub fn plain_acm(&self) -> aws_sdk_acm::Client {
+        aws_sdk_acm::Client::new(&self.config)
     }
 
     pub fn plain_scaling(&self) -> aws_sdk_applicationautoscaling::Client {
@@ -346,4 +356,56 @@ pub async fn stored_parameters(ssm: &aws_sdk_ssm::Client, environment: &str) -> 
         .flat_map(|page| page.expect("GetParametersByPath").parameters().to_vec())
         .filter_map(|p| p.name().map(str::to_string))
         .collect()
+}
+
+/// A user's own Route 53 zone and records, which a domain's tests start from.
+pub mod dns {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+
+    /// Creates a public hosted zone; returns its id without `/hostedzone/`.
+    pub async fn hosted_zone(route53: &aws_sdk_route53::Client, name: &str) -> String {
+        let made = route53
+            .create_hosted_zone()
+            .name(name)
+            .caller_reference(format!("{name}-{}", std::process::id()))
+            .send()
+            .await
+            .expect("the emulator makes the hosted zone");
+        made.hosted_zone()
+            .expect("a zone")
+            .id()
+            .trim_start_matches("/hostedzone/")
+            .to_string()
+    }
+
+    /// Writes a record of one value into the zone, as its owner would.
+    pub async fn put_record(
+        route53: &aws_sdk_route53::Client,
+        zone: &str,
+        name: &str,
+        kind: RrType,
+        value: &str,
+    ) {
+        let record = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(kind)
+            .ttl(300)
+            .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+            .build()
+            .unwrap();
+        let change = Change::builder()
+            .action(ChangeAction::Upsert)
+            .resource_record_set(record)
+            .build()
+            .unwrap();
+        route53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+            .send()
+            .await
+            .expect("the emulator writes the record");
+    }
 }

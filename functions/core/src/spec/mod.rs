@@ -106,6 +106,11 @@ pub struct AlbSpec {
     /// ACM certificate ARN: adds an HTTPS listener on 443.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_arn: Option<String>,
+    /// A name of yours in a Route 53 hosted zone: the environment answers at
+    /// `https://<name>`. Without `certificateArn`, a certificate for it is requested from ACM and
+    /// validated through DNS records in the zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainSpec>,
     #[serde(default)]
     pub health_check: HealthCheckSpec,
     /// Seconds a draining target keeps its connections (0-3600). 30 rather than AWS's 300 so
@@ -113,6 +118,33 @@ pub struct AlbSpec {
     #[serde(default = "defaults::deregistration_delay")]
     #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
     pub deregistration_delay_seconds: i64,
+}
+
+/// The environment's own name in DNS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DomainSpec {
+    /// Fully qualified domain name, e.g. `app.example.com` (no wildcard, at most 253
+    /// characters).
+    pub name: String,
+    /// The public Route 53 hosted zone the name is in, e.g. `Z0123456789ABCDEFGHIJ`: the alias
+    /// record to the load balancer and the certificate's validation records go there.
+    pub hosted_zone_id: String,
+}
+
+impl AlbSpec {
+    /// True when the load balancer serves HTTPS on 443: with a given certificate, or with a
+    /// domain whose certificate is requested.
+    pub fn serves_https(&self) -> bool {
+        self.certificate_arn.is_some() || self.domain.is_some()
+    }
+
+    /// The domain whose certificate the provisioner requests (none when one is given).
+    pub fn managed_certificate_domain(&self) -> Option<&DomainSpec> {
+        self.domain
+            .as_ref()
+            .filter(|_| self.certificate_arn.is_none())
+    }
 }
 
 /// Target group health check.
@@ -441,6 +473,7 @@ impl Default for AlbSpec {
         Self {
             listener_port: defaults::listener_port(),
             certificate_arn: None,
+            domain: None,
             health_check: HealthCheckSpec::default(),
             deregistration_delay_seconds: defaults::deregistration_delay(),
         }

@@ -235,6 +235,28 @@ pub fn nat_zones_without_public_subnet(net: &NetworkSpec, region: &str) -> Optio
     })
 }
 
+/// Why `name` cannot be a certificate's and a record's name (ACM's `DomainName` pattern without
+/// the wildcard), if it cannot.
+fn domain_name_problem(name: &str) -> Option<String> {
+    let labels: Vec<&str> = name.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if name.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) {
+        return Some(format!("`{name}` is not a fully qualified domain name such as app.example.com (letters, digits and hyphens in dot-separated labels of at most 63 characters; no wildcard; at most 253 characters)"));
+    }
+    (name.to_ascii_lowercase() != name).then(|| {
+        format!(
+            "`{name}` has capital letters; DNS names are given in lower case: `{}`",
+            name.to_ascii_lowercase()
+        )
+    })
+}
+
 fn zone(p: &mut Problems, path: &str, subnet: &SubnetSpec, region: &str) {
     let Some(az) = &subnet.availability_zone else {
         return;
@@ -254,8 +276,22 @@ fn alb(spec: &EnvironmentSpec, p: &mut Problems) {
         if !(arn.starts_with("arn:") && (arn.contains(":acm:") || arn.contains(":iam::"))) {
             p.add("alb.certificateArn", format!("`{arn}` is not an ACM or IAM server certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID)"));
         }
-        if alb.listener_port == 443 {
-            p.add("alb.listenerPort", "443 is taken by the HTTPS listener when alb.certificateArn is set; use the HTTP port (80) that redirects to it");
+    }
+    if alb.serves_https() && alb.listener_port == 443 {
+        p.add("alb.listenerPort", "443 is taken by the HTTPS listener when alb.certificateArn or alb.domain is set; use the HTTP port (80) that redirects to it");
+    }
+    if let Some(domain) = &alb.domain {
+        if let Some(problem) = domain_name_problem(&domain.name) {
+            p.add("alb.domain.name", problem);
+        }
+        let zone = &domain.hosted_zone_id;
+        let zone_ok = !zone.is_empty()
+            && zone.len() <= 32
+            && zone
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !zone_ok {
+            p.add("alb.domain.hostedZoneId", format!("`{zone}` is not a Route 53 hosted zone id (up to 32 capital letters and digits, without /hostedzone/, e.g. Z0123456789ABCDEFGHIJ)"));
         }
     }
     let hc = &alb.health_check;

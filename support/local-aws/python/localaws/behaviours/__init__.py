@@ -5,6 +5,7 @@ from .. import hooks, world
 from . import (  # noqa: F401 (imported for their registrations)
     account,
     autoscaling,
+    certificates,
     cloudformation,
     consistency,
     ecs,
