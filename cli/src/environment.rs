@@ -109,6 +109,9 @@ pub struct Service {
     /// The autoscaling limits and targets last applied, e.g. `1-10 tasks, cpu 70%`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_scaling: Option<String>,
+    /// The alarms deployments watch, e.g. `5xx > 5%, response time > 2 s, 3 x 60 s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_alarms: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -138,6 +141,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub scaling: aws_sdk_applicationautoscaling::Client,
     pub acm: aws_sdk_acm::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Clients {
@@ -150,6 +154,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             scaling: aws_sdk_applicationautoscaling::Client::new(config),
             acm: aws_sdk_acm::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         }
     }
 
@@ -213,6 +218,7 @@ pub async fn describe(
             .await?
             .map(|s| Service {
                 auto_scaling: one(&service, outputs::service::AUTO_SCALING),
+                rollback_alarms: one(&service, outputs::service::ROLLBACK_ALARMS),
                 ..s
             });
     }
@@ -478,6 +484,7 @@ async fn ecs_service(
         launch_type: found.launch_type().map(|l| l.as_str().to_string()),
         running_on: running.on,
         auto_scaling: None,
+        rollback_alarms: None,
     }))
 }
 
@@ -613,6 +620,13 @@ impl fmt::Display for Environment {
             if let Some(scaling) = &s.auto_scaling {
                 writeln!(f, "  autoscaling      {scaling}")?;
             }
+            let rollout = match &s.rollback_alarms {
+                Some(alarms) => {
+                    format!("rolling, rolled back by the circuit breaker or an alarm: {alarms}")
+                }
+                None => "rolling, rolled back by the circuit breaker".to_string(),
+            };
+            writeln!(f, "  rollout          {rollout}")?;
             let asked = match &s.launch_type {
                 _ if !s.capacity_provider_strategy.is_empty() => {
                     s.capacity_provider_strategy.join(", ")
@@ -814,6 +828,20 @@ pub async fn leftovers(clients: &Clients, name: &str) -> Result<Vec<String>, Pro
             .scalable_targets()
             .iter()
             .map(|t| format!("scalable target {}", t.resource_id())),
+    );
+    let alarms = clients
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("{name}-rollback-"))
+        .send()
+        .await
+        .context("DescribeAlarms", name)?;
+    left.extend(
+        alarms
+            .metric_alarms()
+            .iter()
+            .filter_map(|a| a.alarm_name())
+            .map(|n| format!("alarm {n}")),
     );
     let certificates = provisioner_core::tags::acm::owned(
         &clients.acm,

@@ -258,6 +258,19 @@ pub async fn resources(system: &LocalSystem, environment: &str) -> Vec<(String, 
     {
         found.push(("certificate".into(), arn));
     }
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&system.config);
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("{environment}-rollback-"))
+        .send()
+        .await
+        .unwrap();
+    for alarm in alarms.metric_alarms() {
+        found.push((
+            "alarm".into(),
+            alarm.alarm_name().unwrap_or_default().to_string(),
+        ));
+    }
     // Records of a name with the environment's name as a label, in any hosted zone.
     let route53 = aws_sdk_route53::Client::new(&system.config);
     let zones = route53.list_hosted_zones().send().await.unwrap();

@@ -3,8 +3,8 @@
 //! answered with a 500, hung until the caller gave up, the Lambda dying or running out of time
 //! right after the call). A create still makes exactly one set of resources, a re-apply then
 //! changes nothing, and a destroy (under the same faults) leaves nothing tagged and no parameter.
-//! The spec turns on autoscaling, a NAT gateway and a domain with a requested certificate, so
-//! their resources are made (and removed) under the faults too.
+//! The spec turns on autoscaling, a NAT gateway, a domain with a requested certificate and
+//! rollback alarms, so their resources are made (and removed) under the faults too.
 
 use std::collections::BTreeMap;
 
@@ -35,7 +35,8 @@ fn apply(name: &str, zone: &str) -> Value {
         "alb": {"domain": {"name": format!("{name}.example.com"), "hostedZoneId": zone}},
         "service": {"image": IMAGE,
         "autoScaling": {"minTasks": 1, "maxTasks": 4, "targetCpuPercent": 60,
-                        "targetRequestsPerTask": 800}}}})
+                        "targetRequestsPerTask": 800},
+        "rollbackAlarms": {"evaluationPeriods": 1}}}})
 }
 
 /// How many of each kind of resource an environment has.

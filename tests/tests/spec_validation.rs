@@ -343,6 +343,26 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "alb.listenerPort",
         ),
         (
+            "a rollback alarm period that is not whole minutes",
+            spec_with(json!({"service": {"rollbackAlarms": {"periodSeconds": 90}}})),
+            "service.rollbackAlarms.periodSeconds",
+        ),
+        (
+            "a 5xx threshold above 100%",
+            spec_with(json!({"service": {"rollbackAlarms": {"max5xxPercent": 150}}})),
+            "service.rollbackAlarms.max5xxPercent",
+        ),
+        (
+            "a response time threshold of 0",
+            spec_with(json!({"service": {"rollbackAlarms": {"maxResponseTimeSeconds": 0}}})),
+            "service.rollbackAlarms.maxResponseTimeSeconds",
+        ),
+        (
+            "too many evaluation periods",
+            spec_with(json!({"service": {"rollbackAlarms": {"evaluationPeriods": 11}}})),
+            "service.rollbackAlarms.evaluationPeriods",
+        ),
+        (
             "autoscaling minimum above maximum",
             spec_with(json!({"service": {"autoScaling": {"minTasks": 5, "maxTasks": 3}}})),
             "service.autoScaling.minTasks",

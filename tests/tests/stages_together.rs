@@ -78,6 +78,7 @@ impl Stages {
             logs: h.logs(),
             elb: h.elbv2(),
             scaling: h.scaling(),
+            cloudwatch: h.cloudwatch(),
         };
         Self {
             network: NetworkStage::new(h.ec2(), h.context()),
@@ -1062,4 +1063,119 @@ async fn a_domain_refuses_a_record_that_is_not_ours_and_a_zone_that_does_not_hol
     assert_eq!(certificates_for(&h, "www.example.org").await, vec![]);
     until_ready(|| stages.network.destroy(env)).await;
     store.delete_spec(env).await.unwrap();
+}
+
+/// The environment's rollback alarms as `(name, threshold, state)`.
+async fn rollback_alarms_of(h: &Harness, env: &Names) -> Vec<(String, f64, String)> {
+    let found = h
+        .plain_cloudwatch()
+        .describe_alarms()
+        .alarm_name_prefix(format!("{}-rollback-", env.environment()))
+        .send()
+        .await
+        .unwrap();
+    let mut alarms: Vec<(String, f64, String)> = found
+        .metric_alarms()
+        .iter()
+        .map(|a| {
+            (
+                a.alarm_name().unwrap_or_default().to_string(),
+                a.threshold().unwrap_or_default(),
+                a.state_value()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    alarms.sort_by(|a, b| a.0.cmp(&b.0));
+    alarms
+}
+
+#[tokio::test]
+async fn rollback_alarms_are_watched_and_one_in_alarm_rolls_a_redeploy_back_with_the_reason() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let mut spec = spec_named("guarded");
+    spec["service"]["rollbackAlarms"] = serde_json::json!({
+        "max5xxPercent": 2, "maxResponseTimeSeconds": 1.5, "evaluationPeriods": 2});
+    let zones = h.region_zones().await;
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let env = &Names::new("guarded");
+    let stages = Stages::of(&h);
+    stages.build(env).await;
+
+    // Two alarms on the target group, and the service's deployments watch them.
+    let alarms = rollback_alarms_of(&h, env).await;
+    let names: Vec<&str> = alarms.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(names, ["guarded-rollback-5xx", "guarded-rollback-latency"]);
+    assert_eq!((alarms[0].1, alarms[1].1), (2.0, 1.5));
+    let service = service_of(&h, "guarded").await;
+    let watched = service
+        .deployment_configuration()
+        .and_then(|c| c.alarms())
+        .expect("the deployments watch alarms");
+    assert!(watched.enable() && watched.rollback());
+    assert_eq!(watched.alarm_names(), names);
+    let first_task_definition = service.task_definition().unwrap().to_string();
+
+    h.recorder.clear();
+    ready(stages.service.apply(env).await.unwrap());
+    assert_eq!(h.recorder.mutating_operations(), Vec::<String>::new());
+
+    // A new image whose tasks answer with errors: the 5xx alarm goes into ALARM while they
+    // serve, the rollout fails, ECS rolls back, and the stage says why.
+    spec["service"]["image"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:broken".into();
+    store.submit_spec(&spec, &zones).await.unwrap();
+    stages.service.apply(env).await.unwrap();
+    h.plain_cloudwatch()
+        .set_alarm_state()
+        .alarm_name("guarded-rollback-5xx")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("5xx answers of the new tasks")
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let failure = loop {
+        match stages.service.status(env).await {
+            Err(e) => break e,
+            Ok(s) => assert!(Instant::now() < deadline, "{}", s.message),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(failure.kind(), ErrorKind::DeploymentFailed, "{failure}");
+    let message = failure.to_string();
+    for expected in [
+        "guarded-rollback-5xx",
+        "in ALARM state",
+        "Fix: a rollback alarm",
+    ] {
+        assert!(message.contains(expected), "{expected:?} in {message}");
+    }
+    let rolled_back = service_of(&h, "guarded").await;
+    assert_eq!(
+        rolled_back.task_definition(),
+        Some(first_task_definition.as_str())
+    );
+
+    // Without rollbackAlarms: the deployments stop watching, and the alarms go.
+    spec["service"]["image"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:latest".into();
+    spec["service"]
+        .as_object_mut()
+        .unwrap()
+        .remove("rollbackAlarms");
+    store.submit_spec(&spec, &zones).await.unwrap();
+    h.recorder.clear();
+    stages.service.apply(env).await.unwrap();
+    let sent = h.recorder.mutating_operations();
+    assert!(sent.contains(&"DeleteAlarms".to_string()), "{sent:?}");
+    assert_eq!(rollback_alarms_of(&h, env).await, vec![]);
+    let unwatched = service_of(&h, "guarded").await;
+    assert!(
+        unwatched
+            .deployment_configuration()
+            .and_then(|c| c.alarms())
+            .is_none_or(|a| !a.enable()),
+        "{unwatched:?}"
+    );
 }

@@ -65,6 +65,11 @@ impl Names {
         format!("service/{}/{}", self.cluster(), self.service())
     }
 
+    /// A CloudWatch alarm a deployment watches, e.g. `<environment>-rollback-5xx`.
+    pub fn rollback_alarm(&self, what: &str) -> String {
+        format!("{}-rollback-{what}", self.environment())
+    }
+
     /// The task definition family, named after the environment.
     pub fn family(&self) -> String {
         self.environment.clone()

@@ -76,6 +76,8 @@ pub mod service {
     pub const CHECK_URL: &str = "check-url";
     /// The autoscaling limits and targets: `1-10 tasks, cpu 70%`.
     pub const AUTO_SCALING: &str = "auto-scaling";
+    /// The rollback alarms' thresholds: `5xx > 5%, response time > 2 s, 3 x 60 s`.
+    pub const ROLLBACK_ALARMS: &str = "rollback-alarms";
     /// The deployment settings last applied.
     pub const SETTINGS: &str = "service-settings";
     /// After a redeploy: the image pinned by digest, and the spec image it stands for.

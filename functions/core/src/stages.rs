@@ -292,6 +292,10 @@ pub const SERVICE: StageDef = StageDef {
             name: "AutoScaling",
             output: outputs::service::AUTO_SCALING,
         },
+        Attribute {
+            name: "RollbackAlarms",
+            output: outputs::service::ROLLBACK_ALARMS,
+        },
     ],
     makes: &[
         "ECS cluster",
@@ -299,6 +303,7 @@ pub const SERVICE: StageDef = StageDef {
         "task definition",
         "Fargate service",
         "autoscaling target and policies",
+        "rollback alarms, when the spec asks",
     ],
 };
 

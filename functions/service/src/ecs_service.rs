@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentCircuitBreaker,
-    DeploymentConfiguration, LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags,
-    Service,
+    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentAlarms,
+    DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType, LoadBalancer,
+    NetworkConfiguration, PropagateTags, Service,
 };
 use provisioner_core::tags::ecs;
 use provisioner_core::{
@@ -26,14 +26,16 @@ pub struct Settings {
     pub maximum_percent: i32,
     pub grace_period_seconds: i32,
     pub execute_command: bool,
+    /// Deployments fail and roll back when a rollback alarm goes into ALARM.
+    pub rollback_alarms: bool,
 }
 
 impl Settings {
     /// `minimumHealthyPercent=50 maximumPercent=200 ...`, as kept in SSM.
     pub fn record(&self) -> String {
         format!(
-            "minimumHealthyPercent={} maximumPercent={} circuitBreaker=rollback healthCheckGracePeriodSeconds={} enableExecuteCommand={}",
-            self.minimum_healthy_percent, self.maximum_percent, self.grace_period_seconds, self.execute_command
+            "minimumHealthyPercent={} maximumPercent={} circuitBreaker=rollback healthCheckGracePeriodSeconds={} enableExecuteCommand={} rollbackAlarms={}",
+            self.minimum_healthy_percent, self.maximum_percent, self.grace_period_seconds, self.execute_command, self.rollback_alarms
         )
     }
 
@@ -48,6 +50,8 @@ impl Settings {
             maximum_percent: field("maximumPercent")?.parse().ok()?,
             grace_period_seconds: field("healthCheckGracePeriodSeconds")?.parse().ok()?,
             execute_command: field("enableExecuteCommand")?.parse().ok()?,
+            // Recorded before rollback alarms existed: none.
+            rollback_alarms: field("rollbackAlarms").is_some_and(|v| v == "true"),
         })
     }
 
@@ -62,6 +66,7 @@ impl Settings {
                 maximum_percent: -1,
                 grace_period_seconds: -1,
                 execute_command: false,
+                rollback_alarms: false,
             });
         }
         Some(Self {
@@ -69,11 +74,29 @@ impl Settings {
             maximum_percent: config.maximum_percent()?,
             grace_period_seconds: service.health_check_grace_period_seconds().unwrap_or(0),
             execute_command: service.enable_execute_command(),
+            rollback_alarms: config
+                .alarms()
+                .is_some_and(|a| a.enable() && a.rollback() && !a.alarm_names().is_empty()),
         })
     }
 
-    fn deployment_configuration(&self) -> DeploymentConfiguration {
-        DeploymentConfiguration::builder()
+    /// The configuration ECS is given; `alarms` are the rollback alarms' names.
+    fn deployment_configuration(
+        &self,
+        alarms: &[String],
+    ) -> Result<DeploymentConfiguration, ProvisionError> {
+        let watched = match self.rollback_alarms {
+            true => Some(
+                DeploymentAlarms::builder()
+                    .set_alarm_names(Some(alarms.to_vec()))
+                    .enable(true)
+                    .rollback(true)
+                    .build()
+                    .map_err(|e| ProvisionError::internal("deployment alarms", e))?,
+            ),
+            false => None,
+        };
+        Ok(DeploymentConfiguration::builder()
             .minimum_healthy_percent(self.minimum_healthy_percent)
             .maximum_percent(self.maximum_percent)
             .deployment_circuit_breaker(
@@ -82,7 +105,8 @@ impl Settings {
                     .rollback(true)
                     .build(),
             )
-            .build()
+            .set_alarms(watched)
+            .build())
     }
 }
 
@@ -101,6 +125,8 @@ pub struct WantedService {
     pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
     pub platform_version: Option<String>,
     pub settings: Settings,
+    /// The rollback alarms the deployments watch, when `settings` turns them on.
+    pub alarm_names: Vec<String>,
     pub subnet_ids: Vec<String>,
     pub security_group_id: String,
     pub target_group_arn: String,
@@ -248,7 +274,11 @@ async fn create(
                 .then(|| wanted.capacity_provider_strategy.clone()),
         )
         .set_platform_version(wanted.platform_version.clone())
-        .deployment_configuration(wanted.settings.deployment_configuration())
+        .deployment_configuration(
+            wanted
+                .settings
+                .deployment_configuration(&wanted.alarm_names)?,
+        )
         .health_check_grace_period_seconds(wanted.settings.grace_period_seconds)
         .enable_execute_command(wanted.settings.execute_command)
         .network_configuration(wanted.network()?)
@@ -336,7 +366,11 @@ async fn update(
             wanted.settings.record(),
         );
         request = request
-            .deployment_configuration(wanted.settings.deployment_configuration())
+            .deployment_configuration(
+                wanted
+                    .settings
+                    .deployment_configuration(&wanted.alarm_names)?,
+            )
             .health_check_grace_period_seconds(wanted.settings.grace_period_seconds)
             .enable_execute_command(wanted.settings.execute_command);
     }
@@ -415,6 +449,7 @@ mod tests {
             maximum_percent: 200,
             grace_period_seconds: 30,
             execute_command: true,
+            rollback_alarms: true,
         };
         assert_eq!(Settings::parse(&s.record()), Some(s));
         assert_eq!(Settings::parse("minimumHealthyPercent=50"), None);

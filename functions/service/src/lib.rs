@@ -2,6 +2,7 @@
 //! target group; `redeploy` rolls it onto an image pinned by digest. Outputs go to
 //! `/fargate-provisioner/<environment>/service/`.
 
+pub mod alarms;
 mod cluster;
 mod ecs_service;
 mod log_group;
@@ -75,6 +76,7 @@ pub struct ServiceStage {
     logs: aws_sdk_cloudwatchlogs::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
     scaling: aws_sdk_applicationautoscaling::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     ctx: StageContext,
     /// The execution role the SAM template provides, used when the spec names none.
     default_execution_role_arn: Option<String>,
@@ -88,6 +90,7 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub scaling: aws_sdk_applicationautoscaling::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl provisioner_core::stage::FromSdkConfig for Clients {
@@ -97,6 +100,7 @@ impl provisioner_core::stage::FromSdkConfig for Clients {
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             scaling: aws_sdk_applicationautoscaling::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         }
     }
 }
@@ -309,6 +313,7 @@ impl ServiceStage {
             maximum_percent: int(s.maximum_percent),
             grace_period_seconds: int(s.health_check_grace_period_seconds),
             execute_command: s.enable_execute_command,
+            rollback_alarms: s.rollback_alarms.is_some(),
         };
         let wanted = ecs_service::WantedService {
             cluster: names.cluster(),
@@ -328,6 +333,7 @@ impl ServiceStage {
             capacity_provider_strategy: capacity_provider_strategy(s)?,
             platform_version: fargate.then(|| s.platform_version.clone()),
             settings,
+            alarm_names: alarms::names_of(names),
             subnet_ids,
             security_group_id,
             target_group_arn: target_group_arn.clone(),
@@ -344,6 +350,18 @@ impl ServiceStage {
             let in_new_cluster = provisioner_core::changes::is_fresh(&wanted.cluster);
             scaling_changes =
                 scaling::ensure(&self.scaling, names, &spec, &scaled, in_new_cluster).await?;
+        }
+        // The alarms exist before a deployment watches them, and go after none does.
+        let watched = alarms::Watched::of(&lb.one(alb::LOAD_BALANCER_ARN)?, &target_group_arn)?;
+        let mut alarm_changes = Vec::new();
+        if s.rollback_alarms.is_some() {
+            alarm_changes = alarms::ensure(
+                &self.cloudwatch,
+                names,
+                s.rollback_alarms.as_ref(),
+                &watched,
+            )
+            .await?;
         }
         let recorded_settings = recorded
             .get(outputs::SETTINGS)
@@ -366,6 +384,12 @@ impl ServiceStage {
             }
         };
         changes.extend(scaling_changes);
+        // Looked for only when the last apply had them, or recorded nothing.
+        let had_alarms = recorded_settings.is_none_or(|r| r.rollback_alarms);
+        if s.rollback_alarms.is_none() && had_alarms {
+            alarm_changes = alarms::ensure(&self.cloudwatch, names, None, &watched).await?;
+        }
+        changes.extend(alarm_changes);
         let just_created = provisioner_core::changes::is_fresh(&service_arn);
         if s.auto_scaling.is_some() {
             // The target names the service, so it follows it.
@@ -395,6 +419,9 @@ impl ServiceStage {
         out.insert(outputs::CHECK_URL.into(), check_url.into());
         if let Some(scaling) = &s.auto_scaling {
             out.insert(outputs::AUTO_SCALING.into(), scaling.summary().into());
+        }
+        if let Some(alarms) = &s.rollback_alarms {
+            out.insert(outputs::ROLLBACK_ALARMS.into(), alarms.summary().into());
         }
         if let Some(from) = pinned_from {
             out.insert(outputs::PINNED_IMAGE.into(), image.clone().into());
@@ -473,9 +500,17 @@ impl ServiceStage {
         match found.as_ref().and_then(|s| s.status()) {
             Some("ACTIVE") => {
                 let service = found.as_ref().unwrap();
-                let (state, message) =
-                    stability::of_active_service(&self.ecs, &self.elb, service, target_group_arn)
-                        .await?;
+                let (state, message) = stability::of_active_service(
+                    &self.ecs,
+                    &self.elb,
+                    service,
+                    target_group_arn,
+                    outputs
+                        .get(outputs::TASK_DEFINITION_ARN)
+                        .map(OutputValue::to_parameter_value)
+                        .as_deref(),
+                )
+                .await?;
                 let url = outputs.get(outputs::CHECK_URL);
                 match url {
                     Some(url) if state == Readiness::Ready && service.desired_count() > 0 => {
@@ -539,6 +574,7 @@ impl Stage for ServiceStage {
             logs: clients.logs,
             elb: clients.elb,
             scaling: clients.scaling,
+            cloudwatch: clients.cloudwatch,
             ctx,
             default_execution_role_arn: None,
             load_balancer_address: None,
@@ -659,6 +695,7 @@ impl Stage for ServiceStage {
                 message,
             ));
         }
+        alarms::delete_all(&self.cloudwatch, names).await?;
         let revisions = task_definition::deregister_all(&self.ecs, names).await?;
         let log_group = log_group::delete(&self.logs, names).await?;
         let cluster_deleted = cluster::delete(&self.ecs, names).await?;

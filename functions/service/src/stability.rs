@@ -3,32 +3,53 @@
 //! deployment's tasks are draining, or gone). A FAILED rollout (the circuit
 //! breaker fired) is turned into an error that says why the tasks stopped, and what to do.
 
-use aws_sdk_ecs::types::{DesiredStatus, Service};
+use aws_sdk_ecs::types::{Deployment, DesiredStatus, Service};
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 use provisioner_core::{AwsContext, Names, NotFoundAsNone, ProvisionError, Readiness};
 
 /// How many service events and stopped-task reasons an error carries.
 const EVIDENCE: usize = 5;
 
-/// Readiness of an ACTIVE service.
+/// Readiness of an ACTIVE service. `expected` is the task definition the stage deployed: a
+/// FAILED deployment of it, or a service that runs another one after it (ECS rolled back, and
+/// the failed deployment is gone), is an error that says why.
 pub async fn of_active_service(
     ecs: &aws_sdk_ecs::Client,
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     service: &Service,
     target_group_arn: Option<&str>,
+    expected: Option<&str>,
 ) -> Result<(Readiness, String), ProvisionError> {
     let name = service.service_name().unwrap_or_default();
     let deployments = service.deployments();
     let primary = deployments.iter().find(|d| d.status() == Some("PRIMARY"));
     let rollout = primary.and_then(|d| d.rollout_state()).map(|s| s.as_str());
-    if rollout == Some("FAILED") {
+    // A deployment that names no task definition may be ours.
+    let ours =
+        |d: &&Deployment| expected.is_none_or(|e| d.task_definition().is_none_or(|td| td == e));
+    let failed = deployments
+        .iter()
+        .filter(ours)
+        .find(|d| d.rollout_state().map(|s| s.as_str()) == Some("FAILED"));
+    // ECS sets the service's task definition back when it rolls back.
+    let runs = service.task_definition();
+    let rolled_back = matches!((expected, runs), (Some(e), Some(r)) if e != r);
+    if failed.is_some() || rolled_back {
         let cluster = service.cluster_arn().unwrap_or_default();
-        let reason = primary
-            .and_then(|d| d.rollout_state_reason())
-            .unwrap_or("the deployment failed");
+        let reason = match failed {
+            Some(d) => d
+                .rollout_state_reason()
+                .unwrap_or("the deployment failed")
+                .to_string(),
+            None => format!(
+                "the service runs {}, not {}: ECS rolled the deployment back (or it was changed outside the provisioner)",
+                runs.unwrap_or("another task definition"),
+                expected.unwrap_or_default()
+            ),
+        };
         let stopped = stopped_reasons(ecs, cluster, name).await?;
         return Err(ProvisionError::DeploymentFailed(explain(
-            name, reason, service, &stopped,
+            name, &reason, service, &stopped,
         )));
     }
     let desired = service.desired_count();
@@ -86,6 +107,21 @@ pub async fn of_active_service(
             format!(
                 "service {name}: {} of {desired} new tasks registered and healthy, rollout {}",
                 targets.healthy,
+                rollout.unwrap_or("unknown")
+            ),
+        ));
+    }
+    // With rollback alarms, ECS watches them for a bake time after the rollout is otherwise
+    // done, and may still roll back: the deployment is done when its rollout is COMPLETED.
+    let watched = service
+        .deployment_configuration()
+        .and_then(|c| c.alarms())
+        .is_some_and(|a| a.enable());
+    if watched && rollout != Some("COMPLETED") {
+        return Ok((
+            Readiness::Pending,
+            format!(
+                "service {name}: {desired} of {desired} new tasks running and healthy; ECS watches the rollback alarms for a bake time before the rollout completes (now {})",
                 rollout.unwrap_or("unknown")
             ),
         ));
@@ -236,6 +272,12 @@ const HINTS: &[(&[&str], &str)] = &[
     (
         &["logs", "log group", "awslogs"],
         "the awslogs driver needs the logs endpoint and the log group; check the endpoints stage",
+    ),
+    (
+        &["in ALARM state", "alarm detected"],
+        "a rollback alarm went into ALARM while the new tasks served: look at the new version's \
+         5xx answers and response times (the thresholds are service.rollbackAlarms); the service \
+         runs the previous version again",
     ),
     (
         &["health checks", "ELB", "unhealthy"],

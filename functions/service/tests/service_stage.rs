@@ -67,6 +67,7 @@ fn stage(h: &Harness) -> ServiceStage {
         logs: h.logs(),
         elb: h.elbv2(),
         scaling: h.scaling(),
+        cloudwatch: h.cloudwatch(),
     };
     ServiceStage::new(clients, h.context())
         .with_default_execution_role(Some(EXECUTION_ROLE.into()))
@@ -498,6 +499,7 @@ async fn without_an_execution_role_apply_names_the_field_and_changes_nothing() {
         logs: h.logs(),
         elb: h.elbv2(),
         scaling: h.scaling(),
+        cloudwatch: h.cloudwatch(),
     };
     let err = ServiceStage::new(clients, h.context())
         .apply(&Names::new("norole"))

@@ -49,6 +49,11 @@ pub enum Params {
 }
 
 impl Params {
+    /// A Smithy RPC v2 CBOR body (CloudWatch), read as the JSON it stands for.
+    pub fn parse_cbor(body: &[u8]) -> Self {
+        Params::Json(ciborium::from_reader(body).unwrap_or(Value::Null))
+    }
+
     pub fn parse(body: &[u8], json: bool) -> Self {
         if json {
             return Params::Json(serde_json::from_slice(body).unwrap_or(Value::Null));
@@ -136,9 +141,15 @@ pub struct Target<'a> {
     pub path: &'a str,
 }
 
-/// The operation of a Route 53 request, from its method and path (a REST API: no action
-/// parameter, no target header).
+/// The operation of a request that names it in its path: Smithy RPC v2 CBOR
+/// (`/service/<service>/operation/<operation>`), or Route 53's REST API (no action parameter,
+/// no target header).
 pub fn rest_operation(method: &str, path: &str) -> Option<String> {
+    if let Some(rest) = path.strip_prefix("/service/") {
+        return rest
+            .split_once("/operation/")
+            .map(|(_, operation)| operation.to_string());
+    }
     let rest = path.strip_prefix("/2013-04-01/")?.trim_end_matches('/');
     let parts: Vec<&str> = rest.split('/').collect();
     let operation = match (method, parts.as_slice()) {
@@ -262,7 +273,12 @@ pub fn authorizations(
 ) -> Vec<Authorization> {
     let p = t.params;
     let region = t.region;
-    let action = format!("{}:{}", t.service, t.operation);
+    // The IAM prefix of a service whose signing name differs (CloudWatch signs as `monitoring`).
+    let prefix = match t.service {
+        "monitoring" => "cloudwatch",
+        other => other,
+    };
+    let action = format!("{prefix}:{}", t.operation);
     let mut needed = Vec::new();
 
     // The call's own action, on its resources.
@@ -317,7 +333,7 @@ pub fn authorizations(
         "ec2" => p.has("TagSpecification"),
         "elasticloadbalancing" => p.has("Tags."),
         "ecs" | "logs" => p.has("tags"),
-        "application-autoscaling" | "acm" => p.has("Tags"),
+        "application-autoscaling" | "acm" | "monitoring" => p.has("Tags"),
         _ => false,
     };
     if tagged_on_create {
@@ -327,6 +343,7 @@ pub fn authorizations(
             "ecs" => "ecs:TagResource",
             "application-autoscaling" => "application-autoscaling:TagResource",
             "acm" => "acm:AddTagsToCertificate",
+            "monitoring" => "cloudwatch:TagResource",
             _ => "logs:TagResource",
         };
         let mut authorization = Authorization::new(tagging, "*");

@@ -316,7 +316,15 @@ async fn pass_through(State(functions): State<Functions>, request: Request) -> R
         (&functions.iam, &caller, &operation, &scope)
     {
         let json = parts.headers.contains_key("x-amz-target");
-        let params = crate::iam::Params::parse(&body, json);
+        let cbor = parts
+            .headers
+            .get("smithy-protocol")
+            .is_some_and(|p| p == "rpc-v2-cbor");
+        let params = if cbor {
+            crate::iam::Params::parse_cbor(&body)
+        } else {
+            crate::iam::Params::parse(&body, json)
+        };
         let target = crate::iam::Target {
             service,
             operation,

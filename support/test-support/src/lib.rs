@@ -48,6 +48,7 @@ recording_clients!(
     scaling => aws_sdk_applicationautoscaling,
     acm => aws_sdk_acm,
     route53 => aws_sdk_route53,
+    cloudwatch => aws_sdk_cloudwatch,
 );
 
 /// The test binary's emulator plus clients wired to this harness's own recorder and fault plan.
@@ -123,6 +124,10 @@ impl Harness {
 
     pub fn plain_ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.config)
+    }
+
+    pub fn plain_cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.config)
     }
 
     pub fn plain_route53(&self) -> aws_sdk_route53::Client {

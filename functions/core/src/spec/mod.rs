@@ -290,6 +290,10 @@ pub struct ServiceSpec {
     /// autoscaling set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_scaling: Option<AutoScalingSpec>,
+    /// CloudWatch alarms on the load balancer's view of the service (5xx rate and response
+    /// time): a deployment during which one goes into ALARM fails and rolls back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_alarms: Option<RollbackAlarmsSpec>,
     /// Fargate platform version: "LATEST" or a version such as "1.4.0".
     #[serde(default = "defaults::platform_version")]
     pub platform_version: String,
@@ -316,6 +320,44 @@ pub struct ServiceSpec {
     #[serde(default = "defaults::log_retention_days")]
     #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
     pub log_retention_days: i64,
+}
+
+/// The alarms a deployment watches. Each compares one minute's figure (or `periodSeconds`')
+/// with its threshold; `evaluationPeriods` periods over it in a row raise the alarm.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollbackAlarmsSpec {
+    /// Most 5xx answers from the tasks, in percent of the requests (0.1-100).
+    #[serde(default = "defaults::max_5xx_percent", rename = "max5xxPercent")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub max_5xx_percent: f64,
+    /// Longest average time the tasks take to answer, in seconds (0.01-60).
+    #[serde(default = "defaults::max_response_time")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub max_response_time_seconds: f64,
+    /// Seconds of one period: a multiple of 60 up to 3600 (the load balancer's metrics are per
+    /// minute).
+    #[serde(default = "defaults::alarm_period")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub period_seconds: i64,
+    /// Periods over the threshold in a row that raise the alarm (1-10).
+    #[serde(default = "defaults::evaluation_periods")]
+    #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
+    pub evaluation_periods: i64,
+}
+
+impl RollbackAlarmsSpec {
+    /// In words, for the outputs and `status`: `5xx > 5%, response time > 2 s, 3 x 60 s`.
+    pub fn summary(&self) -> String {
+        format!(
+            "5xx > {}%, response time > {} s, {} x {} s",
+            self.max_5xx_percent,
+            self.max_response_time_seconds,
+            self.evaluation_periods,
+            self.period_seconds
+        )
+    }
 }
 
 /// Service autoscaling: target tracking policies of Application Auto Scaling. Without any target,
@@ -603,6 +645,18 @@ mod defaults {
     }
     pub fn min_tasks() -> i64 {
         1
+    }
+    pub fn max_5xx_percent() -> f64 {
+        5.0
+    }
+    pub fn max_response_time() -> f64 {
+        2.0
+    }
+    pub fn alarm_period() -> i64 {
+        60
+    }
+    pub fn evaluation_periods() -> i64 {
+        3
     }
     pub fn max_tasks() -> i64 {
         10

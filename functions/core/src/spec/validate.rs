@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 use super::fargate::{valid_fargate_memory, FARGATE_CPU_VALUES};
 use super::{
     AutoScalingSpec, CapacityProvider, CpuArchitecture, EnvironmentSpec, FieldError, LaunchType,
-    NatGateways, NetworkSpec, ServiceSpec, SpecError, SubnetSpec,
+    NatGateways, NetworkSpec, RollbackAlarmsSpec, ServiceSpec, SpecError, SubnetSpec,
 };
 use crate::endpoint_plan::{is_before, is_before_1_4};
 use crate::naming::MAX_ENVIRONMENT_NAME_LEN;
@@ -425,6 +425,9 @@ fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
         );
     }
     capacity(s, p);
+    if let Some(alarms) = &s.rollback_alarms {
+        rollback_alarms(alarms, p);
+    }
     if let Some(scaling) = &s.auto_scaling {
         auto_scaling(scaling, p);
     }
@@ -558,6 +561,42 @@ fn capacity(s: &ServiceSpec, p: &mut Problems) {
             "every weight is 0, so no task beyond the base has a provider; allowed: at least one weight from 1 to 1000",
         );
     }
+}
+
+/// Rollback alarm thresholds and periods (CloudWatch PutMetricAlarm: a period of standard
+/// resolution metrics is a multiple of 60 s; the load balancer publishes per minute).
+fn rollback_alarms(a: &RollbackAlarmsSpec, p: &mut Problems) {
+    const FIELD: &str = "service.rollbackAlarms";
+    if !(0.1..=100.0).contains(&a.max_5xx_percent) {
+        p.add(
+            format!("{FIELD}.max5xxPercent"),
+            format!("{} is out of range; allowed: 0.1 to 100", a.max_5xx_percent),
+        );
+    }
+    if !(0.01..=60.0).contains(&a.max_response_time_seconds) {
+        p.add(
+            format!("{FIELD}.maxResponseTimeSeconds"),
+            format!(
+                "{} is out of range; allowed: 0.01 to 60",
+                a.max_response_time_seconds
+            ),
+        );
+    }
+    if a.period_seconds % 60 != 0 || !(60..=3600).contains(&a.period_seconds) {
+        p.add(
+            format!("{FIELD}.periodSeconds"),
+            format!(
+                "{} is not allowed; allowed: a multiple of 60 from 60 to 3600",
+                a.period_seconds
+            ),
+        );
+    }
+    p.range(
+        &format!("{FIELD}.evaluationPeriods"),
+        a.evaluation_periods,
+        1,
+        10,
+    );
 }
 
 /// Autoscaling limits and targets (Application Auto Scaling API reference, RegisterScalableTarget

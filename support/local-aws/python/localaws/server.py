@@ -8,7 +8,7 @@ import traceback
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from . import world
+from . import cbor, world
 
 API = "/moto-api/localaws/"
 RESETTERS = []
@@ -86,6 +86,16 @@ class WorldApp:
         if load_balancer_answers.is_for_a_load_balancer(host):
             return self.load_balancer(host, path, start_response)
         is_aws_call = not path.startswith("/moto-api")
+        cbor_operation = None
+        answered = start_response
+        if cbor.is_cbor(environ):
+            environ, cbor_operation = cbor.to_json(environ)
+            caught = {}
+
+            def answered(status, headers, exc_info=None):
+                caught["status"] = status
+                return lambda data: None
+
         with world.REQUEST_LOCK:
             world.CLOCK.enter()
             try:
@@ -94,12 +104,15 @@ class WorldApp:
                 except Exception:
                     # A bug of the world: say where, and still answer the request.
                     traceback.print_exc(file=sys.stderr)
-                body = b"".join(self.moto(environ, start_response))
+                body = b"".join(self.moto(environ, answered))
                 if path == "/moto-api/reset":
                     for reset in RESETTERS:
                         reset()
             finally:
                 world.CLOCK.leave()
+        if cbor_operation is not None:
+            body = cbor.to_cbor(cbor_operation, caught["status"], body)
+            start_response(caught["status"], cbor.headers(len(body)))
         if is_aws_call and world.CONFIG.latency > 0:
             world.CLOCK.sleep(world.CONFIG.latency)
         return [body]

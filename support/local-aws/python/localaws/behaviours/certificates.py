@@ -112,7 +112,9 @@ def install():
     @wrap(AWSCertificateManagerBackend, "delete_certificate")
     def delete_certificate(original, self, arn):
         if world.on(ID) and arn in self._certificates and _in_use_by(self.account_id, self.region_name, arn):
-            raise AwsError("ResourceInUseException", f"Certificate {arn} in account {self.account_id} is in use.")
+            raise AwsError(
+                "ResourceInUseException", f"Certificate {arn} in account {self.account_id} is in use."
+            )
         return original(self, arn)
 
     @wrap(Route53Backend, "change_resource_record_sets")
@@ -146,7 +148,9 @@ def install():
                 )
 
     @wrap(ELBv2Backend, "create_listener")
-    def create_listener(original, self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs):
+    def create_listener(
+        original, self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs
+    ):
         if world.on(ID) and certificate:
             _refuse_unissued(self, [certificate])
         return original(self, load_balancer_arn, protocol, port, ssl_policy, certificate, *args, **kwargs)

@@ -9,6 +9,10 @@ target group's deregistration delay, then stop and release their interface. When
 deployment's tasks all run healthy and nothing else is left, its rollout is COMPLETED. Tasks that
 fail to start count towards the circuit breaker (0.5 x desired, at least 3, at most 200); when it
 trips the rollout FAILS and, with rollback, ECS rolls back to the last completed deployment.
+With deployment alarms, a watched alarm in ALARM once a new task runs fails the rollout the same
+way (one already in ALARM when the deployment started is not held against it, as
+aws/copilot-cli#4512 says), and a rollout that is otherwise done stays IN_PROGRESS for a bake time
+("How CloudWatch alarms detect Amazon ECS deployment failures", ECS Developer Guide).
 A service with a capacity provider strategy places each new task on the provider whose base is
 not yet met, else on the one furthest below its weight's share (the ECS Developer Guide's
 "capacity provider strategy": base first, then weights); UpdateService changes the
@@ -94,6 +98,13 @@ def _new_deployment(service, task_definition):
     for other in service.deployments:
         other["status"] = "ACTIVE"
     service.deployments.insert(0, deployment)
+    # An alarm already in ALARM when the deployment starts is not held against it (aws/copilot-cli#4512).
+    names, _ = _watched_alarms(service)
+    backend = next((b for b, s in SERVICES if s is service), None)
+    if backend is not None:
+        deployment["_world_ignored_alarms"] = [
+            a.name for a in _alarms(backend, names) if a.state_value == "ALARM"
+        ]
     return deployment
 
 
@@ -106,6 +117,35 @@ def _settings(service):
         bool(breaker.get("enable")),
         bool(breaker.get("rollback")),
     )
+
+
+def _watched_alarms(service):
+    """The CloudWatch alarms the service's deployments watch, and whether they roll back."""
+    config = getattr(service, "deployment_configuration", None) or {}
+    alarms = config.get("alarms") or {}
+    if not alarms.get("enable"):
+        return [], False
+    return list(alarms.get("alarmNames") or []), bool(alarms.get("rollback"))
+
+
+def _alarms(backend, names):
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    found = cloudwatch_backends[backend.account_id][backend.region_name].alarms
+    return [found[name] for name in names if name in found]
+
+
+def _bake_seconds(backend, names):
+    """How long ECS watches the alarms after the rollout is otherwise done. ECS computes it from
+    the alarms' configuration and does not publish how; here, the longest alarm window (period
+    times evaluation periods)."""
+    longest = 0
+    for alarm in _alarms(backend, names):
+        period = alarm.period or max(
+            (int(q.metric_stat.period) for q in alarm.metric_data_queries if q.metric_stat), default=60
+        )
+        longest = max(longest, int(period) * int(alarm.evaluation_periods or 1))
+    return longest
 
 
 class WorldTask:
@@ -350,6 +390,21 @@ def _digest(image):
     return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
 
+def _fail(service, primary, reason, why, rollback):
+    """Fails the primary deployment's rollout; with rollback, starts a deployment of the last
+    completed one. True when it rolled back."""
+    primary["rolloutState"] = "FAILED"
+    primary["rolloutStateReason"] = reason
+    _event(service, f"deployment {primary['id']} deployment failed: {why}.")
+    previous = next((d for d in service.deployments[1:] if d.get("_world_completed")), None)
+    if not rollback or previous is None:
+        return False
+    _event(service, f"rolling back to deployment {previous['id']}.")
+    service.task_definition = previous["taskDefinition"]
+    _new_deployment(service, previous["taskDefinition"])
+    return True
+
+
 def _breaker_threshold(desired):
     return min(max(math.ceil(0.5 * desired), 3), 200)
 
@@ -372,14 +427,23 @@ def _schedule(backend, service, now):
     )
     primary["failedTasks"] = failed
     if breaker and primary["rolloutState"] == "IN_PROGRESS" and failed >= _breaker_threshold(desired or 1):
-        primary["rolloutState"] = "FAILED"
-        primary["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
-        _event(service, f"deployment {primary['id']} deployment failed: tasks failed to start.")
-        previous = next((d for d in service.deployments[1:] if d.get("_world_completed")), None)
-        if rollback and previous is not None:
-            _event(service, f"rolling back to deployment {previous['id']}.")
-            service.task_definition = previous["taskDefinition"]
-            _new_deployment(service, previous["taskDefinition"])
+        if _fail(
+            service,
+            primary,
+            "ECS deployment circuit breaker: tasks failed to start.",
+            "tasks failed to start",
+            rollback,
+        ):
+            return
+    watched, alarm_rollback = _watched_alarms(service)
+    running_new = any(t._world_status == "RUNNING" for t in of_primary)
+    if watched and primary["rolloutState"] == "IN_PROGRESS" and running_new:
+        ignored = primary.get("_world_ignored_alarms", [])
+        raised = [
+            a.name for a in _alarms(backend, watched) if a.state_value == "ALARM" and a.name not in ignored
+        ]
+        reason = f"ECS deployment {primary['id']} failed: alarm(s) {', '.join(raised)} in ALARM state."
+        if raised and _fail(service, primary, reason, "alarm detected", alarm_rollback):
             return
     if primary["rolloutState"] == "FAILED":
         for task in of_primary:
@@ -419,12 +483,18 @@ def _schedule(backend, service, now):
     remaining = {t._world_deployment for t in service._world_tasks if t._world_status != "STOPPED"}
     service.deployments[1:] = [d for d in service.deployments[1:] if d["id"] in remaining]
     running = [t for t in of_primary if t._world_status == "RUNNING"]
-    if (
+    settled = (
         primary["rolloutState"] == "IN_PROGRESS"
         and len(service.deployments) == 1
         and len(running) == desired
         and all(_healthy(backend, t, now) for t in running)
-    ):
+    )
+    if settled and watched:
+        # With alarms, the rollout stays IN_PROGRESS for a bake time after it is otherwise done
+        # (ECS Developer Guide, "How CloudWatch alarms detect Amazon ECS deployment failures").
+        primary.setdefault("_world_settled_at", now)
+        settled = now >= primary["_world_settled_at"] + _bake_seconds(backend, watched)
+    if settled:
         primary["rolloutState"] = "COMPLETED"
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
         primary["_world_completed"] = True
@@ -519,6 +589,8 @@ def install():
         running, pending = service.running_count, service.pending_count
         updated = original(self, dict(props))
         updated.running_count, updated.pending_count = running, pending
+        if props.get("deployment_configuration") is not None:
+            updated.deployment_configuration = props["deployment_configuration"]
         if strategy is not None:
             # A service on capacity providers reports no launch type; back on none, it runs on
             # its launch type again.
