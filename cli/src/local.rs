@@ -224,6 +224,9 @@ pub async fn run(args: LocalArgs, output: Output) -> Result<bool, Failure> {
         )
     };
 
+    if let Some(zone) = stand_in_zone(&system.config, &mut spec).await? {
+        display.say(&zone);
+    }
     if args.plan {
         display.say(&format!("\nplan {name} ({})", spec_path.display()));
         system.clear_calls();
@@ -234,9 +237,6 @@ pub async fn run(args: LocalArgs, output: Output) -> Result<bool, Failure> {
             keep_running(&system, &table, &name).await?;
         }
         return Ok(ok);
-    }
-    if let Some(zone) = stand_in_zone(&system.config, &mut spec).await? {
-        display.say(&zone);
     }
     display.say(&format!("\ncreate {name} ({})", spec_path.display()));
     system.clear_calls();

@@ -32,6 +32,8 @@ struct Prices {
     nat_gateway_hour: f64,
     nat_gateway_gb: f64,
     public_ipv4_hour: f64,
+    /// A standard-resolution alarm, per metric it reads (a metric math alarm pays for each).
+    alarm_metric_month: f64,
 }
 
 /// One line of the bill.
@@ -132,6 +134,14 @@ pub fn estimate(spec: &EnvironmentSpec, region: &str) -> Estimate {
                 "{nat_gateways} x (gateway and its public IPv4), for the tasks' outbound internet"
             ),
             monthly: nat_gateways as f64 * (p.nat_gateway_hour + p.public_ipv4_hour) * month,
+        });
+    }
+    if spec.service.rollback_alarms.is_some() {
+        // The 5xx rate reads two metrics, the response time one.
+        lines.push(Line {
+            item: "rollback alarms".into(),
+            detail: "2 alarms on 3 metrics".into(),
+            monthly: 3.0 * p.alarm_metric_month,
         });
     }
     for line in &mut lines {
@@ -322,5 +332,24 @@ mod tests {
             e.with_nat_instead,
             ((e.monthly - endpoints.monthly) * 100.0).round() / 100.0
         );
+    }
+
+    #[test]
+    fn rollback_alarms_cost_each_metric_they_read() {
+        let e = estimate(
+            &spec(
+                serde_json::json!({"name": "safe", "service": {"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1",
+                    "rollbackAlarms": {}}}),
+            ),
+            "us-east-1",
+        );
+        let alarms = e
+            .lines
+            .iter()
+            .find(|l| l.item == "rollback alarms")
+            .unwrap();
+        // 5xx rate: 2 metrics; response time: 1; 0.10 each.
+        assert_eq!(alarms.monthly, 0.3);
+        assert_eq!(e.monthly, 69.79, "the reference's 69.49 and the alarms");
     }
 }

@@ -9,7 +9,7 @@ use aws_sdk_cloudwatch::types::{
 use provisioner_core::spec::RollbackAlarmsSpec;
 use provisioner_core::{changes, AwsContext, Change, Names, NotFoundAsNone, ProvisionError};
 
-use crate::owner;
+use crate::{elb_names, owner};
 
 const NAMESPACE: &str = "AWS/ApplicationELB";
 const FIVE_XX: &str = "5xx";
@@ -24,14 +24,9 @@ pub struct Watched {
 
 impl Watched {
     pub fn of(load_balancer_arn: &str, target_group_arn: &str) -> Result<Self, ProvisionError> {
-        let after = |arn: &str, marker: &str| {
-            arn.split_once(marker)
-                .map(|(_, rest)| rest.to_string())
-                .ok_or_else(|| ProvisionError::Internal(format!("`{arn}` has no `{marker}`")))
-        };
         Ok(Self {
-            load_balancer: after(load_balancer_arn, ":loadbalancer/")?,
-            target_group: format!("targetgroup/{}", after(target_group_arn, ":targetgroup/")?),
+            load_balancer: elb_names::load_balancer(load_balancer_arn)?,
+            target_group: format!("targetgroup/{}", elb_names::target_group(target_group_arn)?),
         })
     }
 

@@ -5,6 +5,7 @@
 pub mod alarms;
 mod cluster;
 mod ecs_service;
+mod elb_names;
 mod log_group;
 pub mod redeploy;
 pub mod scaling;

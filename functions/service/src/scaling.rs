@@ -12,7 +12,7 @@ use provisioner_core::{
     changes, AwsContext, Change, EnvironmentSpec, Names, NotFoundAsNone, ProvisionError,
 };
 
-use crate::owner;
+use crate::{elb_names, owner};
 
 pub const ROLE: &str = "scaling";
 
@@ -40,15 +40,10 @@ const METRICS: [ScalingMetric; 3] = [
 /// `app/<load balancer>/<id>/targetgroup/<target group>/<id>`: what ALBRequestCountPerTarget
 /// counts, read off the two ARNs.
 fn resource_label(scaled: &Scaled<'_>) -> Result<String, ProvisionError> {
-    let after = |arn: &str, marker: &str| {
-        arn.split_once(marker)
-            .map(|(_, rest)| rest.to_string())
-            .ok_or_else(|| ProvisionError::Internal(format!("`{arn}` has no `{marker}`")))
-    };
     Ok(format!(
         "{}/targetgroup/{}",
-        after(scaled.load_balancer_arn, ":loadbalancer/")?,
-        after(scaled.target_group_arn, ":targetgroup/")?
+        elb_names::load_balancer(scaled.load_balancer_arn)?,
+        elb_names::target_group(scaled.target_group_arn)?
     ))
 }
 
