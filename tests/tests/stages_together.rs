@@ -1179,3 +1179,82 @@ async fn rollback_alarms_are_watched_and_one_in_alarm_rolls_a_redeploy_back_with
         "{unwatched:?}"
     );
 }
+
+#[tokio::test]
+async fn a_domain_with_a_given_certificate_gets_only_its_alias() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let route53 = h.plain_route53();
+    let zone = test_support::dns::hosted_zone(&route53, "example.io").await;
+    // The user's own certificate, issued before.
+    let acm = h.plain_acm();
+    let given = acm
+        .request_certificate()
+        .domain_name("api.example.io")
+        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let detail = acm
+            .describe_certificate()
+            .certificate_arn(&given)
+            .send()
+            .await
+            .unwrap();
+        let detail = detail.certificate().unwrap();
+        if detail.status().map(|s| s.as_str()) == Some("ISSUED") {
+            break;
+        }
+        if let Some(record) = detail.domain_validation_options()[0].resource_record() {
+            test_support::dns::put_record(
+                &route53,
+                &zone,
+                record.name(),
+                aws_sdk_route53::types::RrType::Cname,
+                record.value(),
+            )
+            .await;
+        }
+        assert!(Instant::now() < deadline, "the given certificate is issued");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let records_before = records_of(&h, &zone).await;
+
+    let mut spec = spec_named("given");
+    spec["alb"] = serde_json::json!({"certificateArn": given,
+        "domain": {"name": "api.example.io", "hostedZoneId": zone}});
+    let zones = h.region_zones().await;
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let env = &Names::new("given");
+    let stages = Stages::of(&h);
+    ready(stages.network.apply(env).await.unwrap());
+    ready(stages.alb.apply(env).await.unwrap());
+    assert_eq!(h.recorder.of("RequestCertificate").len(), 0);
+    let outputs = store.stage_outputs(env, "alb").await.unwrap();
+    assert_eq!(
+        outputs["url"].values(),
+        vec!["https://api.example.io".to_string()]
+    );
+    assert!(!outputs.contains_key("certificate-arn"), "{outputs:?}");
+    let lb_arn = outputs["load-balancer-arn"].values()[0].clone();
+    assert_eq!(https_certificate(&h, &lb_arn).await, Some(given.clone()));
+    let records = records_of(&h, &zone).await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.0 == "A" && r.1 == "api.example.io."),
+        "{records:?}"
+    );
+
+    // Destroyed: the alias goes; the user's certificate and its validation record stay.
+    until_ready(|| stages.alb.destroy(env)).await;
+    assert_eq!(records_of(&h, &zone).await, records_before);
+    assert_eq!(certificates_for(&h, "api.example.io").await.len(), 1);
+    until_ready(|| stages.network.destroy(env)).await;
+    store.delete_spec(env).await.unwrap();
+}
