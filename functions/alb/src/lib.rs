@@ -218,13 +218,13 @@ impl Stage for AlbStage {
         let own = self.ctx.store.stage_outputs(names, Self::NAME).await?;
         let mut before = domain::Domain::from_outputs(&own);
         if before.name.is_none() {
-            // A certificate requested by an apply that failed before it wrote its outputs is
-            // found by the spec's name.
+            // An alias or a certificate made by an apply that failed before it wrote its
+            // outputs is found by the spec's name.
             if let Ok(spec) = self.ctx.store.spec(names, &self.ctx.region).await {
-                before.name = spec
-                    .alb
-                    .managed_certificate_domain()
-                    .map(|d| d.name.clone());
+                if let Some(domain) = &spec.alb.domain {
+                    before.name = Some(domain.name.clone());
+                    before.zone = Some(domain.hosted_zone_id.clone());
+                }
             }
         }
         let clients = domain::Clients {
