@@ -120,13 +120,13 @@ impl Stage for AlbStage {
         let (lb, target_group_arn) = (lb?, target_group_arn?);
         let lb_arn = lb.load_balancer_arn().unwrap_or_default();
         let dns_name = lb.dns_name().unwrap_or_default().to_string();
-        let before = domain::Domain::from_outputs(&stored.outputs(Self::NAME));
+        let mut current = stored.outputs(Self::NAME);
+        let before = domain::Domain::from_outputs(&current);
         let clients = domain::Clients {
             acm: &self.acm,
             route53: &self.route53,
         };
         let now = domain::ensure(clients, names, &spec.alb, &before).await?;
-        let mut current = stored.outputs(Self::NAME);
         if now.record_to_write().is_some() {
             let mut remembered = current.clone();
             now.write_outputs(&mut remembered);
@@ -155,12 +155,9 @@ impl Stage for AlbStage {
         let listener_arns = listeners::ensure(&self.elb, names, lb_arn, &wanted).await?;
         let now = domain::point_and_retire(clients, names, &lb, &spec.alb, before, now).await?;
 
-        let url = match (&spec.alb.domain, serving.is_some()) {
-            (Some(domain), true) => format!("https://{}", domain.name),
-            (Some(domain), false) => format!("http://{}", domain.name),
-            (None, true) => format!("https://{dns_name}"),
-            (None, false) => format!("http://{dns_name}"),
-        };
+        let host = spec.alb.domain.as_ref().map_or(&dns_name, |d| &d.name);
+        let scheme = if serving.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{host}");
         let mut out = Outputs::new();
         out.insert(outputs::LOAD_BALANCER_ARN.into(), lb_arn.to_string().into());
         out.insert(outputs::DNS_NAME.into(), dns_name.clone().into());
