@@ -313,6 +313,37 @@ impl Emulator {
         serde_json::from_str(&text).map_err(|e| error(format!("{e}: {text}")))
     }
 
+    /// Calls an operation of a query-protocol AWS API (IAM, say) directly, for test fixtures the
+    /// workspace has no SDK client for. Answers the response's XML.
+    pub fn call_query(
+        &self,
+        service: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String, EmulatorError> {
+        let action = params
+            .iter()
+            .find(|(k, _)| *k == "Action")
+            .map_or("", |(_, v)| *v);
+        let error = |message: String| EmulatorError::Api {
+            path: action.to_string(),
+            message,
+        };
+        let mut response = ureq::post(self.endpoint())
+            .header(
+                "Authorization",
+                format!("AWS4-HMAC-SHA256 Credential=test/20260101/{DEFAULT_REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_form(params.iter().copied())
+            .map_err(|e| error(e.to_string()))?;
+        response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| error(e.to_string()))
+    }
+
     pub fn post(&self, path: &str, body: &str) -> Result<(), EmulatorError> {
         ureq::post(format!("{}{path}", self.endpoint()))
             .send(body)

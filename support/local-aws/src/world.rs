@@ -93,6 +93,15 @@ pub const BEHAVIOURS: &[Behaviour] = &[
         on_by_default: true,
     },
     Behaviour {
+        id: "traffic-shifts",
+        side: Side::Emulator,
+        what: "a service with a BLUE_GREEN, CANARY or LINEAR strategy needs the load balancer's alternate target group, a production listener rule forwarding to both groups and a role ECS may assume; a deployment that replaces running tasks starts all new tasks in the group without production traffic, then shifts the rule's weights (all at once; the canary's share, then the rest after its bake; one step per step bake, none after 100%), keeps both versions for the bake time, then stops the old tasks and completes; the next deployment uses the other group; a watched alarm in ALARM or the circuit breaker before then puts the traffic back, stops the new tasks and makes the old deployment PRIMARY again; a first deployment has nothing to shift from and starts in the service's target group",
+        source: "ECS Developer Guide (blue/green, canary and linear deployments; Application Load Balancer resources for them; the infrastructure IAM role for load balancers); ECS API Reference (DeploymentConfiguration, CanaryConfiguration, LinearConfiguration, AdvancedConfiguration); terraform-provider-aws#43905 and terraform-aws-modules/terraform-aws-alb#409 (ECS changes the rule's weights); go-to-k/cdk-real-drift#1730 (a weighted forward over both groups after a deployment)",
+        seconds: &[],
+        values: &[],
+        on_by_default: true,
+    },
+    Behaviour {
         id: "service-autoscaling",
         side: Side::Emulator,
         what: "RegisterScalableTarget on an active ECS service moves its desired count into the new limits at once and needs both limits for a new target; PutScalingPolicy needs a registered target; DeregisterScalableTarget deletes the target's policies and their alarms; deregistering or deleting what does not exist answers ObjectNotFoundException",

@@ -216,6 +216,7 @@ pub fn tagged_resources(t: &Target<'_>) -> Vec<String> {
             p.one("TargetGroupArn").into_iter().collect()
         }
         ("elasticloadbalancing", "DeleteListener") => p.one("ListenerArn").into_iter().collect(),
+        ("elasticloadbalancing", "DeleteRule") => p.one("RuleArn").into_iter().collect(),
         ("ecs", "DeleteService") => match (p.one("cluster"), p.one("service")) {
             (Some(c), Some(s)) if !s.starts_with("arn:") => {
                 vec![format!(

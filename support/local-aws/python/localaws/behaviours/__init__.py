@@ -20,6 +20,7 @@ from . import (  # noqa: F401 (imported for their registrations)
     pulls,
     step_functions,
     strict_requests,
+    traffic_shifts,
     zones,
 )
 

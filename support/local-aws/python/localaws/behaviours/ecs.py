@@ -31,7 +31,7 @@ import uuid
 
 from .. import server, world
 from ..hooks import AwsError, wrap
-from . import interfaces, load_balancers, pulls
+from . import interfaces, load_balancers, pulls, traffic_shifts
 
 ID = "ecs-tasks"
 
@@ -97,6 +97,8 @@ def _new_deployment(service, task_definition):
     }
     for other in service.deployments:
         other["status"] = "ACTIVE"
+    replacing = any(t.desired_status == "RUNNING" for t in getattr(service, "_world_tasks", []))
+    traffic_shifts.start(service, deployment, replacing)
     service.deployments.insert(0, deployment)
     # An alarm already in ALARM when the deployment starts is not held against it (aws/copilot-cli#4512).
     names, _ = _watched_alarms(service)
@@ -248,6 +250,7 @@ def _start_task(backend, service, deployment):
     task._world_subnet = subnet
     task._world_public = public
     task._world_registered = []
+    task._world_tg = deployment.get("_world_tg")
     task.availability_zone = subnet.availability_zone
     task.created_at = world.CLOCK.utcnow()
     task.desired_status = "RUNNING"
@@ -296,7 +299,8 @@ def _finish_stop(backend, service, task, now):
 def _register(backend, service, task, now):
     elb = _elb(backend)
     for lb in service.load_balancers or []:
-        tg_arn = lb.get("targetGroupArn")
+        # A blue/green, canary or linear deployment's tasks go to its own group.
+        tg_arn = getattr(task, "_world_tg", None) or lb.get("targetGroupArn")
         tg = elb.target_groups.get(tg_arn)
         if tg is None:
             continue
@@ -392,10 +396,14 @@ def _digest(image):
 
 def _fail(service, primary, reason, why, rollback):
     """Fails the primary deployment's rollout; with rollback, starts a deployment of the last
-    completed one. True when it rolled back."""
+    completed one (one that shifts traffic puts it back on the old tasks). True when it rolled
+    back."""
+    shifting = traffic_shifts.is_shifting(primary)
     primary["rolloutState"] = "FAILED"
     primary["rolloutStateReason"] = reason
     _event(service, f"deployment {primary['id']} deployment failed: {why}.")
+    if shifting:
+        return rollback and traffic_shifts.roll_back(service, primary, lambda m: _event(service, m))
     previous = next((d for d in service.deployments[1:] if d.get("_world_completed")), None)
     if not rollback or previous is None:
         return False
@@ -449,6 +457,9 @@ def _schedule(backend, service, now):
         for task in of_primary:
             _stop_task(backend, service, task, "Scaling activity initiated by deployment " + primary["id"])
         return
+    if traffic_shifts.is_shifting(primary):
+        _schedule_shift(backend, service, primary, desired, of_primary, older, now)
+        return
 
     healthy = [t for t in live if _healthy(backend, t, now)]
     # Scale in the primary beyond its desired count, newest first.
@@ -499,6 +510,31 @@ def _schedule(backend, service, now):
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
         primary["_world_completed"] = True
         _event(service, "has reached a steady state.")
+
+
+def _schedule_shift(backend, service, primary, desired, of_primary, older, now):
+    """A blue/green, canary or linear deployment: all new tasks start beside the old ones, the
+    traffic shifts, and the old tasks stop after the bake (traffic_shifts.py)."""
+    started = []
+    while len(of_primary) < desired:
+        task = _start_task(backend, service, primary)
+        started.append(task)
+        of_primary.append(task)
+    if started:
+        _event(
+            service, f"has started {len(started)} tasks: " + " ".join(f"(task {t.id})" for t in started) + "."
+        )
+    ready = len(of_primary) == desired and all(_healthy(backend, t, now) for t in of_primary)
+    if not traffic_shifts.advance(service, primary, desired, ready, now, lambda m: _event(service, m)):
+        return
+    for task in older:
+        _stop_task(backend, service, task, f"Scaling activity initiated by (deployment {primary['id']})")
+    remaining = {t._world_deployment for t in service._world_tasks if t._world_status != "STOPPED"}
+    service.deployments[1:] = [d for d in service.deployments[1:] if d["id"] in remaining]
+    primary["rolloutState"] = "COMPLETED"
+    primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
+    primary["_world_completed"] = True
+    _event(service, "has reached a steady state.")
 
 
 @world.ticker
@@ -553,6 +589,10 @@ def install():
     @wrap(EC2ContainerServiceResponse, "create_service")
     def create_service_settings(original, self):
         strategy = self._get_param("capacityProviderStrategy")
+        if world.on(ID):
+            traffic_shifts.check(
+                self.ecs_backend, self._get_param("deploymentConfiguration"), self._get_param("loadBalancers")
+            )
         if world.on(ID) and strategy:
             _check_providers(self.ecs_backend._get_cluster(self._get_param("cluster", "default")), strategy)
         result = original(self)
@@ -586,6 +626,11 @@ def install():
         force = props.get("force_new_deployment", False)
         if service.status != "ACTIVE":
             raise AwsError("ServiceNotActiveException", "Service was not ACTIVE.")
+        traffic_shifts.check(
+            self,
+            props.get("deployment_configuration") or getattr(service, "deployment_configuration", None),
+            props.get("load_balancers") or service.load_balancers,
+        )
         running, pending = service.running_count, service.pending_count
         updated = original(self, dict(props))
         updated.running_count, updated.pending_count = running, pending
