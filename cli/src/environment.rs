@@ -38,6 +38,10 @@ pub struct Environment {
     pub domain: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// With a blue/green, canary or linear rollout: the production rule's share per target
+    /// group, e.g. `web-tg 90%, web-tg2 10%` (ECS sets it during deployments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<Service>,
     /// The target group's targets and their health.
@@ -112,6 +116,9 @@ pub struct Service {
     /// The alarms deployments watch, e.g. `5xx > 5%, response time > 2 s, 3 x 60 s`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_alarms: Option<String>,
+    /// The deployment strategy, e.g. `canary 5% for 10 min, then all; bake 5 min`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_strategy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,8 +216,17 @@ pub async fn describe(
         }),
         ..Default::default()
     };
-    if let Some(arn) = one(&alb, outputs::alb::TARGET_GROUP_ARN) {
-        env.targets = targets(&clients.elb, &arn).await?;
+    if let Some(rule) = one(&alb, outputs::alb::PRODUCTION_LISTENER_RULE_ARN) {
+        env.traffic = traffic(&clients.elb, &rule).await?;
+    }
+    // With a blue/green, canary or linear rollout the tasks may be in either group.
+    for key in [
+        outputs::alb::TARGET_GROUP_ARN,
+        outputs::alb::ALTERNATE_TARGET_GROUP_ARN,
+    ] {
+        if let Some(arn) = one(&alb, key) {
+            env.targets.extend(targets(&clients.elb, &arn).await?);
+        }
     }
     if let Some(arn) = one(&service, outputs::service::SERVICE_ARN) {
         let cluster = one(&service, outputs::service::CLUSTER_ARN).unwrap_or_default();
@@ -219,6 +235,7 @@ pub async fn describe(
             .map(|s| Service {
                 auto_scaling: one(&service, outputs::service::AUTO_SCALING),
                 rollback_alarms: one(&service, outputs::service::ROLLBACK_ALARMS),
+                rollout_strategy: one(&service, outputs::service::ROLLOUT),
                 ..s
             });
     }
@@ -370,6 +387,44 @@ fn inbound_rule(p: &aws_sdk_ec2::types::IpPermission) -> String {
     )
 }
 
+/// The production rule's weights as shares: `web-tg 90%, web-tg2 10%`.
+async fn traffic(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    rule_arn: &str,
+) -> Result<Option<String>, ProvisionError> {
+    let rules = elb
+        .describe_rules()
+        .rule_arns(rule_arn)
+        .send()
+        .await
+        .context("DescribeRules", rule_arn)
+        .not_found_as_none()?;
+    let groups: Vec<(String, i32)> = rules
+        .iter()
+        .flat_map(|r| r.rules())
+        .flat_map(|r| r.actions())
+        .filter_map(|a| a.forward_config())
+        .flat_map(|c| c.target_groups())
+        .map(|g| {
+            let arn = g.target_group_arn().unwrap_or_default();
+            // targetgroup/<name>/<id>
+            let name = arn.rsplit('/').nth(1).unwrap_or(arn).to_string();
+            (name, g.weight().unwrap_or(1))
+        })
+        .collect();
+    let total: i32 = groups.iter().map(|(_, w)| w).sum();
+    if groups.is_empty() || total == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        groups
+            .iter()
+            .map(|(name, w)| format!("{name} {}%", w * 100 / total))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
+}
+
 async fn targets(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     target_group_arn: &str,
@@ -485,6 +540,7 @@ async fn ecs_service(
         running_on: running.on,
         auto_scaling: None,
         rollback_alarms: None,
+        rollout_strategy: None,
     }))
 }
 
@@ -595,6 +651,9 @@ impl fmt::Display for Environment {
         if let Some(certificate) = &self.certificate {
             writeln!(f, "  certificate      {certificate}")?;
         }
+        if let Some(traffic) = &self.traffic {
+            writeln!(f, "  traffic          {traffic} (ECS shifts it during deployments)")?;
+        }
         if let Some(s) = &self.service {
             writeln!(
                 f,
@@ -620,11 +679,12 @@ impl fmt::Display for Environment {
             if let Some(scaling) = &s.auto_scaling {
                 writeln!(f, "  autoscaling      {scaling}")?;
             }
+            let strategy = s.rollout_strategy.as_deref().unwrap_or("rolling");
             let rollout = match &s.rollback_alarms {
                 Some(alarms) => {
-                    format!("rolling, rolled back by the circuit breaker or an alarm: {alarms}")
+                    format!("{strategy}, rolled back by the circuit breaker or an alarm: {alarms}")
                 }
-                None => "rolling, rolled back by the circuit breaker".to_string(),
+                None => format!("{strategy}, rolled back by the circuit breaker"),
             };
             writeln!(f, "  rollout          {rollout}")?;
             let asked = match &s.launch_type {

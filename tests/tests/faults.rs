@@ -3,8 +3,9 @@
 //! answered with a 500, hung until the caller gave up, the Lambda dying or running out of time
 //! right after the call). A create still makes exactly one set of resources, a re-apply then
 //! changes nothing, and a destroy (under the same faults) leaves nothing tagged and no parameter.
-//! The spec turns on autoscaling, a NAT gateway, a domain with a requested certificate and
-//! rollback alarms, so their resources are made (and removed) under the faults too.
+//! The spec turns on autoscaling, a NAT gateway, a domain with a requested certificate, rollback
+//! alarms and a canary rollout (the alternate target group and the production rule), so their
+//! resources are made (and removed) under the faults too.
 
 use std::collections::BTreeMap;
 
@@ -35,8 +36,9 @@ fn apply(name: &str, zone: &str) -> Value {
         "alb": {"domain": {"name": format!("{name}.example.com"), "hostedZoneId": zone}},
         "service": {"image": IMAGE,
         "autoScaling": {"minTasks": 1, "maxTasks": 4, "targetCpuPercent": 60,
-                        "targetRequestsPerTask": 800},
-        "rollbackAlarms": {"evaluationPeriods": 1}}}})
+                        "targetMemoryPercent": 80},
+        "rollbackAlarms": {"evaluationPeriods": 1},
+        "rollout": {"strategy": "CANARY", "canaryBakeTimeMinutes": 1, "bakeTimeMinutes": 0}}}})
 }
 
 /// How many of each kind of resource an environment has.

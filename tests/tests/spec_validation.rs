@@ -363,6 +363,56 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "service.rollbackAlarms.evaluationPeriods",
         ),
         (
+            "an unknown rollout strategy",
+            spec_with(json!({"service": {"rollout": {"strategy": "SHADOW"}}})),
+            "service.rollout.strategy",
+        ),
+        (
+            "a canary share for a linear rollout",
+            spec_with(json!({"service": {"rollout": {"strategy": "LINEAR", "canaryPercent": 10}}})),
+            "service.rollout.canaryPercent",
+        ),
+        (
+            "a linear step under 3%",
+            spec_with(json!({"service": {"rollout": {"strategy": "LINEAR", "stepPercent": 2}}})),
+            "service.rollout.stepPercent",
+        ),
+        (
+            "a canary share finer than 0.1%",
+            spec_with(
+                json!({"service": {"rollout": {"strategy": "CANARY", "canaryPercent": 2.25}}}),
+            ),
+            "service.rollout.canaryPercent",
+        ),
+        (
+            "a bake time for a rolling update",
+            spec_with(
+                json!({"service": {"rollout": {"strategy": "ROLLING", "bakeTimeMinutes": 5}}}),
+            ),
+            "service.rollout.bakeTimeMinutes",
+        ),
+        (
+            "a bake time over a day",
+            spec_with(
+                json!({"service": {"rollout": {"strategy": "BLUE_GREEN", "bakeTimeMinutes": 1441}}}),
+            ),
+            "service.rollout.bakeTimeMinutes",
+        ),
+        (
+            "a linear rollout longer than the stage waits",
+            spec_with(
+                json!({"service": {"rollout": {"strategy": "LINEAR", "stepPercent": 3, "stepBakeTimeMinutes": 10}}}),
+            ),
+            "service.rollout",
+        ),
+        (
+            "requests per task with a canary rollout",
+            spec_with(
+                json!({"service": {"rollout": {"strategy": "CANARY"}, "autoScaling": {"targetRequestsPerTask": 500}}}),
+            ),
+            "service.autoScaling.targetRequestsPerTask",
+        ),
+        (
             "autoscaling minimum above maximum",
             spec_with(json!({"service": {"autoScaling": {"minTasks": 5, "maxTasks": 3}}})),
             "service.autoScaling.minTasks",

@@ -92,7 +92,8 @@ impl Stages {
                 h.context(),
             ),
             service: ServiceStage::new(clients, h.context())
-                .with_load_balancer_address(Some(h.load_balancer_address())),
+                .with_load_balancer_address(Some(h.load_balancer_address()))
+                .with_load_balancer_role(Some(h.ecs_load_balancer_role())),
         }
     }
 
@@ -1257,4 +1258,353 @@ async fn a_domain_with_a_given_certificate_gets_only_its_alias() {
     assert_eq!(certificates_for(&h, "api.example.io").await.len(), 1);
     until_ready(|| stages.network.destroy(env)).await;
     store.delete_spec(env).await.unwrap();
+}
+
+/// The production listener rule's target groups by name, with their weights, and the listener
+/// port it is on.
+async fn production_weights(h: &Harness, env: &Names) -> Option<(i32, Vec<(String, i32)>)> {
+    let elb = h.plain_elbv2();
+    let lbs = elb
+        .describe_load_balancers()
+        .names(env.load_balancer())
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lbs.load_balancers()[0].load_balancer_arn().unwrap();
+    let groups = elb
+        .describe_target_groups()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .unwrap();
+    let name_of = |arn: &str| {
+        groups
+            .target_groups()
+            .iter()
+            .find(|g| g.target_group_arn() == Some(arn))
+            .and_then(|g| g.target_group_name())
+            .unwrap_or(arn)
+            .to_string()
+    };
+    let listeners = elb
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .send()
+        .await
+        .unwrap();
+    for listener in listeners.listeners() {
+        let rules = elb
+            .describe_rules()
+            .listener_arn(listener.listener_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        if let Some(rule) = rules.rules().iter().find(|r| r.priority() == Some("10")) {
+            let mut weights: Vec<(String, i32)> = rule.actions()[0]
+                .forward_config()
+                .unwrap()
+                .target_groups()
+                .iter()
+                .map(|g| (name_of(g.target_group_arn().unwrap()), g.weight().unwrap()))
+                .collect();
+            weights.sort();
+            return Some((listener.port().unwrap(), weights));
+        }
+    }
+    None
+}
+
+/// The service's events, oldest first, that tell of traffic shifts and rollbacks.
+async fn shift_events(h: &Harness, env: &str) -> Vec<String> {
+    let mut events: Vec<String> = service_of(h, env)
+        .await
+        .events()
+        .iter()
+        .filter_map(|e| e.message())
+        .filter(|m| m.contains("production traffic"))
+        .map(|m| m.split_once(") ").map_or(m, |(_, rest)| rest).to_string())
+        .collect();
+    events.reverse();
+    events
+}
+
+/// Waits until the stage's status fails, and answers the error.
+async fn until_failed(stages: &Stages, env: &Names) -> ProvisionError {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match stages.service.status(env).await {
+            Err(e) => return e,
+            Ok(s) => assert!(Instant::now() < deadline, "{}", s.message),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A traffic-shifting rollout end to end: the alternate target group and the production rule
+/// made with the service; a quiet re-apply; a redeploy whose traffic moves as `shifts` says,
+/// which ECS's later re-weighting of the rule does not make the ALB stage undo; a redeploy
+/// under a raised alarm that puts the traffic back and says why.
+async fn a_rollout_shifts_traffic(name: &str, rollout: serde_json::Value, shifts: &[&str]) {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let mut spec = spec_named(name);
+    spec["service"]["desiredCount"] = 2.into();
+    spec["service"]["rollout"] = rollout.clone();
+    spec["service"]["rollbackAlarms"] = serde_json::json!({});
+    let zones = h.region_zones().await;
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let env = &Names::new(name);
+    let stages = Stages::of(&h);
+    stages.build(env).await;
+    let primary = env.target_group();
+    let alternate = env.alternate_target_group();
+
+    // All traffic on the service's first target group; the deployments are ECS's strategy.
+    assert_eq!(
+        production_weights(&h, env).await,
+        Some((80, vec![(primary.clone(), 100), (alternate.clone(), 0)]))
+    );
+    let service = service_of(&h, name).await;
+    let config = service.deployment_configuration().unwrap();
+    assert_eq!(
+        config.strategy().map(|s| s.as_str()),
+        rollout["strategy"].as_str()
+    );
+    let advanced = service.load_balancers()[0]
+        .advanced_configuration()
+        .unwrap();
+    assert!(advanced
+        .alternate_target_group_arn()
+        .unwrap()
+        .contains(&alternate));
+    assert!(advanced
+        .role_arn()
+        .unwrap()
+        .ends_with("/ecs-load-balancers"));
+    let first_task_definition = service.task_definition().unwrap().to_string();
+
+    h.recorder.clear();
+    ready(stages.alb.apply(env).await.unwrap());
+    ready(stages.service.apply(env).await.unwrap());
+    assert_eq!(h.recorder.mutating_operations(), Vec::<String>::new());
+
+    // A new image: its tasks start in the alternate group and the traffic moves to them.
+    spec["service"]["image"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2".into();
+    store.submit_spec(&spec, &zones).await.unwrap();
+    stages.service.apply(env).await.unwrap();
+    until_ready(|| stages.service.status(env)).await;
+    assert_eq!(shift_events(&h, name).await, shifts);
+    assert_eq!(
+        production_weights(&h, env).await,
+        Some((80, vec![(primary.clone(), 0), (alternate.clone(), 100)]))
+    );
+    // ECS owns the weights now: the ALB stage leaves them.
+    h.recorder.clear();
+    ready(stages.alb.apply(env).await.unwrap());
+    assert_eq!(h.recorder.mutating_operations(), Vec::<String>::new());
+    let second_task_definition = service_of(&h, name)
+        .await
+        .task_definition()
+        .unwrap()
+        .to_string();
+    assert_ne!(second_task_definition, first_task_definition);
+
+    // A broken image: the 5xx alarm goes into ALARM while the new tasks run, the traffic goes
+    // back to the tasks that served it, and the stage says why.
+    spec["service"]["image"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:broken".into();
+    store.submit_spec(&spec, &zones).await.unwrap();
+    stages.service.apply(env).await.unwrap();
+    h.plain_cloudwatch()
+        .set_alarm_state()
+        .alarm_name(format!("{name}-rollback-5xx"))
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("5xx answers of the new tasks")
+        .send()
+        .await
+        .unwrap();
+    let failure = until_failed(&stages, env).await;
+    assert_eq!(failure.kind(), ErrorKind::DeploymentFailed, "{failure}");
+    let message = failure.to_string();
+    for expected in [format!("{name}-rollback-5xx"), "in ALARM state".to_string()] {
+        assert!(message.contains(&expected), "{expected:?} in {message}");
+    }
+    assert_eq!(
+        service_of(&h, name).await.task_definition(),
+        Some(second_task_definition.as_str())
+    );
+    assert_eq!(
+        production_weights(&h, env).await,
+        Some((80, vec![(primary.clone(), 0), (alternate.clone(), 100)]))
+    );
+    let events = shift_events(&h, name).await;
+    assert!(
+        events
+            .last()
+            .unwrap()
+            .starts_with("rolled back to deployment"),
+        "{events:?}"
+    );
+    h.plain_cloudwatch()
+        .set_alarm_state()
+        .alarm_name(format!("{name}-rollback-5xx"))
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Ok)
+        .state_reason("recovered")
+        .send()
+        .await
+        .unwrap();
+
+    // Back to rolling in place is refused, with what to do, before the load balancer or the
+    // service changes (the task definition of the image is the groundwork's, made before).
+    let mut rolling = spec.clone();
+    rolling["service"]["image"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v2".into();
+    rolling["service"]["rollout"] = serde_json::json!({"strategy": "ROLLING"});
+    store.submit_spec(&rolling, &zones).await.unwrap();
+    h.recorder.clear();
+    ready(stages.alb.apply(env).await.unwrap());
+    let refused = stages.service.apply(env).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("service.rollout.strategy"),
+        "{refused}"
+    );
+    let sent = h.recorder.mutating_operations();
+    assert!(
+        sent.iter()
+            .all(|op| op == "PutParameter" || op == "RegisterTaskDefinition"),
+        "{sent:?}"
+    );
+    assert!(production_weights(&h, env).await.is_some());
+
+    // Destroy leaves neither target group.
+    stages.service.destroy(env).await.unwrap();
+    until_ready(|| stages.service.destroy(env)).await;
+    until_ready(|| stages.alb.destroy(env)).await;
+    let left = h
+        .plain_elbv2()
+        .describe_target_groups()
+        .send()
+        .await
+        .unwrap();
+    assert!(left.target_groups().iter().all(|g| !g
+        .target_group_name()
+        .unwrap_or_default()
+        .starts_with(&format!("{name}-"))));
+}
+
+#[tokio::test]
+async fn blue_green_moves_all_traffic_at_once_and_back_on_an_alarm() {
+    a_rollout_shifts_traffic(
+        "bluegreen",
+        serde_json::json!({"strategy": "BLUE_GREEN", "bakeTimeMinutes": 1}),
+        &["shifted 100% of production traffic to target group bluegreen-tg2."],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn canary_moves_its_share_then_the_rest_and_back_on_an_alarm() {
+    a_rollout_shifts_traffic(
+        "canary",
+        serde_json::json!({"strategy": "CANARY", "canaryPercent": 20,
+                           "canaryBakeTimeMinutes": 1, "bakeTimeMinutes": 1}),
+        &[
+            "shifted 20% of production traffic to target group canary-tg2.",
+            "shifted 100% of production traffic to target group canary-tg2.",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn linear_moves_step_by_step_and_back_on_an_alarm() {
+    a_rollout_shifts_traffic(
+        "linear",
+        serde_json::json!({"strategy": "LINEAR", "stepPercent": 40,
+                           "stepBakeTimeMinutes": 1, "bakeTimeMinutes": 0}),
+        &[
+            "shifted 40% of production traffic to target group linear-tg2.",
+            "shifted 80% of production traffic to target group linear-tg2.",
+            "shifted 100% of production traffic to target group linear-tg2.",
+        ],
+    )
+    .await;
+}
+
+/// The calls of the stages' apply, without the stage outputs they write.
+async fn changes_of(
+    h: &Harness,
+    apply: impl Future<Output = Result<StageSummary, ProvisionError>>,
+) -> Vec<String> {
+    h.recorder.clear();
+    apply.await.unwrap();
+    h.recorder
+        .mutating_operations()
+        .into_iter()
+        .filter(|op| op != "PutParameter" && op != "DeleteParameter")
+        .collect()
+}
+
+/// From rolling to canary, the ALB stage adds the alternate target group and the production
+/// rule and the service is one UpdateService, whose deployment already shifts traffic; from
+/// canary to linear, the service's deployment configuration is one UpdateService that starts no
+/// deployment.
+#[tokio::test]
+async fn a_changed_rollout_is_only_the_calls_it_needs() {
+    let h = realistic().await;
+    let store = SsmStore::new(h.ssm());
+    let mut spec = spec_named("switch");
+    let zones = h.region_zones().await;
+    store.submit_spec(&spec, &zones).await.unwrap();
+    let env = &Names::new("switch");
+    let stages = Stages::of(&h);
+    stages.build(env).await;
+    assert_eq!(production_weights(&h, env).await, None);
+
+    spec["service"]["rollout"] = serde_json::json!({"strategy": "CANARY", "canaryPercent": 50,
+        "canaryBakeTimeMinutes": 1, "bakeTimeMinutes": 0});
+    store.submit_spec(&spec, &zones).await.unwrap();
+    assert_eq!(
+        changes_of(&h, stages.alb.apply(env)).await,
+        [
+            "CreateTargetGroup",
+            "ModifyTargetGroupAttributes",
+            "CreateRule"
+        ]
+    );
+    assert_eq!(
+        changes_of(&h, stages.service.apply(env)).await,
+        ["UpdateService"]
+    );
+    until_ready(|| stages.service.status(env)).await;
+    assert_eq!(
+        shift_events(&h, "switch").await,
+        [
+            "shifted 50% of production traffic to target group switch-tg2.",
+            "shifted 100% of production traffic to target group switch-tg2.",
+        ]
+    );
+
+    spec["service"]["rollout"] = serde_json::json!({"strategy": "LINEAR", "stepPercent": 25});
+    store.submit_spec(&spec, &zones).await.unwrap();
+    assert_eq!(
+        changes_of(&h, stages.alb.apply(env)).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        changes_of(&h, stages.service.apply(env)).await,
+        ["UpdateService"]
+    );
+    let service = service_of(&h, "switch").await;
+    assert_eq!(service.deployments().len(), 1);
+    let linear = service
+        .deployment_configuration()
+        .and_then(|c| c.linear_configuration())
+        .unwrap();
+    assert_eq!(
+        (linear.step_percent(), linear.step_bake_time_in_minutes()),
+        (Some(25.0), Some(6))
+    );
+    assert_eq!(
+        changes_of(&h, stages.service.apply(env)).await,
+        Vec::<String>::new()
+    );
 }

@@ -1,6 +1,7 @@
 //! The ALB stage: an internet-facing application load balancer in the public subnets, an `ip`
 //! target group for the Fargate tasks and the listeners; with `alb.domain`, the name's alias
-//! record and (unless the spec gives one) its certificate. Outputs go to
+//! record and (unless the spec gives one) its certificate; with a blue/green, canary or linear
+//! rollout, a second target group and the production listener rule ECS shifts traffic with. Outputs go to
 //! `/fargate-provisioner/<environment>/alb/`.
 
 pub mod certificate;
@@ -8,6 +9,7 @@ pub mod dns;
 pub mod domain;
 pub mod listeners;
 pub mod load_balancer;
+pub mod production_rule;
 pub mod target_group;
 
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, LoadBalancerStateEnum};
@@ -83,6 +85,68 @@ fn readiness(lb: &LoadBalancer, action: Action) -> Result<(Readiness, String), P
     }
 }
 
+impl AlbStage {
+    /// With a blue/green, canary or linear rollout: the alternate target group and the
+    /// production rule on `forwarding`, as (alternate ARN, rule ARN). With a rolling one, those
+    /// an earlier spec made go once no task is registered in the alternate group (tasks there
+    /// are the service's live ones: the service stage refuses to switch back to rolling in
+    /// place, and they stay until it is destroyed).
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_rollout_resources(
+        &self,
+        names: &Names,
+        spec: &provisioner_core::EnvironmentSpec,
+        recorded: &Outputs,
+        vpc_id: &str,
+        primary: &str,
+        forwarding: &str,
+        listener_arns: &[String],
+    ) -> Result<Option<(String, String)>, ProvisionError> {
+        let others: Vec<String> = listener_arns
+            .iter()
+            .filter(|a| a.as_str() != forwarding)
+            .cloned()
+            .collect();
+        if spec.service.rollout_strategy().shifts_traffic() {
+            let container_port = i32::try_from(spec.service.container_port).unwrap_or(80);
+            let alternate = target_group::ensure(
+                &self.elb,
+                names,
+                target_group::Group::Alternate,
+                vpc_id,
+                container_port,
+                &spec.alb,
+            )
+            .await?;
+            let rule =
+                production_rule::ensure(&self.elb, names, forwarding, &others, primary, &alternate)
+                    .await?;
+            return Ok(Some((alternate, rule)));
+        }
+        let one = |key: &str| {
+            recorded
+                .get(key)
+                .map(provisioner_core::OutputValue::to_parameter_value)
+        };
+        let (Some(alternate), Some(rule)) = (
+            one(outputs::ALTERNATE_TARGET_GROUP_ARN),
+            one(outputs::PRODUCTION_LISTENER_RULE_ARN),
+        ) else {
+            return Ok(None);
+        };
+        if target_group::has_targets(&self.elb, &alternate).await? {
+            return Ok(Some((alternate, rule)));
+        }
+        production_rule::remove(&self.elb, listener_arns).await?;
+        let change = provisioner_core::Change::delete("target group", &alternate)
+            .because("the rollout is ROLLING");
+        if provisioner_core::changes::carry_out(change) {
+            target_group::delete(&self.elb, &alternate).await?;
+        }
+        Ok(None)
+    }
+}
+
 impl Stage for AlbStage {
     const NAME: &'static str = outputs::STAGE;
 
@@ -112,6 +176,7 @@ impl Stage for AlbStage {
             target_group::ensure(
                 &self.elb,
                 names,
+                target_group::Group::Primary,
                 &placement.vpc_id,
                 container_port,
                 &spec.alb
@@ -153,6 +218,22 @@ impl Stage for AlbStage {
         };
         let wanted = listeners::wanted(&spec.alb, serving.as_deref(), &target_group_arn);
         let listener_arns = listeners::ensure(&self.elb, names, lb_arn, &wanted).await?;
+        let forwarding = wanted
+            .iter()
+            .position(|w| matches!(w.behaviour, listeners::Behaviour::Forward { .. }))
+            .map(|i| listener_arns[i].clone())
+            .unwrap_or_default();
+        let rollout = self
+            .ensure_rollout_resources(
+                names,
+                &spec,
+                &current,
+                &placement.vpc_id,
+                &target_group_arn,
+                &forwarding,
+                &listener_arns,
+            )
+            .await?;
         let now = domain::point_and_retire(clients, names, &lb, &spec.alb, before, now).await?;
 
         let host = spec.alb.domain.as_ref().map_or(&dns_name, |d| &d.name);
@@ -171,6 +252,10 @@ impl Stage for AlbStage {
         out.insert(outputs::TARGET_GROUP_ARN.into(), target_group_arn.into());
         out.insert(outputs::LISTENER_ARNS.into(), listener_arns.into());
         out.insert(outputs::URL.into(), url.into());
+        if let Some((alternate, rule)) = rollout {
+            out.insert(outputs::ALTERNATE_TARGET_GROUP_ARN.into(), alternate.into());
+            out.insert(outputs::PRODUCTION_LISTENER_RULE_ARN.into(), rule.into());
+        }
         now.write_outputs(&mut out);
         self.ctx
             .store
@@ -239,9 +324,11 @@ impl Stage for AlbStage {
             load_balancer::delete(&self.elb, arn).await?;
             deleted += 1;
         }
-        for tg in target_group::find(&self.elb, names).await? {
-            target_group::delete(&self.elb, tg.target_group_arn().unwrap_or_default()).await?;
-            deleted += 1;
+        for group in [target_group::Group::Primary, target_group::Group::Alternate] {
+            for tg in target_group::find(&self.elb, names, group).await? {
+                target_group::delete(&self.elb, tg.target_group_arn().unwrap_or_default()).await?;
+                deleted += 1;
+            }
         }
         let left = domain::remove_certificates(clients, names, &before).await?;
         if let Some(in_use) = left {

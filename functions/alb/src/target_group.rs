@@ -10,7 +10,29 @@ use provisioner_core::{changes, AwsContext, Change, Names, NotFoundAsNone, Provi
 
 use crate::owner;
 
-pub const ROLE: &str = "target-group";
+/// Which of the environment's target groups: the one the service starts with, or the second
+/// one blue/green, canary and linear rollouts start the new tasks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Primary,
+    Alternate,
+}
+
+impl Group {
+    pub fn name(self, names: &Names) -> String {
+        match self {
+            Group::Primary => names.target_group(),
+            Group::Alternate => names.alternate_target_group(),
+        }
+    }
+
+    fn role(self) -> &'static str {
+        match self {
+            Group::Primary => "target-group",
+            Group::Alternate => "alternate-target-group",
+        }
+    }
+}
 
 /// HTTP codes that count as healthy: a root path that redirects (to a login page, say) is alive.
 pub const HEALTHY_HTTP_CODES: &str = "200-399";
@@ -90,12 +112,13 @@ impl HealthCheck {
     }
 }
 
-/// The environment's target groups (normally one).
+/// The environment's target groups of that name (normally one).
 pub async fn find(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     names: &Names,
+    group: Group,
 ) -> Result<Vec<TargetGroup>, ProvisionError> {
-    let name = names.target_group();
+    let name = group.name(names);
     let found = elb
         .describe_target_groups()
         .names(&name)
@@ -116,13 +139,14 @@ pub async fn find(
 pub async fn ensure(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     names: &Names,
+    group: Group,
     vpc_id: &str,
     container_port: i32,
     alb: &AlbSpec,
 ) -> Result<String, ProvisionError> {
-    let name = names.target_group();
+    let name = group.name(names);
     let wanted = HealthCheck::from_spec(alb);
-    let arn = match find(elb, names).await?.into_iter().next() {
+    let arn = match find(elb, names, group).await?.into_iter().next() {
         None if !changes::carry_out(
             Change::create("target group", &name)
                 .set("target type", "ip")
@@ -152,7 +176,7 @@ pub async fn ensure(
                 .healthy_threshold_count(wanted.healthy_threshold)
                 .unhealthy_threshold_count(wanted.unhealthy_threshold)
                 .matcher(Matcher::builder().http_code(&wanted.matcher).build())
-                .set_tags(Some(elb::on_create(owner(names), ROLE)))
+                .set_tags(Some(elb::on_create(owner(names), group.role())))
                 .send()
                 .await
                 .context("CreateTargetGroup", &name)?;
@@ -244,6 +268,21 @@ async fn ensure_deregistration_delay(
         .context("ModifyTargetGroupAttributes", arn)?;
     tracing::info!(target_group = %arn, seconds, "set deregistration delay");
     Ok(())
+}
+
+/// Whether any target is registered in the group (in any state, draining included).
+pub async fn has_targets(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: &str,
+) -> Result<bool, ProvisionError> {
+    let out = elb
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .context("DescribeTargetHealth", arn)
+        .not_found_as_none()?;
+    Ok(out.is_some_and(|o| !o.target_health_descriptions().is_empty()))
 }
 
 /// Deletes a target group; already gone is fine. While a listener still uses it AWS answers

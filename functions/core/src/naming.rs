@@ -45,6 +45,11 @@ impl Names {
         format!("{}-tg", self.environment)
     }
 
+    /// The second target group of blue/green, canary and linear rollouts.
+    pub fn alternate_target_group(&self) -> String {
+        format!("{}-tg2", self.environment)
+    }
+
     /// A security group's name: `<environment>-<role>`, e.g. `demo-sec-alb`.
     pub fn security_group(&self, role: &str) -> String {
         self.display_name(role)

@@ -60,6 +60,10 @@ pub mod alb {
     pub const VALIDATION_RECORD: &str = "validation-record";
     /// Certificates of an earlier spec still held by the load balancer when retired.
     pub const RETIRED_CERTIFICATE_ARNS: &str = "retired-certificate-arns";
+    /// With a blue/green, canary or linear rollout: the second target group, and the listener
+    /// rule whose weights ECS shifts between the two.
+    pub const ALTERNATE_TARGET_GROUP_ARN: &str = "alternate-target-group-arn";
+    pub const PRODUCTION_LISTENER_RULE_ARN: &str = "production-listener-rule-arn";
 }
 
 pub mod service {
@@ -78,6 +82,8 @@ pub mod service {
     pub const AUTO_SCALING: &str = "auto-scaling";
     /// The rollback alarms' thresholds: `5xx > 5%, response time > 2 s, 3 x 60 s`.
     pub const ROLLBACK_ALARMS: &str = "rollback-alarms";
+    /// The deployment strategy and its timing: `canary 5% for 10 min, then all; bake 5 min`.
+    pub const ROLLOUT: &str = "rollout";
     /// The deployment settings last applied.
     pub const SETTINGS: &str = "service-settings";
     /// After a redeploy: the image pinned by digest, and the spec image it stands for.

@@ -249,6 +249,7 @@ pub const ALB: StageDef = StageDef {
         "ip target group",
         "listeners",
         "ACM certificate and Route 53 alias, for a domain",
+        "alternate target group and production listener rule, for blue/green, canary and linear rollouts",
     ],
 };
 
@@ -260,14 +261,16 @@ pub const SERVICE: StageDef = StageDef {
         binary: "service-stage",
     },
     after: &[outputs::endpoints::STAGE, outputs::alb::STAGE],
+    // A blue/green, canary or linear rollout shifts traffic and bakes for up to 90 minutes
+    // (spec validation) before it completes.
     apply: Poll::Status {
-        budget_seconds: 30 * MINUTE,
+        budget_seconds: 2 * 60 * MINUTE,
     },
     destroy: Poll::Repeat {
         budget_seconds: 20 * MINUTE,
     },
     redeploy: Some(Poll::Status {
-        budget_seconds: 30 * MINUTE,
+        budget_seconds: 2 * 60 * MINUTE,
     }),
     cleanup: None,
     groundwork: true,
@@ -295,6 +298,10 @@ pub const SERVICE: StageDef = StageDef {
         Attribute {
             name: "RollbackAlarms",
             output: outputs::service::ROLLBACK_ALARMS,
+        },
+        Attribute {
+            name: "Rollout",
+            output: outputs::service::ROLLOUT,
         },
     ],
     makes: &[

@@ -16,31 +16,42 @@ const FIVE_XX: &str = "5xx";
 const LATENCY: &str = "latency";
 
 /// What the alarms watch: the target group behind the load balancer, as CloudWatch names them
-/// (`app/<name>/<id>` and `targetgroup/<name>/<id>`, read off the ARNs).
+/// (`app/<name>/<id>` and `targetgroup/<name>/<id>`, read off the ARNs); or, when deployments
+/// move the tasks between two target groups (blue/green, canary, linear), the whole load
+/// balancer, so the new tasks' answers count wherever they are.
 pub struct Watched {
     pub load_balancer: String,
-    pub target_group: String,
+    pub target_group: Option<String>,
 }
 
 impl Watched {
-    pub fn of(load_balancer_arn: &str, target_group_arn: &str) -> Result<Self, ProvisionError> {
+    pub fn of(
+        load_balancer_arn: &str,
+        target_group_arn: Option<&str>,
+    ) -> Result<Self, ProvisionError> {
         Ok(Self {
             load_balancer: elb_names::load_balancer(load_balancer_arn)?,
-            target_group: format!("targetgroup/{}", elb_names::target_group(target_group_arn)?),
+            target_group: match target_group_arn {
+                Some(arn) => Some(format!("targetgroup/{}", elb_names::target_group(arn)?)),
+                None => None,
+            },
         })
     }
 
     fn dimensions(&self) -> Vec<Dimension> {
-        vec![
-            Dimension::builder()
-                .name("LoadBalancer")
-                .value(&self.load_balancer)
-                .build(),
-            Dimension::builder()
-                .name("TargetGroup")
-                .value(&self.target_group)
-                .build(),
-        ]
+        let mut dimensions = vec![Dimension::builder()
+            .name("LoadBalancer")
+            .value(&self.load_balancer)
+            .build()];
+        if let Some(target_group) = &self.target_group {
+            dimensions.push(
+                Dimension::builder()
+                    .name("TargetGroup")
+                    .value(target_group)
+                    .build(),
+            );
+        }
+        dimensions
     }
 }
 
@@ -63,7 +74,11 @@ struct Wanted {
 fn wanted(names: &Names, spec: &RollbackAlarmsSpec, watched: &Watched) -> Vec<Wanted> {
     let period = i32::try_from(spec.period_seconds).unwrap_or(60);
     let evaluation_periods = i32::try_from(spec.evaluation_periods).unwrap_or(3);
-    let on = format!("{} {}", watched.load_balancer, watched.target_group);
+    let on = format!(
+        "{} {}",
+        watched.load_balancer,
+        watched.target_group.as_deref().unwrap_or_default()
+    );
     vec![
         Wanted {
             name: names.rollback_alarm(FIVE_XX),

@@ -1,14 +1,18 @@
 //! The ECS service: Fargate tasks in the private subnets behind the target group, on the
 //! launch type or a capacity provider strategy, rolling deployments bounded by the spec's
-//! percentages, and the circuit breaker with rollback.
+//! percentages, and the circuit breaker with rollback; or ECS's blue/green, canary and linear
+//! strategies, which start the new tasks in the alternate target group and shift the production
+//! listener rule's weights to them.
 
 use std::collections::BTreeSet;
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentAlarms,
-    DeploymentCircuitBreaker, DeploymentConfiguration, LaunchType, LoadBalancer,
+    AdvancedConfiguration, AssignPublicIp, AwsVpcConfiguration, CanaryConfiguration,
+    CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker,
+    DeploymentConfiguration, DeploymentStrategy, LaunchType, LinearConfiguration, LoadBalancer,
     NetworkConfiguration, PropagateTags, Service,
 };
+use provisioner_core::spec::{RolloutSpec, RolloutStrategy};
 use provisioner_core::tags::ecs;
 use provisioner_core::{
     changes, exactly_once, AwsContext, Change, Names, NotFoundAsNone, ProvisionError,
@@ -28,14 +32,154 @@ pub struct Settings {
     pub execute_command: bool,
     /// Deployments fail and roll back when a rollback alarm goes into ALARM.
     pub rollback_alarms: bool,
+    pub rollout: Rollout,
+}
+
+/// The deployment strategy and its timing, as ECS takes them. Percentages are kept in tenths
+/// (ECS allows multiples of 0.1), so the settings compare exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollout {
+    pub strategy: RolloutStrategy,
+    pub bake_minutes: i32,
+    /// CANARY: the canary's share; LINEAR: each step's.
+    pub percent_tenths: i32,
+    /// CANARY: the canary's bake; LINEAR: the wait between steps.
+    pub step_minutes: i32,
+}
+
+impl Rollout {
+    pub const ROLLING: Rollout = Rollout {
+        strategy: RolloutStrategy::Rolling,
+        bake_minutes: 0,
+        percent_tenths: 0,
+        step_minutes: 0,
+    };
+
+    pub fn from_spec(spec: Option<&RolloutSpec>) -> Self {
+        let Some(r) = spec else {
+            return Self::ROLLING;
+        };
+        let tenths = |p: f64| (p * 10.0).round() as i32;
+        let minutes = |m: i64| i32::try_from(m).unwrap_or(0);
+        let (percent_tenths, step_minutes) = match r.strategy {
+            RolloutStrategy::Canary => (
+                tenths(r.canary_percent()),
+                minutes(r.canary_bake_time_minutes()),
+            ),
+            RolloutStrategy::Linear => (
+                tenths(r.step_percent()),
+                minutes(r.step_bake_time_minutes()),
+            ),
+            RolloutStrategy::Rolling | RolloutStrategy::BlueGreen => (0, 0),
+        };
+        if !r.strategy.shifts_traffic() {
+            return Self::ROLLING;
+        }
+        Self {
+            strategy: r.strategy,
+            bake_minutes: minutes(r.bake_time_minutes()),
+            percent_tenths,
+            step_minutes,
+        }
+    }
+
+    /// `CANARY/5/50/10`: strategy, bake, percent in tenths, step minutes.
+    fn record(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.strategy.as_str(),
+            self.bake_minutes,
+            self.percent_tenths,
+            self.step_minutes
+        )
+    }
+
+    fn parse(record: &str) -> Option<Self> {
+        let mut parts = record.split('/');
+        let strategy = match parts.next()? {
+            "ROLLING" => RolloutStrategy::Rolling,
+            "BLUE_GREEN" => RolloutStrategy::BlueGreen,
+            "CANARY" => RolloutStrategy::Canary,
+            "LINEAR" => RolloutStrategy::Linear,
+            _ => return None,
+        };
+        let mut next = || parts.next()?.parse().ok();
+        Some(Self {
+            strategy,
+            bake_minutes: next()?,
+            percent_tenths: next()?,
+            step_minutes: next()?,
+        })
+    }
+
+    /// What the service reports: no strategy is a rolling one.
+    fn reported(config: &DeploymentConfiguration) -> Self {
+        let tenths = |p: Option<f64>| (p.unwrap_or(0.0) * 10.0).round() as i32;
+        let strategy = match config.strategy() {
+            Some(DeploymentStrategy::BlueGreen) => RolloutStrategy::BlueGreen,
+            Some(DeploymentStrategy::Canary) => RolloutStrategy::Canary,
+            Some(DeploymentStrategy::Linear) => RolloutStrategy::Linear,
+            _ => return Self::ROLLING,
+        };
+        let (percent_tenths, step_minutes) = match strategy {
+            RolloutStrategy::Canary => config.canary_configuration().map_or((0, 0), |c| {
+                (
+                    tenths(c.canary_percent()),
+                    c.canary_bake_time_in_minutes().unwrap_or(0),
+                )
+            }),
+            RolloutStrategy::Linear => config.linear_configuration().map_or((0, 0), |c| {
+                (
+                    tenths(c.step_percent()),
+                    c.step_bake_time_in_minutes().unwrap_or(0),
+                )
+            }),
+            _ => (0, 0),
+        };
+        Self {
+            strategy,
+            bake_minutes: config.bake_time_in_minutes().unwrap_or(0),
+            percent_tenths,
+            step_minutes,
+        }
+    }
+
+    /// Adds the strategy to `config`; a rolling one sends nothing (ECS's default).
+    fn apply_to(
+        &self,
+        config: aws_sdk_ecs::types::builders::DeploymentConfigurationBuilder,
+    ) -> aws_sdk_ecs::types::builders::DeploymentConfigurationBuilder {
+        let percent = f64::from(self.percent_tenths) / 10.0;
+        let config = match self.strategy {
+            RolloutStrategy::Rolling => return config,
+            RolloutStrategy::BlueGreen => config.strategy(DeploymentStrategy::BlueGreen),
+            RolloutStrategy::Canary => config
+                .strategy(DeploymentStrategy::Canary)
+                .canary_configuration(
+                    CanaryConfiguration::builder()
+                        .canary_percent(percent)
+                        .canary_bake_time_in_minutes(self.step_minutes)
+                        .build(),
+                ),
+            RolloutStrategy::Linear => config
+                .strategy(DeploymentStrategy::Linear)
+                .linear_configuration(
+                    LinearConfiguration::builder()
+                        .step_percent(percent)
+                        .step_bake_time_in_minutes(self.step_minutes)
+                        .build(),
+                ),
+        };
+        config.bake_time_in_minutes(self.bake_minutes)
+    }
 }
 
 impl Settings {
     /// `minimumHealthyPercent=50 maximumPercent=200 ...`, as kept in SSM.
     pub fn record(&self) -> String {
         format!(
-            "minimumHealthyPercent={} maximumPercent={} circuitBreaker=rollback healthCheckGracePeriodSeconds={} enableExecuteCommand={} rollbackAlarms={}",
-            self.minimum_healthy_percent, self.maximum_percent, self.grace_period_seconds, self.execute_command, self.rollback_alarms
+            "minimumHealthyPercent={} maximumPercent={} circuitBreaker=rollback healthCheckGracePeriodSeconds={} enableExecuteCommand={} rollbackAlarms={} rollout={}",
+            self.minimum_healthy_percent, self.maximum_percent, self.grace_period_seconds, self.execute_command, self.rollback_alarms, self.rollout.record()
         )
     }
 
@@ -52,6 +196,10 @@ impl Settings {
             execute_command: field("enableExecuteCommand")?.parse().ok()?,
             // Recorded before rollback alarms existed: none.
             rollback_alarms: field("rollbackAlarms").is_some_and(|v| v == "true"),
+            // Recorded before rollouts existed: rolling.
+            rollout: field("rollout")
+                .and_then(Rollout::parse)
+                .unwrap_or(Rollout::ROLLING),
         })
     }
 
@@ -67,6 +215,7 @@ impl Settings {
                 grace_period_seconds: -1,
                 execute_command: false,
                 rollback_alarms: false,
+                rollout: Rollout::ROLLING,
             });
         }
         Some(Self {
@@ -77,6 +226,7 @@ impl Settings {
             rollback_alarms: config
                 .alarms()
                 .is_some_and(|a| a.enable() && a.rollback() && !a.alarm_names().is_empty()),
+            rollout: Rollout::reported(config),
         })
     }
 
@@ -96,7 +246,9 @@ impl Settings {
             ),
             false => None,
         };
-        Ok(DeploymentConfiguration::builder()
+        Ok(self
+            .rollout
+            .apply_to(DeploymentConfiguration::builder())
             .minimum_healthy_percent(self.minimum_healthy_percent)
             .maximum_percent(self.maximum_percent)
             .deployment_circuit_breaker(
@@ -131,6 +283,16 @@ pub struct WantedService {
     pub security_group_id: String,
     pub target_group_arn: String,
     pub container_port: i32,
+    /// With a blue/green, canary or linear rollout: what ECS shifts traffic with.
+    pub traffic_shift: Option<TrafficShift>,
+}
+
+/// The alternate target group, the production listener rule and the role ECS changes them as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficShift {
+    pub alternate_target_group_arn: String,
+    pub production_listener_rule: String,
+    pub role_arn: String,
 }
 
 impl WantedService {
@@ -147,10 +309,18 @@ impl WantedService {
     }
 
     fn load_balancer(&self) -> LoadBalancer {
+        let advanced = self.traffic_shift.as_ref().map(|shift| {
+            AdvancedConfiguration::builder()
+                .alternate_target_group_arn(&shift.alternate_target_group_arn)
+                .production_listener_rule(&shift.production_listener_rule)
+                .role_arn(&shift.role_arn)
+                .build()
+        });
         LoadBalancer::builder()
             .target_group_arn(&self.target_group_arn)
             .container_name(CONTAINER_NAME)
             .container_port(self.container_port)
+            .set_advanced_configuration(advanced)
             .build()
     }
 }
@@ -199,15 +369,54 @@ fn network_matches(service: &Service, wanted: &WantedService) -> bool {
         && vpc.assign_public_ip() == Some(&AssignPublicIp::Disabled)
 }
 
+/// ECS alternates the two target groups between deployments, so with a traffic shift either
+/// may be the one the service names.
 fn load_balancer_matches(service: &Service, wanted: &WantedService) -> bool {
-    match service.load_balancers() {
-        [lb] => {
-            lb.target_group_arn() == Some(wanted.target_group_arn.as_str())
-                && lb.container_name() == Some(CONTAINER_NAME)
-                && lb.container_port() == Some(wanted.container_port)
+    let [lb] = service.load_balancers() else {
+        return false;
+    };
+    let container = lb.container_name() == Some(CONTAINER_NAME)
+        && lb.container_port() == Some(wanted.container_port);
+    match (&wanted.traffic_shift, lb.advanced_configuration()) {
+        (None, None) => {
+            container && lb.target_group_arn() == Some(wanted.target_group_arn.as_str())
+        }
+        (Some(shift), Some(live)) => {
+            fn pair<'a>(a: Option<&'a str>, b: Option<&'a str>) -> [&'a str; 2] {
+                let mut v = [a.unwrap_or_default(), b.unwrap_or_default()];
+                v.sort_unstable();
+                v
+            }
+            container
+                && pair(lb.target_group_arn(), live.alternate_target_group_arn())
+                    == pair(
+                        Some(&wanted.target_group_arn),
+                        Some(&shift.alternate_target_group_arn),
+                    )
+                && live.production_listener_rule() == Some(shift.production_listener_rule.as_str())
+                && live.role_arn() == Some(shift.role_arn.as_str())
         }
         _ => false,
     }
+}
+
+/// A service that shifts traffic cannot go back to a rolling one in place: its tasks may be
+/// in the alternate target group, which a rolling service does not use.
+fn check_no_switch_back(service: &Service, wanted: &WantedService) -> Result<(), ProvisionError> {
+    let shifting = service
+        .load_balancers()
+        .iter()
+        .any(|lb| lb.advanced_configuration().is_some());
+    if shifting && wanted.traffic_shift.is_none() {
+        return Err(ProvisionError::Conflict(format!(
+            "service {} uses a blue/green, canary or linear rollout, and service.rollout.strategy \
+             is ROLLING: its tasks may be in the alternate target group, so it cannot switch \
+             back in place. Destroy the service stage and apply again, or keep \
+             service.rollout.strategy at BLUE_GREEN, CANARY or LINEAR",
+            wanted.name
+        )));
+    }
+    Ok(())
 }
 
 /// What [`ensure`] did.
@@ -311,6 +520,7 @@ async fn update(
     recorded: Option<Settings>,
 ) -> Result<(String, Vec<&'static str>), ProvisionError> {
     let arn = current.service_arn().unwrap_or_default().to_string();
+    check_no_switch_back(current, wanted)?;
     let launch_type = current.launch_type();
     if wanted.capacity_provider_strategy.is_empty()
         && launch_type.is_some()
@@ -450,8 +660,19 @@ mod tests {
             grace_period_seconds: 30,
             execute_command: true,
             rollback_alarms: true,
+            rollout: super::Rollout {
+                strategy: provisioner_core::spec::RolloutStrategy::Canary,
+                bake_minutes: 5,
+                percent_tenths: 125,
+                step_minutes: 10,
+            },
         };
         assert_eq!(Settings::parse(&s.record()), Some(s));
+        let old = s.record().replace(" rollout=CANARY/5/125/10", "");
+        assert_eq!(
+            Settings::parse(&old).map(|p| p.rollout),
+            Some(super::Rollout::ROLLING)
+        );
         assert_eq!(Settings::parse("minimumHealthyPercent=50"), None);
     }
 }

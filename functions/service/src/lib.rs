@@ -81,6 +81,8 @@ pub struct ServiceStage {
     ctx: StageContext,
     /// The execution role the SAM template provides, used when the spec names none.
     default_execution_role_arn: Option<String>,
+    /// The role ECS shifts load balancer traffic as (blue/green, canary and linear rollouts).
+    load_balancer_role_arn: Option<String>,
     /// Where the URL check goes instead of the load balancer's name (the local world).
     load_balancer_address: Option<String>,
 }
@@ -114,6 +116,9 @@ fn owner(names: &Names) -> provisioner_core::Owner<'_> {
 /// The environment variable that carries the default execution role into the Lambda.
 pub const DEFAULT_EXECUTION_ROLE_VAR: &str = "DEFAULT_EXECUTION_ROLE_ARN";
 
+/// The environment variable that carries the ECS infrastructure role for load balancers.
+pub const LOAD_BALANCER_ROLE_VAR: &str = "LOAD_BALANCER_ROLE_ARN";
+
 fn int(value: i64) -> i32 {
     // Validation keeps every number within AWS's ranges, which fit an i32.
     i32::try_from(value).unwrap_or(i32::MAX)
@@ -141,6 +146,12 @@ impl ServiceStage {
     /// none).
     pub fn with_default_execution_role(mut self, role_arn: Option<String>) -> Self {
         self.default_execution_role_arn = role_arn;
+        self
+    }
+
+    /// The stage with the role ECS shifts traffic as in blue/green, canary and linear rollouts.
+    pub fn with_load_balancer_role(mut self, role_arn: Option<String>) -> Self {
+        self.load_balancer_role_arn = role_arn;
         self
     }
 
@@ -315,6 +326,20 @@ impl ServiceStage {
             grace_period_seconds: int(s.health_check_grace_period_seconds),
             execute_command: s.enable_execute_command,
             rollback_alarms: s.rollback_alarms.is_some(),
+            rollout: ecs_service::Rollout::from_spec(s.rollout.as_ref()),
+        };
+        let traffic_shift = match s.rollout_strategy().shifts_traffic() {
+            true => Some(ecs_service::TrafficShift {
+                alternate_target_group_arn: lb.one(alb::ALTERNATE_TARGET_GROUP_ARN)?,
+                production_listener_rule: lb.one(alb::PRODUCTION_LISTENER_RULE_ARN)?,
+                role_arn: self.load_balancer_role_arn.clone().ok_or_else(|| {
+                    ProvisionError::request(
+                        "service.rollout.strategy",
+                        format!("{} needs the role ECS shifts traffic as, and none is configured ({LOAD_BALANCER_ROLE_VAR})", s.rollout_strategy().as_str()),
+                    )
+                })?,
+            }),
+            false => None,
         };
         let wanted = ecs_service::WantedService {
             cluster: names.cluster(),
@@ -339,6 +364,7 @@ impl ServiceStage {
             security_group_id,
             target_group_arn: target_group_arn.clone(),
             container_port: int(s.container_port),
+            traffic_shift,
         };
         let scaled = scaling::Scaled {
             load_balancer_arn: &lb.one(alb::LOAD_BALANCER_ARN)?,
@@ -353,7 +379,10 @@ impl ServiceStage {
                 scaling::ensure(&self.scaling, names, &spec, &scaled, in_new_cluster).await?;
         }
         // The alarms exist before a deployment watches them, and go after none does.
-        let watched = alarms::Watched::of(&lb.one(alb::LOAD_BALANCER_ARN)?, &target_group_arn)?;
+        let watched = alarms::Watched::of(
+            &lb.one(alb::LOAD_BALANCER_ARN)?,
+            (!s.rollout_strategy().shifts_traffic()).then_some(target_group_arn.as_str()),
+        )?;
         let mut alarm_changes = Vec::new();
         if s.rollback_alarms.is_some() {
             alarm_changes = alarms::ensure(
@@ -423,6 +452,9 @@ impl ServiceStage {
         }
         if let Some(alarms) = &s.rollback_alarms {
             out.insert(outputs::ROLLBACK_ALARMS.into(), alarms.summary().into());
+        }
+        if let Some(rollout) = &s.rollout {
+            out.insert(outputs::ROLLOUT.into(), rollout.summary().into());
         }
         if let Some(from) = pinned_from {
             out.insert(outputs::PINNED_IMAGE.into(), image.clone().into());
@@ -578,6 +610,7 @@ impl Stage for ServiceStage {
             cloudwatch: clients.cloudwatch,
             ctx,
             default_execution_role_arn: None,
+            load_balancer_role_arn: None,
             load_balancer_address: None,
         }
     }
@@ -587,6 +620,7 @@ impl Stage for ServiceStage {
             <Clients as provisioner_core::stage::FromSdkConfig>::from_config(setup.config);
         Ok(Self::new(clients, StageContext::from_setup(setup))
             .with_default_execution_role(setup.var(DEFAULT_EXECUTION_ROLE_VAR))
+            .with_load_balancer_role(setup.var(LOAD_BALANCER_ROLE_VAR))
             .with_load_balancer_address(setup.var(url_check::LOAD_BALANCER_ADDRESS_VAR)))
     }
 

@@ -65,7 +65,13 @@ pub async fn of_active_service(
             ),
         ));
     }
-    let Some(tg) = target_group_arn else {
+    // With blue/green, canary and linear rollouts the tasks alternate between two target
+    // groups, and ECS checks their health before it shifts traffic: the rollout's state says it.
+    let shifting = service
+        .deployment_configuration()
+        .and_then(|c| c.strategy())
+        .is_some_and(|s| s.as_str() != "ROLLING");
+    let Some(tg) = target_group_arn.filter(|_| !shifting) else {
         return Ok(if settled {
             (
                 Readiness::Ready,

@@ -146,6 +146,36 @@ impl Harness {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
 
+    /// The ECS infrastructure role for load balancers, as the SAM template makes it: what ECS
+    /// shifts traffic as in blue/green, canary and linear rollouts. Made once per emulator.
+    pub fn ecs_load_balancer_role(&self) -> String {
+        const NAME: &str = "ecs-load-balancers";
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let call = |params: &[(&str, &str)]| {
+            self.emulator
+                .call_query("iam", params)
+                .expect("the emulator answers IAM")
+        };
+        let mut answer = call(&[
+            ("Action", "CreateRole"),
+            ("Version", "2010-05-08"),
+            ("RoleName", NAME),
+            ("AssumeRolePolicyDocument", trust),
+        ]);
+        if answer.contains("EntityAlreadyExists") {
+            answer = call(&[
+                ("Action", "GetRole"),
+                ("Version", "2010-05-08"),
+                ("RoleName", NAME),
+            ]);
+        }
+        let arn = answer
+            .split_once("<Arn>")
+            .and_then(|(_, rest)| rest.split_once("</Arn>"))
+            .map(|(arn, _)| arn.to_string());
+        arn.unwrap_or_else(|| panic!("a role ARN in {answer}"))
+    }
+
     /// Recorded requests and faults cleared.
     pub fn clear(&self) {
         self.recorder.clear();

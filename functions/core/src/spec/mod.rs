@@ -294,6 +294,11 @@ pub struct ServiceSpec {
     /// time): a deployment during which one goes into ALARM fails and rolls back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_alarms: Option<RollbackAlarmsSpec>,
+    /// How a deployment replaces the running tasks: ECS's rolling update (the default), or
+    /// blue/green, canary or linear, where ECS starts the new tasks in a second target group
+    /// and shifts the load balancer's traffic to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
     /// Fargate platform version: "LATEST" or a version such as "1.4.0".
     #[serde(default = "defaults::platform_version")]
     pub platform_version: String,
@@ -320,6 +325,16 @@ pub struct ServiceSpec {
     #[serde(default = "defaults::log_retention_days")]
     #[serde_as(as = "PickFirst<(_, DisplayFromStr)>")]
     pub log_retention_days: i64,
+}
+
+impl ServiceSpec {
+    /// The deployment strategy: ROLLING unless `rollout` says otherwise.
+    pub fn rollout_strategy(&self) -> RolloutStrategy {
+        self.rollout
+            .as_ref()
+            .map(|r| r.strategy)
+            .unwrap_or_default()
+    }
 }
 
 /// The alarms a deployment watches. Each compares one minute's figure (or `periodSeconds`')
@@ -357,6 +372,136 @@ impl RollbackAlarmsSpec {
             self.evaluation_periods,
             self.period_seconds
         )
+    }
+}
+
+/// ECS's deployment strategies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RolloutStrategy {
+    /// New tasks replace old ones within `minimumHealthyPercent` and `maximumPercent`.
+    #[default]
+    Rolling,
+    /// All new tasks start, then all traffic moves to them at once.
+    BlueGreen,
+    /// `canaryPercent` of the traffic moves first, the rest after `canaryBakeTimeMinutes`.
+    Canary,
+    /// `stepPercent` more of the traffic moves every `stepBakeTimeMinutes`.
+    Linear,
+}
+
+impl RolloutStrategy {
+    /// As ECS names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rolling => "ROLLING",
+            Self::BlueGreen => "BLUE_GREEN",
+            Self::Canary => "CANARY",
+            Self::Linear => "LINEAR",
+        }
+    }
+
+    /// Whether ECS shifts load balancer traffic between two target groups.
+    pub fn shifts_traffic(self) -> bool {
+        self != Self::Rolling
+    }
+}
+
+/// A deployment strategy and its timing (ECS `deploymentConfiguration.strategy`). The times
+/// are ECS's: both versions run for `bakeTimeMinutes` after all traffic has moved, and a
+/// watched alarm or the circuit breaker rolls traffic back until then.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutSpec {
+    #[serde(default)]
+    pub strategy: RolloutStrategy,
+    /// Minutes both versions run after all traffic has moved, before the old tasks stop
+    /// (0-1440; not for ROLLING).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub bake_time_minutes: Option<i64>,
+    /// CANARY: percent of the traffic moved first, a multiple of 0.1 from 0.1 to 100 (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub canary_percent: Option<f64>,
+    /// CANARY: minutes before the rest moves (0-1440, default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub canary_bake_time_minutes: Option<i64>,
+    /// LINEAR: percent of the traffic moved each step, a multiple of 0.1 from 3 to 100
+    /// (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub step_percent: Option<f64>,
+    /// LINEAR: minutes between steps (0-1440, default 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub step_bake_time_minutes: Option<i64>,
+}
+
+impl RolloutSpec {
+    pub const DEFAULT_BAKE_TIME_MINUTES: i64 = 5;
+    pub const DEFAULT_CANARY_PERCENT: f64 = 5.0;
+    pub const DEFAULT_CANARY_BAKE_TIME_MINUTES: i64 = 10;
+    pub const DEFAULT_STEP_PERCENT: f64 = 10.0;
+    pub const DEFAULT_STEP_BAKE_TIME_MINUTES: i64 = 6;
+
+    pub fn bake_time_minutes(&self) -> i64 {
+        self.bake_time_minutes
+            .unwrap_or(Self::DEFAULT_BAKE_TIME_MINUTES)
+    }
+
+    pub fn canary_percent(&self) -> f64 {
+        self.canary_percent.unwrap_or(Self::DEFAULT_CANARY_PERCENT)
+    }
+
+    pub fn canary_bake_time_minutes(&self) -> i64 {
+        self.canary_bake_time_minutes
+            .unwrap_or(Self::DEFAULT_CANARY_BAKE_TIME_MINUTES)
+    }
+
+    pub fn step_percent(&self) -> f64 {
+        self.step_percent.unwrap_or(Self::DEFAULT_STEP_PERCENT)
+    }
+
+    pub fn step_bake_time_minutes(&self) -> i64 {
+        self.step_bake_time_minutes
+            .unwrap_or(Self::DEFAULT_STEP_BAKE_TIME_MINUTES)
+    }
+
+    /// Minutes from the first traffic shift until the old tasks stop, without failures.
+    pub fn shifting_minutes(&self) -> i64 {
+        let shifting = match self.strategy {
+            RolloutStrategy::Rolling => return 0,
+            RolloutStrategy::BlueGreen => 0,
+            RolloutStrategy::Canary => self.canary_bake_time_minutes(),
+            // No wait after the step that reaches 100%.
+            RolloutStrategy::Linear => {
+                let steps = (100.0 / self.step_percent()).ceil() as i64;
+                (steps - 1).max(0) * self.step_bake_time_minutes()
+            }
+        };
+        shifting + self.bake_time_minutes()
+    }
+
+    /// In words, for the outputs and `status`: `canary 5% for 10 min, then all; bake 5 min`.
+    pub fn summary(&self) -> String {
+        let bake = self.bake_time_minutes();
+        match self.strategy {
+            RolloutStrategy::Rolling => "rolling".to_string(),
+            RolloutStrategy::BlueGreen => format!("blue/green, bake {bake} min"),
+            RolloutStrategy::Canary => format!(
+                "canary {}% for {} min, then all; bake {bake} min",
+                self.canary_percent(),
+                self.canary_bake_time_minutes()
+            ),
+            RolloutStrategy::Linear => format!(
+                "linear {}% every {} min; bake {bake} min",
+                self.step_percent(),
+                self.step_bake_time_minutes()
+            ),
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use ipnet::Ipv4Net;
 use super::fargate::{valid_fargate_memory, FARGATE_CPU_VALUES};
 use super::{
     AutoScalingSpec, CapacityProvider, CpuArchitecture, EnvironmentSpec, FieldError, LaunchType,
-    NatGateways, NetworkSpec, RollbackAlarmsSpec, ServiceSpec, SpecError, SubnetSpec,
+    NatGateways, NetworkSpec, RollbackAlarmsSpec, RolloutSpec, RolloutStrategy, ServiceSpec,
+    SpecError, SubnetSpec,
 };
 use crate::endpoint_plan::{is_before, is_before_1_4};
 use crate::naming::MAX_ENVIRONMENT_NAME_LEN;
@@ -428,6 +429,24 @@ fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
     if let Some(alarms) = &s.rollback_alarms {
         rollback_alarms(alarms, p);
     }
+    if let Some(r) = &s.rollout {
+        rollout(r, p);
+        // ALBRequestCountPerTarget names one target group, and these rollouts move the tasks
+        // to the other one at every deployment.
+        let per_task = s
+            .auto_scaling
+            .as_ref()
+            .is_some_and(|a| a.target_requests_per_task.is_some());
+        if per_task && r.strategy.shifts_traffic() {
+            p.add(
+                "service.autoScaling.targetRequestsPerTask",
+                format!(
+                    "cannot follow a {} rollout: the requests-per-target metric is of one target group, and each deployment moves the tasks to the other; allowed: targetCpuPercent or targetMemoryPercent, or strategy ROLLING",
+                    r.strategy.as_str()
+                ),
+            );
+        }
+    }
     if let Some(scaling) = &s.auto_scaling {
         auto_scaling(scaling, p);
     }
@@ -559,6 +578,90 @@ fn capacity(s: &ServiceSpec, p: &mut Problems) {
         p.add(
             "service.capacityProviderStrategy",
             "every weight is 0, so no task beyond the base has a provider; allowed: at least one weight from 1 to 1000",
+        );
+    }
+}
+
+/// The longest shift and bake a rollout may plan: the service stage waits for a deployment to
+/// complete within its budget (two hours), with room to start the tasks.
+pub const MAX_ROLLOUT_MINUTES: i64 = 90;
+
+/// A deployment strategy's timing, as ECS allows it (ECS API reference: DeploymentConfiguration,
+/// CanaryConfiguration, LinearConfiguration).
+fn rollout(r: &RolloutSpec, p: &mut Problems) {
+    const FIELD: &str = "service.rollout";
+    let strategy = r.strategy.as_str();
+    // Fields of one strategy only.
+    for (field, set, allowed) in [
+        (
+            "canaryPercent",
+            r.canary_percent.is_some(),
+            RolloutStrategy::Canary,
+        ),
+        (
+            "canaryBakeTimeMinutes",
+            r.canary_bake_time_minutes.is_some(),
+            RolloutStrategy::Canary,
+        ),
+        (
+            "stepPercent",
+            r.step_percent.is_some(),
+            RolloutStrategy::Linear,
+        ),
+        (
+            "stepBakeTimeMinutes",
+            r.step_bake_time_minutes.is_some(),
+            RolloutStrategy::Linear,
+        ),
+    ] {
+        if set && r.strategy != allowed {
+            p.add(
+                format!("{FIELD}.{field}"),
+                format!(
+                    "is for strategy {}, and the strategy is {strategy}; allowed: leave it out",
+                    allowed.as_str()
+                ),
+            );
+        }
+    }
+    if r.bake_time_minutes.is_some() && !r.strategy.shifts_traffic() {
+        p.add(
+            format!("{FIELD}.bakeTimeMinutes"),
+            "is for strategies BLUE_GREEN, CANARY and LINEAR, and the strategy is ROLLING; allowed: leave it out",
+        );
+    }
+    for (field, minutes) in [
+        ("bakeTimeMinutes", r.bake_time_minutes),
+        ("canaryBakeTimeMinutes", r.canary_bake_time_minutes),
+        ("stepBakeTimeMinutes", r.step_bake_time_minutes),
+    ] {
+        if let Some(minutes) = minutes {
+            p.range(&format!("{FIELD}.{field}"), minutes, 0, 1440);
+        }
+    }
+    let tenths = |v: f64| ((v * 10.0).round() - v * 10.0).abs() < 1e-6;
+    for (field, percent, least) in [
+        ("canaryPercent", r.canary_percent, 0.1),
+        ("stepPercent", r.step_percent, 3.0),
+    ] {
+        if let Some(percent) = percent {
+            if !(least..=100.0).contains(&percent) || !tenths(percent) {
+                p.add(
+                    format!("{FIELD}.{field}"),
+                    format!(
+                        "{percent} is not allowed; allowed: a multiple of 0.1 from {least} to 100"
+                    ),
+                );
+            }
+        }
+    }
+    let planned = r.shifting_minutes();
+    if planned > MAX_ROLLOUT_MINUTES {
+        p.add(
+            FIELD,
+            format!(
+                "shifting traffic and baking take {planned} minutes; allowed: at most {MAX_ROLLOUT_MINUTES} (fewer steps, or shorter bake times)"
+            ),
         );
     }
 }
