@@ -652,7 +652,10 @@ impl fmt::Display for Environment {
             writeln!(f, "  certificate      {certificate}")?;
         }
         if let Some(traffic) = &self.traffic {
-            writeln!(f, "  traffic          {traffic} (ECS shifts it during deployments)")?;
+            writeln!(
+                f,
+                "  traffic          {traffic} (ECS shifts it during deployments)"
+            )?;
         }
         if let Some(s) = &self.service {
             writeln!(

@@ -131,6 +131,28 @@ async fn plan_says_what_apply_would_do_and_sends_no_mutating_call() {
     assert!(applied.succeeded(), "{applied:?}");
     let (lines, _) = run_plan(&system, &changed).await;
     assert_eq!(lines, Vec::<String>::new());
+
+    // A canary rollout: the second target group, the production rule, and the service's
+    // deployment configuration and load balancers.
+    let mut canary = changed.clone();
+    canary["service"]["rollout"] = json!({"strategy": "CANARY"});
+    let (lines, _) = run_plan(&system, &canary).await;
+    for wanted in [
+        "+ target group shop-tg2",
+        "+ listener rule priority 10",
+        "~ ECS service shop: ",
+    ] {
+        assert_eq!(having(&lines, wanted).len(), 1, "{wanted} in {lines:#?}");
+    }
+    let service = having(&lines, "~ ECS service shop: ")[0];
+    assert!(
+        service.contains("rollout=CANARY/5/50/10") && service.contains("shop-tg2"),
+        "{service}"
+    );
+    let applied = execute(&system, json!({"action": "apply", "spec": canary})).await;
+    assert!(applied.succeeded(), "{applied:?}");
+    let (lines, _) = run_plan(&system, &canary).await;
+    assert_eq!(lines, Vec::<String>::new());
 }
 
 #[tokio::test]

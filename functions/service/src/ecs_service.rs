@@ -400,6 +400,19 @@ fn load_balancer_matches(service: &Service, wanted: &WantedService) -> bool {
     }
 }
 
+/// `<target group>`, with `alternate <group> rule <rule>` when it shifts traffic, for a plan.
+fn describe_load_balancer(lb: &LoadBalancer) -> String {
+    let target_group = lb.target_group_arn().unwrap_or("(none)");
+    match lb.advanced_configuration() {
+        Some(a) => format!(
+            "{target_group} alternate {} rule {}",
+            a.alternate_target_group_arn().unwrap_or("(none)"),
+            a.production_listener_rule().unwrap_or("(none)")
+        ),
+        None => target_group.to_string(),
+    }
+}
+
 /// A service that shifts traffic cannot go back to a rolling one in place: its tasks may be
 /// in the alternate target group, which a rolling service does not use.
 fn check_no_switch_back(service: &Service, wanted: &WantedService) -> Result<(), ProvisionError> {
@@ -599,10 +612,14 @@ async fn update(
         let live = current
             .load_balancers()
             .iter()
-            .filter_map(|lb| lb.target_group_arn())
+            .map(describe_load_balancer)
             .collect::<Vec<_>>()
             .join(", ");
-        change = change.field("target group", live, &wanted.target_group_arn);
+        change = change.field(
+            "loadBalancers",
+            live,
+            describe_load_balancer(&wanted.load_balancer()),
+        );
         request = request.load_balancers(wanted.load_balancer());
     }
     if changed.is_empty() || !changes::carry_out(change) {
