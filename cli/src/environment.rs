@@ -119,6 +119,9 @@ pub struct Service {
     /// The deployment strategy, e.g. `canary 5% for 10 min, then all; bake 5 min`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout_strategy: Option<String>,
+    /// The circuit breaker's threshold when the spec sets it, e.g. `2 failed tasks`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -236,6 +239,7 @@ pub async fn describe(
                 auto_scaling: one(&service, outputs::service::AUTO_SCALING),
                 rollback_alarms: one(&service, outputs::service::ROLLBACK_ALARMS),
                 rollout_strategy: one(&service, outputs::service::ROLLOUT),
+                circuit_breaker: one(&service, outputs::service::CIRCUIT_BREAKER),
                 ..s
             });
     }
@@ -541,6 +545,7 @@ async fn ecs_service(
         auto_scaling: None,
         rollback_alarms: None,
         rollout_strategy: None,
+        circuit_breaker: None,
     }))
 }
 
@@ -683,11 +688,15 @@ impl fmt::Display for Environment {
                 writeln!(f, "  autoscaling      {scaling}")?;
             }
             let strategy = s.rollout_strategy.as_deref().unwrap_or("rolling");
+            let breaker = match &s.circuit_breaker {
+                Some(threshold) => format!("the circuit breaker ({threshold})"),
+                None => "the circuit breaker".to_string(),
+            };
             let rollout = match &s.rollback_alarms {
                 Some(alarms) => {
-                    format!("{strategy}, rolled back by the circuit breaker or an alarm: {alarms}")
+                    format!("{strategy}, rolled back by {breaker} or an alarm: {alarms}")
                 }
-                None => format!("{strategy}, rolled back by the circuit breaker"),
+                None => format!("{strategy}, rolled back by {breaker}"),
             };
             writeln!(f, "  rollout          {rollout}")?;
             let asked = match &s.launch_type {

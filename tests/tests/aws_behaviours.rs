@@ -894,6 +894,23 @@ async fn load_balancer(c: &Clients, n: &Network, name: &str) -> String {
     tg
 }
 
+/// A rolling deployment between 50% and 200%, with the circuit breaker and rollback.
+fn rolling_with_breaker(
+    threshold: Option<aws_sdk_ecs::types::ThresholdConfiguration>,
+) -> DeploymentConfiguration {
+    DeploymentConfiguration::builder()
+        .minimum_healthy_percent(50)
+        .maximum_percent(200)
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(true)
+                .set_threshold_configuration(threshold)
+                .build(),
+        )
+        .build()
+}
+
 async fn service(
     c: &Clients,
     n: &Network,
@@ -915,18 +932,7 @@ async fn service(
         .task_definition(task_definition)
         .desired_count(2)
         .launch_type(LaunchType::Fargate)
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .minimum_healthy_percent(50)
-                .maximum_percent(200)
-                .deployment_circuit_breaker(
-                    DeploymentCircuitBreaker::builder()
-                        .enable(true)
-                        .rollback(true)
-                        .build(),
-                )
-                .build(),
-        )
+        .deployment_configuration(rolling_with_breaker(None))
         .health_check_grace_period_seconds(30)
         .network_configuration(
             NetworkConfiguration::builder()
@@ -1188,6 +1194,46 @@ async fn image_pulls_without_endpoints_tasks_stop_with_aws_reasons_and_the_break
         Some("ECS deployment circuit breaker: tasks failed to start.")
     );
     assert!(deployment.failed_tasks() >= 3);
+}
+
+/// A circuit breaker with a threshold of one failed task fails the deployment before the
+/// default threshold (3) could.
+#[tokio::test]
+async fn a_circuit_breaker_threshold_of_one_task_fails_the_deployment_at_once() {
+    let c = clients().await;
+    let n = network(&c, 23).await;
+    let tg = load_balancer(&c, &n, "breaker").await;
+    cluster(&c, "breaker").await;
+    let hub = task_definition(&c, "breaker", "docker.io/library/nginx:latest").await;
+    service(&c, &n, "breaker", "web", &hub, &tg).await;
+    c.ecs
+        .update_service()
+        .cluster("breaker")
+        .service("web")
+        .deployment_configuration(rolling_with_breaker(Some(
+            aws_sdk_ecs::types::ThresholdConfiguration::builder()
+                .r#type(aws_sdk_ecs::types::ThresholdType::Count)
+                .value(1)
+                .build()
+                .unwrap(),
+        )))
+        .send()
+        .await
+        .unwrap();
+    wait_world(emulator(), 120.0).await;
+    let failed = describe_service(&c, "breaker", "web").await;
+    let deployment = &failed.deployments()[0];
+    assert_eq!(deployment.rollout_state().unwrap().as_str(), "FAILED");
+    assert!(
+        (1..3).contains(&deployment.failed_tasks()),
+        "{deployment:?}"
+    );
+    let threshold = failed
+        .deployment_configuration()
+        .and_then(|c| c.deployment_circuit_breaker())
+        .and_then(|b| b.threshold_configuration())
+        .map(|t| (t.r#type().as_str().to_string(), t.value()));
+    assert_eq!(threshold, Some(("COUNT".to_string(), 1)));
 }
 
 #[tokio::test]

@@ -406,6 +406,18 @@ async fn every_bad_spec_names_its_field_and_sends_nothing() {
             "service.rollout",
         ),
         (
+            "a circuit breaker with both thresholds",
+            spec_with(
+                json!({"service": {"circuitBreaker": {"failedTasks": 2, "failedPercent": 20}}}),
+            ),
+            "service.circuitBreaker",
+        ),
+        (
+            "a circuit breaker threshold of no task",
+            spec_with(json!({"service": {"circuitBreaker": {"failedTasks": 0}}})),
+            "service.circuitBreaker.failedTasks",
+        ),
+        (
             "requests per task with a canary rollout",
             spec_with(
                 json!({"service": {"rollout": {"strategy": "CANARY"}, "autoScaling": {"targetRequestsPerTask": 500}}}),

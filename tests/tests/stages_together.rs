@@ -1607,4 +1607,23 @@ async fn a_changed_rollout_is_only_the_calls_it_needs() {
         changes_of(&h, stages.service.apply(env)).await,
         Vec::<String>::new()
     );
+
+    // The circuit breaker's threshold: one UpdateService, then quiet.
+    spec["service"]["circuitBreaker"] = serde_json::json!({"failedTasks": 2});
+    store.submit_spec(&spec, &zones).await.unwrap();
+    assert_eq!(
+        changes_of(&h, stages.service.apply(env)).await,
+        ["UpdateService"]
+    );
+    let threshold = service_of(&h, "switch")
+        .await
+        .deployment_configuration()
+        .and_then(|c| c.deployment_circuit_breaker())
+        .and_then(|b| b.threshold_configuration())
+        .map(|t| (t.r#type().as_str().to_string(), t.value()));
+    assert_eq!(threshold, Some(("COUNT".to_string(), 2)));
+    assert_eq!(
+        changes_of(&h, stages.service.apply(env)).await,
+        Vec::<String>::new()
+    );
 }

@@ -1,8 +1,8 @@
 //! The ALB stage: an internet-facing application load balancer in the public subnets, an `ip`
 //! target group for the Fargate tasks and the listeners; with `alb.domain`, the name's alias
 //! record and (unless the spec gives one) its certificate; with a blue/green, canary or linear
-//! rollout, a second target group and the production listener rule ECS shifts traffic with. Outputs go to
-//! `/fargate-provisioner/<environment>/alb/`.
+//! rollout, a second target group and the production listener rule ECS shifts traffic with.
+//! Outputs go to `/fargate-provisioner/<environment>/alb/`.
 
 pub mod certificate;
 pub mod dns;
@@ -91,14 +91,13 @@ impl AlbStage {
     /// an earlier spec made go once no task is registered in the alternate group (tasks there
     /// are the service's live ones: the service stage refuses to switch back to rolling in
     /// place, and they stay until it is destroyed).
-    #[allow(clippy::too_many_arguments)]
+    /// `alternate` is the alternate target group when the spec wants one.
     async fn ensure_rollout_resources(
         &self,
         names: &Names,
-        spec: &provisioner_core::EnvironmentSpec,
         recorded: &Outputs,
-        vpc_id: &str,
         primary: &str,
+        alternate: Option<String>,
         forwarding: &str,
         listener_arns: &[String],
     ) -> Result<Option<(String, String)>, ProvisionError> {
@@ -107,17 +106,7 @@ impl AlbStage {
             .filter(|a| a.as_str() != forwarding)
             .cloned()
             .collect();
-        if spec.service.rollout_strategy().shifts_traffic() {
-            let container_port = i32::try_from(spec.service.container_port).unwrap_or(80);
-            let alternate = target_group::ensure(
-                &self.elb,
-                names,
-                target_group::Group::Alternate,
-                vpc_id,
-                container_port,
-                &spec.alb,
-            )
-            .await?;
+        if let Some(alternate) = alternate {
             let rule =
                 production_rule::ensure(&self.elb, names, forwarding, &others, primary, &alternate)
                     .await?;
@@ -170,19 +159,30 @@ impl Stage for AlbStage {
             security_group_id: net.one(network::ALB_SECURITY_GROUP_ID)?,
         };
         let container_port = i32::try_from(spec.service.container_port).unwrap_or(80);
-        // Joined, not raced: both creates finish before a failure is reported.
-        let (lb, target_group_arn) = tokio::join!(
-            load_balancer::ensure(&self.elb, names, &placement),
+        let group = |group| {
             target_group::ensure(
                 &self.elb,
                 names,
-                target_group::Group::Primary,
+                group,
                 &placement.vpc_id,
                 container_port,
-                &spec.alb
-            ),
+                &spec.alb,
+            )
+        };
+        // The second target group of blue/green, canary and linear rollouts.
+        let alternate = async {
+            match spec.service.rollout_strategy().shifts_traffic() {
+                true => group(target_group::Group::Alternate).await.map(Some),
+                false => Ok(None),
+            }
+        };
+        // Joined, not raced: every create finishes before a failure is reported.
+        let (lb, target_group_arn, alternate) = tokio::join!(
+            load_balancer::ensure(&self.elb, names, &placement),
+            group(target_group::Group::Primary),
+            alternate,
         );
-        let (lb, target_group_arn) = (lb?, target_group_arn?);
+        let (lb, target_group_arn, alternate) = (lb?, target_group_arn?, alternate?);
         let lb_arn = lb.load_balancer_arn().unwrap_or_default();
         let dns_name = lb.dns_name().unwrap_or_default().to_string();
         let mut current = stored.outputs(Self::NAME);
@@ -226,10 +226,9 @@ impl Stage for AlbStage {
         let rollout = self
             .ensure_rollout_resources(
                 names,
-                &spec,
                 &current,
-                &placement.vpc_id,
                 &target_group_arn,
+                alternate,
                 &forwarding,
                 &listener_arns,
             )

@@ -84,6 +84,8 @@ pub mod service {
     pub const ROLLBACK_ALARMS: &str = "rollback-alarms";
     /// The deployment strategy and its timing: `canary 5% for 10 min, then all; bake 5 min`.
     pub const ROLLOUT: &str = "rollout";
+    /// The circuit breaker's threshold when the spec sets it: `2 failed tasks`.
+    pub const CIRCUIT_BREAKER: &str = "circuit-breaker";
     /// The deployment settings last applied.
     pub const SETTINGS: &str = "service-settings";
     /// After a redeploy: the image pinned by digest, and the spec image it stands for.

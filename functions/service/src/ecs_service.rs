@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::{
     AdvancedConfiguration, AssignPublicIp, AwsVpcConfiguration, CanaryConfiguration,
     CapacityProviderStrategyItem, DeploymentAlarms, DeploymentCircuitBreaker,
     DeploymentConfiguration, DeploymentStrategy, LaunchType, LinearConfiguration, LoadBalancer,
-    NetworkConfiguration, PropagateTags, Service,
+    NetworkConfiguration, PropagateTags, Service, ThresholdConfiguration, ThresholdType,
 };
 use provisioner_core::spec::{RolloutSpec, RolloutStrategy};
 use provisioner_core::tags::ecs;
@@ -33,6 +33,67 @@ pub struct Settings {
     /// Deployments fail and roll back when a rollback alarm goes into ALARM.
     pub rollback_alarms: bool,
     pub rollout: Rollout,
+    pub breaker: BreakerThreshold,
+}
+
+/// The circuit breaker's failure threshold: a count of tasks, or a percentage of the desired
+/// count bounded to 3..200 (ECS's default: 50%).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerThreshold {
+    pub count: bool,
+    pub value: i32,
+}
+
+impl BreakerThreshold {
+    pub const DEFAULT: BreakerThreshold = BreakerThreshold {
+        count: false,
+        value: 50,
+    };
+
+    pub fn from_spec(spec: Option<&provisioner_core::spec::CircuitBreakerSpec>) -> Self {
+        let int = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+        match spec.map(|b| (b.failed_tasks, b.failed_percent)) {
+            Some((Some(tasks), _)) => Self {
+                count: true,
+                value: int(tasks),
+            },
+            Some((None, Some(percent))) => Self {
+                count: false,
+                value: int(percent),
+            },
+            _ => Self::DEFAULT,
+        }
+    }
+
+    fn kind(&self) -> ThresholdType {
+        match self.count {
+            true => ThresholdType::Count,
+            false => ThresholdType::BoundedPercent,
+        }
+    }
+
+    /// `COUNT/5` or `BOUNDED_PERCENT/50`.
+    fn record(&self) -> String {
+        format!("{}/{}", self.kind().as_str(), self.value)
+    }
+
+    fn parse(record: &str) -> Option<Self> {
+        let (kind, value) = record.split_once('/')?;
+        Some(Self {
+            count: kind == "COUNT",
+            value: value.parse().ok()?,
+        })
+    }
+
+    fn reported(breaker: &DeploymentCircuitBreaker) -> Self {
+        match breaker.threshold_configuration() {
+            Some(t) => Self {
+                count: t.r#type() == &ThresholdType::Count,
+                value: t.value(),
+            },
+            None => Self::DEFAULT,
+        }
+    }
 }
 
 /// The deployment strategy and its timing, as ECS takes them. Percentages are kept in tenths
@@ -178,8 +239,8 @@ impl Settings {
     /// `minimumHealthyPercent=50 maximumPercent=200 ...`, as kept in SSM.
     pub fn record(&self) -> String {
         format!(
-            "minimumHealthyPercent={} maximumPercent={} circuitBreaker=rollback healthCheckGracePeriodSeconds={} enableExecuteCommand={} rollbackAlarms={} rollout={}",
-            self.minimum_healthy_percent, self.maximum_percent, self.grace_period_seconds, self.execute_command, self.rollback_alarms, self.rollout.record()
+            "minimumHealthyPercent={} maximumPercent={} circuitBreaker=rollback healthCheckGracePeriodSeconds={} enableExecuteCommand={} rollbackAlarms={} rollout={} breakerThreshold={}",
+            self.minimum_healthy_percent, self.maximum_percent, self.grace_period_seconds, self.execute_command, self.rollback_alarms, self.rollout.record(), self.breaker.record()
         )
     }
 
@@ -200,6 +261,10 @@ impl Settings {
             rollout: field("rollout")
                 .and_then(Rollout::parse)
                 .unwrap_or(Rollout::ROLLING),
+            // Recorded before thresholds could be set: ECS's default.
+            breaker: field("breakerThreshold")
+                .and_then(BreakerThreshold::parse)
+                .unwrap_or(BreakerThreshold::DEFAULT),
         })
     }
 
@@ -216,6 +281,7 @@ impl Settings {
                 execute_command: false,
                 rollback_alarms: false,
                 rollout: Rollout::ROLLING,
+                breaker: BreakerThreshold::DEFAULT,
             });
         }
         Some(Self {
@@ -227,7 +293,21 @@ impl Settings {
                 .alarms()
                 .is_some_and(|a| a.enable() && a.rollback() && !a.alarm_names().is_empty()),
             rollout: Rollout::reported(config),
+            breaker: BreakerThreshold::reported(breaker),
         })
+    }
+
+    /// The circuit breaker's threshold, when it is not ECS's default.
+    fn threshold(&self) -> Result<Option<ThresholdConfiguration>, ProvisionError> {
+        if self.breaker == BreakerThreshold::DEFAULT {
+            return Ok(None);
+        }
+        ThresholdConfiguration::builder()
+            .r#type(self.breaker.kind())
+            .value(self.breaker.value)
+            .build()
+            .map(Some)
+            .map_err(|e| ProvisionError::internal("circuit breaker threshold", e))
     }
 
     /// The configuration ECS is given; `alarms` are the rollback alarms' names.
@@ -255,6 +335,7 @@ impl Settings {
                 DeploymentCircuitBreaker::builder()
                     .enable(true)
                     .rollback(true)
+                    .set_threshold_configuration(self.threshold()?)
                     .build(),
             )
             .set_alarms(watched)
@@ -683,12 +764,18 @@ mod tests {
                 percent_tenths: 125,
                 step_minutes: 10,
             },
+            breaker: super::BreakerThreshold {
+                count: true,
+                value: 4,
+            },
         };
         assert_eq!(Settings::parse(&s.record()), Some(s));
-        let old = s.record().replace(" rollout=CANARY/5/125/10", "");
+        let old = s
+            .record()
+            .replace(" rollout=CANARY/5/125/10 breakerThreshold=COUNT/4", "");
         assert_eq!(
-            Settings::parse(&old).map(|p| p.rollout),
-            Some(super::Rollout::ROLLING)
+            Settings::parse(&old).map(|p| (p.rollout, p.breaker)),
+            Some((super::Rollout::ROLLING, super::BreakerThreshold::DEFAULT))
         );
         assert_eq!(Settings::parse("minimumHealthyPercent=50"), None);
     }

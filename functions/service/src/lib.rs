@@ -327,6 +327,7 @@ impl ServiceStage {
             execute_command: s.enable_execute_command,
             rollback_alarms: s.rollback_alarms.is_some(),
             rollout: ecs_service::Rollout::from_spec(s.rollout.as_ref()),
+            breaker: ecs_service::BreakerThreshold::from_spec(s.circuit_breaker.as_ref()),
         };
         let traffic_shift = match s.rollout_strategy().shifts_traffic() {
             true => Some(ecs_service::TrafficShift {
@@ -455,6 +456,9 @@ impl ServiceStage {
         }
         if let Some(rollout) = &s.rollout {
             out.insert(outputs::ROLLOUT.into(), rollout.summary().into());
+        }
+        if let Some(breaker) = &s.circuit_breaker {
+            out.insert(outputs::CIRCUIT_BREAKER.into(), breaker.summary().into());
         }
         if let Some(from) = pinned_from {
             out.insert(outputs::PINNED_IMAGE.into(), image.clone().into());

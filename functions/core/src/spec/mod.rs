@@ -294,6 +294,10 @@ pub struct ServiceSpec {
     /// time): a deployment during which one goes into ALARM fails and rolls back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_alarms: Option<RollbackAlarmsSpec>,
+    /// When the deployment circuit breaker fails a deployment whose tasks fail to start: ECS's
+    /// default is half the desired count, at least 3 and at most 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreakerSpec>,
     /// How a deployment replaces the running tasks: ECS's rolling update (the default), or
     /// blue/green, canary or linear, where ECS starts the new tasks in a second target group
     /// and shifts the load balancer's traffic to them.
@@ -372,6 +376,33 @@ impl RollbackAlarmsSpec {
             self.evaluation_periods,
             self.period_seconds
         )
+    }
+}
+
+/// The circuit breaker's failure threshold: a number of tasks, or a percentage of the desired
+/// count (kept within ECS's 3 to 200). One of the two.
+#[serde_as]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CircuitBreakerSpec {
+    /// Tasks that fail to start before the deployment fails (1-200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub failed_tasks: Option<i64>,
+    /// Failed tasks in percent of the desired count (1-100), at least 3 and at most 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
+    pub failed_percent: Option<i64>,
+}
+
+impl CircuitBreakerSpec {
+    /// In words, for `status`: `5 failed tasks` or `30% of the desired count failed`.
+    pub fn summary(&self) -> String {
+        match (self.failed_tasks, self.failed_percent) {
+            (Some(tasks), _) => format!("{tasks} failed tasks"),
+            (None, Some(percent)) => format!("{percent}% of the desired count failed (3-200)"),
+            (None, None) => "half the desired count failed (3-200)".to_string(),
+        }
     }
 }
 

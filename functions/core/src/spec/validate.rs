@@ -429,6 +429,21 @@ fn service(spec: &EnvironmentSpec, region: &str, p: &mut Problems) {
     if let Some(alarms) = &s.rollback_alarms {
         rollback_alarms(alarms, p);
     }
+    if let Some(breaker) = &s.circuit_breaker {
+        const FIELD: &str = "service.circuitBreaker";
+        match (breaker.failed_tasks, breaker.failed_percent) {
+            (Some(_), Some(_)) => p.add(
+                FIELD,
+                "has both failedTasks and failedPercent; allowed: one of them",
+            ),
+            (None, None) => p.add(
+                FIELD,
+                "has neither failedTasks nor failedPercent; allowed: one of them",
+            ),
+            (Some(tasks), None) => p.range(&format!("{FIELD}.failedTasks"), tasks, 1, 200),
+            (None, Some(percent)) => p.range(&format!("{FIELD}.failedPercent"), percent, 1, 100),
+        }
+    }
     if let Some(r) = &s.rollout {
         rollout(r, p);
         // ALBRequestCountPerTarget names one target group, and these rollouts move the tasks

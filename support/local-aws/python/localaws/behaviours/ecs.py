@@ -413,8 +413,17 @@ def _fail(service, primary, reason, why, rollback):
     return True
 
 
-def _breaker_threshold(desired):
-    return min(max(math.ceil(0.5 * desired), 3), 200)
+def _breaker_threshold(service, desired):
+    """Failed tasks that trip the breaker: the service's threshold configuration, by default
+    half the desired count kept within 3..200 (ECS API Reference: ThresholdConfiguration)."""
+    config = getattr(service, "deployment_configuration", None) or {}
+    threshold = (config.get("deploymentCircuitBreaker") or {}).get("thresholdConfiguration") or {}
+    kind = threshold.get("type", "BOUNDED_PERCENT")
+    value = int(threshold.get("value", 50))
+    if kind == "COUNT":
+        return value
+    failed = math.ceil(value * desired / 100)
+    return failed if kind == "UNBOUNDED_PERCENT" else min(max(failed, 3), 200)
 
 
 def _schedule(backend, service, now):
@@ -434,7 +443,11 @@ def _schedule(backend, service, now):
         if getattr(t, "_world_failed", False) and t._world_deployment == primary["id"]
     )
     primary["failedTasks"] = failed
-    if breaker and primary["rolloutState"] == "IN_PROGRESS" and failed >= _breaker_threshold(desired or 1):
+    if (
+        breaker
+        and primary["rolloutState"] == "IN_PROGRESS"
+        and failed >= _breaker_threshold(service, desired or 1)
+    ):
         if _fail(
             service,
             primary,

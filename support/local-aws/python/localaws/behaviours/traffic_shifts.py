@@ -127,12 +127,13 @@ def _check_rule(rule_arn, primary, alternate):
 
 
 def live_group(service):
-    """The target group that takes production traffic now."""
+    """The target group that takes production traffic now: the one the last completed shift
+    moved it to, while it is still one of the service's two; else the one the service names."""
+    lbs = service.load_balancers or []
+    named = lbs[0].get("targetGroupArn") if lbs else None
     live = getattr(service, "_world_live_tg", None)
-    if live is None:
-        lbs = service.load_balancers or []
-        live = lbs[0].get("targetGroupArn") if lbs else None
-        service._world_live_tg = live
+    if live not in (named, _advanced(service).get("alternateTargetGroupArn")):
+        live = named
     return live
 
 
@@ -145,9 +146,12 @@ def _other(service, tg):
 
 
 def start(service, deployment, replacing):
-    """Where a new deployment's tasks register: the idle group when it replaces running tasks."""
+    """Where a shifting deployment's tasks register: the idle group when it replaces running
+    tasks, else the live one. A rolling deployment's register in the group the service names."""
+    if not shifts(service):
+        return
     live = live_group(service)
-    if shifts(service) and replacing:
+    if replacing:
         deployment["_world_tg"] = _other(service, live)
         deployment["_world_blue_tg"] = live
     else:
