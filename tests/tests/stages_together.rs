@@ -112,6 +112,18 @@ impl Stages {
         self.service.apply(env).await.unwrap();
         until_ready(|| self.service.status(env)).await;
     }
+
+    /// Destroys the four in the state machine's order: the tests share one account, whose VPC
+    /// quota a test that leaves its network behind uses up.
+    async fn tear_down(&self, env: &Names) {
+        until_ready(|| self.service.destroy(env)).await;
+        let (a, e) = tokio::join!(
+            until_ready(|| self.alb.destroy(env)),
+            until_ready(|| self.endpoints.destroy(env))
+        );
+        let ((), ()) = (a, e);
+        until_ready(|| self.network.destroy(env)).await;
+    }
 }
 
 /// A harness on the realistic world.
@@ -410,6 +422,7 @@ async fn graviton_tasks_run_on_the_capacity_mix_the_spec_asks_for() {
             .map(|l| l.as_str()),
         Some("FARGATE")
     );
+    stages.tear_down(env).await;
 }
 
 /// The service's scalable target and its policies, as Application Auto Scaling reports them:
@@ -605,6 +618,7 @@ async fn autoscaling_owns_the_task_count_and_changes_are_the_calls_they_need() {
     );
     assert_eq!(scaling_of(&h, env).await, (None, vec![]));
     assert_eq!(service_of(&h, "scaled").await.desired_count(), 1);
+    stages.tear_down(env).await;
 }
 
 /// The environment's NAT gateways that are not deleted: `(id, state, subnet, allocation)`.
@@ -1179,6 +1193,7 @@ async fn rollback_alarms_are_watched_and_one_in_alarm_rolls_a_redeploy_back_with
             .is_none_or(|a| !a.enable()),
         "{unwatched:?}"
     );
+    stages.tear_down(env).await;
 }
 
 #[tokio::test]
@@ -1382,6 +1397,20 @@ async fn a_rollout_shifts_traffic(name: &str, rollout: serde_json::Value, shifts
         .unwrap()
         .ends_with("/ecs-load-balancers"));
     let first_task_definition = service.task_definition().unwrap().to_string();
+    // The tasks move between the groups: the alarms watch the whole load balancer.
+    let alarms = h
+        .plain_cloudwatch()
+        .describe_alarms()
+        .alarm_names(format!("{name}-rollback-latency"))
+        .send()
+        .await
+        .unwrap();
+    let dimensions: Vec<&str> = alarms.metric_alarms()[0]
+        .dimensions()
+        .iter()
+        .filter_map(|d| d.name())
+        .collect();
+    assert_eq!(dimensions, ["LoadBalancer"]);
 
     h.recorder.clear();
     ready(stages.alb.apply(env).await.unwrap());
@@ -1475,9 +1504,7 @@ async fn a_rollout_shifts_traffic(name: &str, rollout: serde_json::Value, shifts
     assert!(production_weights(&h, env).await.is_some());
 
     // Destroy leaves neither target group.
-    stages.service.destroy(env).await.unwrap();
-    until_ready(|| stages.service.destroy(env)).await;
-    until_ready(|| stages.alb.destroy(env)).await;
+    stages.tear_down(env).await;
     let left = h
         .plain_elbv2()
         .describe_target_groups()
@@ -1626,4 +1653,5 @@ async fn a_changed_rollout_is_only_the_calls_it_needs() {
         changes_of(&h, stages.service.apply(env)).await,
         Vec::<String>::new()
     );
+    stages.tear_down(env).await;
 }

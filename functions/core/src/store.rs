@@ -79,6 +79,11 @@ impl UpstreamOutputs {
         Ok(self.get(key)?.to_parameter_value())
     }
 
+    /// A single-valued output the stage writes only sometimes.
+    pub fn maybe(&self, key: &str) -> Option<String> {
+        self.outputs.get(key).map(OutputValue::to_parameter_value)
+    }
+
     /// A list output.
     pub fn list(&self, key: &str) -> Result<Vec<String>, ProvisionError> {
         Ok(self.get(key)?.values())

@@ -380,9 +380,12 @@ impl ServiceStage {
                 scaling::ensure(&self.scaling, names, &spec, &scaled, in_new_cluster).await?;
         }
         // The alarms exist before a deployment watches them, and go after none does.
+        // While the ALB stage keeps a second target group, the tasks may be in either: the
+        // alarms watch the whole load balancer.
+        let two_groups = lb.maybe(alb::ALTERNATE_TARGET_GROUP_ARN).is_some();
         let watched = alarms::Watched::of(
             &lb.one(alb::LOAD_BALANCER_ARN)?,
-            (!s.rollout_strategy().shifts_traffic()).then_some(target_group_arn.as_str()),
+            (!two_groups).then_some(target_group_arn.as_str()),
         )?;
         let mut alarm_changes = Vec::new();
         if s.rollback_alarms.is_some() {
