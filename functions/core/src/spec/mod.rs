@@ -448,25 +448,30 @@ pub struct RolloutSpec {
     #[serde(default)]
     pub strategy: RolloutStrategy,
     /// Minutes both versions run after all traffic has moved, before the old tasks stop
-    /// (0-1440; not for ROLLING).
+    /// (0-1440, default 5; not for ROLLING).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 5))]
     #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
     pub bake_time_minutes: Option<i64>,
     /// CANARY: percent of the traffic moved first, a multiple of 0.1 from 0.1 to 100 (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 5.0))]
     #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
     pub canary_percent: Option<f64>,
     /// CANARY: minutes before the rest moves (0-1440, default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 10))]
     #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
     pub canary_bake_time_minutes: Option<i64>,
     /// LINEAR: percent of the traffic moved each step, a multiple of 0.1 from 3 to 100
     /// (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 10.0))]
     #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
     pub step_percent: Option<f64>,
     /// LINEAR: minutes between steps (0-1440, default 6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 6))]
     #[serde_as(as = "Option<PickFirst<(_, DisplayFromStr)>>")]
     pub step_bake_time_minutes: Option<i64>,
 }
