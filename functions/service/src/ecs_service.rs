@@ -117,7 +117,7 @@ impl Rollout {
     };
 
     pub fn from_spec(spec: Option<&RolloutSpec>) -> Self {
-        let Some(r) = spec else {
+        let Some(r) = spec.filter(|r| r.strategy.shifts_traffic()) else {
             return Self::ROLLING;
         };
         let tenths = |p: f64| (p * 10.0).round() as i32;
@@ -133,9 +133,6 @@ impl Rollout {
             ),
             RolloutStrategy::Rolling | RolloutStrategy::BlueGreen => (0, 0),
         };
-        if !r.strategy.shifts_traffic() {
-            return Self::ROLLING;
-        }
         Self {
             strategy: r.strategy,
             bake_minutes: minutes(r.bake_time_minutes()),

@@ -70,7 +70,7 @@ pub async fn of_active_service(
     let shifting = service
         .deployment_configuration()
         .and_then(|c| c.strategy())
-        .is_some_and(|s| s.as_str() != "ROLLING");
+        .is_some_and(|s| *s != aws_sdk_ecs::types::DeploymentStrategy::Rolling);
     let Some(tg) = target_group_arn.filter(|_| !shifting) else {
         return Ok(if settled {
             (

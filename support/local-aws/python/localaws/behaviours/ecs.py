@@ -538,7 +538,7 @@ def _schedule_shift(backend, service, primary, desired, of_primary, older, now):
             service, f"has started {len(started)} tasks: " + " ".join(f"(task {t.id})" for t in started) + "."
         )
     ready = len(of_primary) == desired and all(_healthy(backend, t, now) for t in of_primary)
-    if not traffic_shifts.advance(service, primary, desired, ready, now, lambda m: _event(service, m)):
+    if not traffic_shifts.advance(service, primary, ready, now, lambda m: _event(service, m)):
         return
     for task in older:
         _stop_task(backend, service, task, f"Scaling activity initiated by (deployment {primary['id']})")

@@ -192,7 +192,7 @@ def is_shifting(deployment):
     return deployment.get("_world_blue_tg") is not None and deployment["rolloutState"] == "IN_PROGRESS"
 
 
-def advance(service, primary, desired, green_ready, now, event):
+def advance(service, primary, green_ready, now, event):
     """Moves a shifting deployment on; True once its bake is over and the old tasks may stop."""
     config = getattr(service, "deployment_configuration", None) or {}
     green = primary["_world_tg"]
